@@ -1,0 +1,65 @@
+"""``python -m benchmark``: one sub-command per module in ``benchmark/commands``.
+
+A sub-command is one file exposing ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``, plus one line in ``COMMANDS``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from benchmark.errors import UserError
+
+COMMANDS = {
+    "run": "benchmark.commands.run",
+    "list": "benchmark.commands.list",
+    "status": "benchmark.commands.status",
+    "plot": "benchmark.commands.plot",
+    "data": "benchmark.commands.data",
+    "models": "benchmark.commands.models",
+    "perf": "benchmark.commands.perf",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors: exit 2 with one line, no traceback
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m benchmark", description="MetaPT benchmark suite")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a command not written yet
+        sub = subs.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished cells are kept, rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
