@@ -1,0 +1,49 @@
+"""The paper's reported numbers (``paper_numbers.yaml``), read once.
+
+>>> from reports import paper
+>>> paper.table1_cell("metapt", "sst5")
+{'mean': 45.26, 'std': 0.39}
+"""
+from __future__ import annotations
+
+import functools
+import pathlib
+
+import yaml
+
+PATH = pathlib.Path(__file__).with_name("paper_numbers.yaml")
+
+
+@functools.lru_cache(maxsize=1)
+def numbers() -> dict:
+    """The whole transcription as a dict (see the YAML for its layout)."""
+    return yaml.safe_load(PATH.read_text())
+
+
+def task_title(task: str) -> str:
+    """The paper's name for one of our tasks ("sst5" -> "SST-5"); unknown names pass through."""
+    return numbers()["tasks"].get(task, {}).get("title", task)
+
+
+def method_title(method: str) -> str:
+    return numbers()["methods"].get(method, method)
+
+
+def table1_cell(method: str, task: str) -> dict | None:
+    """``{"mean", "std"}`` in percent, or None where the paper prints nothing."""
+    return numbers()["table1"]["cells"].get(method, {}).get(task)
+
+
+def table2_cell(method: str) -> dict | None:
+    return numbers()["table2"]["cells"].get(method)
+
+
+def recall_cell(method: str, task: str, word: str) -> float | None:
+    rec = numbers()["recall"]
+    if task != rec["task"]:
+        return None
+    return rec["cells"].get(method, {}).get(word)
+
+
+def fmt(cell: dict | None) -> str:
+    return "—" if not cell else f"{cell['mean']:.2f} ± {cell['std']:.2f}"

@@ -1,0 +1,305 @@
+"""Read a results folder (``<dir>/cells/*.json``, one per cell) and aggregate over seeds.
+
+A cell that cannot be read or lacks the fields a report needs is skipped with a warning, never an
+exception: a report of a half-finished or partly damaged run is still a report.
+
+>>> res = load("results")                       # doctest: +SKIP
+>>> for g in res.select(suite="sentiment7", task="sst5"):
+...     print(g.method, g.n, g.mean, g.std)      # accuracy as a fraction; std over seeds (ddof=1)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import warnings
+
+import numpy as np
+
+
+class ResultWarning(UserWarning):
+    """A result file was skipped or looks inconsistent."""
+
+
+def point_key(point: dict | None) -> str:
+    """A hashable, order-free name for an ablation point ({} -> "{}")."""
+    return json.dumps(point or {}, sort_keys=True, default=str)
+
+
+def point_label(point: dict | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((point or {}).items()))
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std (ddof=1; NaN with one value)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan
+    return float(arr.mean()), float(arr.std(ddof=1)) if arr.size > 1 else math.nan
+
+
+@dataclasses.dataclass
+class Group:
+    """The done cells of one (suite, method, task, point), one per seed."""
+
+    suite: str
+    method: str
+    task: str
+    point: dict
+    cells: list[dict]
+
+    @property
+    def seeds(self) -> list:
+        return [c.get("seed") for c in self.cells]
+
+    @property
+    def n(self) -> int:
+        return len(self.cells)
+
+    def values(self, metric: str = "accuracy") -> list[float]:
+        return [float(c["metrics"][metric]) for c in self.cells
+                if isinstance(c.get("metrics", {}).get(metric), (int, float))]
+
+    @property
+    def accuracies(self) -> list[float]:
+        return self.values("accuracy")
+
+    @property
+    def mean(self) -> float:
+        return _stats(self.accuracies)[0]
+
+    @property
+    def std(self) -> float:
+        return _stats(self.accuracies)[1]
+
+    def stat(self, metric: str = "accuracy") -> tuple[float, float, int]:
+        vals = self.values(metric)
+        return (*_stats(vals), len(vals))
+
+    def recall(self) -> dict[str, tuple[float, float, int]]:
+        """Per label word: (mean, std, n) of recall over seeds."""
+        per_word: dict[str, list[float]] = {}
+        for c in self.cells:
+            for word, v in (c.get("metrics", {}).get("recall") or {}).items():
+                if isinstance(v, (int, float)):
+                    per_word.setdefault(word, []).append(float(v))
+        return {w: (*_stats(v), len(v)) for w, v in per_word.items()}
+
+    @property
+    def provenance(self) -> dict:
+        return self.cells[0].get("provenance") or {}
+
+    @property
+    def standin(self) -> bool:
+        return any((c.get("provenance") or {}).get("source") == "standin" for c in self.cells)
+
+    @property
+    def key(self) -> tuple:
+        return (self.suite, self.method, self.task, point_key(self.point))
+
+
+def standin_label(provenance: dict) -> str:
+    """What stands in for the paper's data, in words, from a provenance record."""
+    for field in ("standin_title", "title", "origin", "standin_for", "task"):
+        if provenance.get(field):
+            return str(provenance[field])
+    return "unnamed stand-in"
+
+
+class Results:
+    """Every readable cell of a results folder, with its warnings and optional manifest."""
+
+    def __init__(self, root: pathlib.Path, cells: list[dict], warnings_: list[str],
+                 manifest: list[dict] | None):
+        self.root = root
+        self.cells = cells
+        self.warnings = warnings_
+        self.manifest = manifest  # expected cells ({"suite","method","task","seed","point"}) or None
+        self._groups: dict[tuple, Group] | None = None
+
+    # -- cells -------------------------------------------------------------------------------
+    def done(self) -> list[dict]:
+        return [c for c in self.cells if c.get("status") == "done"]
+
+    def failed(self) -> list[dict]:
+        return [c for c in self.cells if c.get("status") != "done"]
+
+    def suites(self) -> list[str]:
+        return sorted({c["suite"] for c in self.cells})
+
+    # -- aggregation -------------------------------------------------------------------------
+    def groups(self) -> dict[tuple, Group]:
+        """(suite, method, task, point_key) -> Group of done cells that carry an accuracy."""
+        if self._groups is None:
+            self._groups = _group(self.done(), self.warnings)
+        return self._groups
+
+    def select(self, suite: str | None = None, method=None, task=None, axis: str | None = None,
+               point: dict | None = None) -> list[Group]:
+        """Groups matching every given filter; ``method``/``task`` may be a name or a collection;
+        ``axis`` keeps groups whose point has that axis; ``point`` an exact point."""
+        def ok(value, want):
+            return want is None or (value == want if isinstance(want, str) else value in want)
+
+        out = [g for g in self.groups().values()
+               if ok(g.suite, suite) and ok(g.method, method) and ok(g.task, task)
+               and (axis is None or axis in g.point)
+               and (point is None or point_key(g.point) == point_key(point))]
+        return sorted(out, key=lambda g: (g.suite, g.task, g.method, point_key(g.point)))
+
+    # -- what is not there -------------------------------------------------------------------
+    def missing(self, suite: str | None = None) -> list[dict]:
+        """Manifest cells with no done result: each expected cell plus ``state`` ("missing" or
+        "failed") and, for failed ones, ``error``. Empty without a manifest."""
+        if not self.manifest:
+            return []
+        done = {_cell_id(c) for c in self.done()}
+        failed = {_cell_id(c): c for c in self.failed()}
+        out = []
+        for exp in self.manifest:
+            if suite is not None and exp.get("suite") != suite:
+                continue
+            cid = _cell_id(exp)
+            if cid in done:
+                continue
+            row = dict(exp, state="failed" if cid in failed else "missing")
+            if cid in failed:
+                row["error"] = failed[cid].get("error")
+            out.append(row)
+        return out
+
+
+def _cell_id(c: dict) -> tuple:
+    return (c.get("suite"), c.get("method"), c.get("task"), c.get("seed"), point_key(c.get("point")))
+
+
+def _group(cells: list[dict], warns: list[str]) -> dict[tuple, Group]:
+    by_key: dict[tuple, dict] = {}
+    for c in cells:
+        acc = (c.get("metrics") or {}).get("accuracy")
+        if not isinstance(acc, (int, float)) or isinstance(acc, bool):
+            continue  # e.g. a t-SNE cell: used by figures, not by tables
+        key = (c["suite"], c["method"], c["task"], point_key(c.get("point")))
+        seeds = by_key.setdefault(key, {})
+        prev = seeds.get(c.get("seed"))
+        if prev is not None:
+            keep = max(prev, c, key=lambda x: x.get("_mtime", 0))
+            drop = c if keep is prev else prev
+            _warn(warns, f"{drop.get('_path')}: duplicate of seed {c.get('seed')} in "
+                         f"{key[:3]} {key[3]}; using the newer {keep.get('_path')}")
+            c = keep
+        seeds[c.get("seed")] = c
+    groups = {}
+    for key, seeds in by_key.items():
+        g_cells = [seeds[s] for s in sorted(seeds, key=lambda s: (str(type(s)), s))]
+        for field in ("profile", "backbone"):
+            vals = {str(c.get(field)) for c in g_cells}
+            if len(vals) > 1:
+                _warn(warns, f"{key[:3]} {key[3]} mixes {field}s {sorted(vals)} across seeds; "
+                             f"filter with --{field}")
+        groups[key] = Group(key[0], key[1], key[2], json.loads(key[3]), g_cells)
+    return groups
+
+
+def _warn(warns: list[str], message: str) -> None:
+    warns.append(message)
+    warnings.warn(message, ResultWarning, stacklevel=3)
+
+
+def _check(obj, path: pathlib.Path) -> str | None:
+    """Why a parsed cell cannot be used, or None."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    for field in ("suite", "method", "task"):
+        if not isinstance(obj.get(field), str) or not obj.get(field):
+            return f"no {field!r}"
+    if "status" not in obj:
+        return "no 'status'"
+    if obj.get("point") is not None and not isinstance(obj.get("point"), dict):
+        return "'point' is not an object"
+    if obj.get("metrics") is not None and not isinstance(obj.get("metrics"), dict):
+        return "'metrics' is not an object"
+    return None
+
+
+def load(root, *, profile: str | None = None, backbone: str | None = None) -> Results:
+    """Read ``root/cells/*.json`` (and ``root/manifest.json`` if present).
+
+    Unreadable or malformed files are skipped with a :class:`ResultWarning` (also kept in
+    ``Results.warnings``). ``profile``/``backbone`` keep only cells of that profile/backbone.
+    """
+    root = pathlib.Path(root)
+    warns: list[str] = []
+    cells = []
+    for path in sorted((root / "cells").glob("*.json")):
+        try:
+            obj = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            _warn(warns, f"{path}: skipped, not readable JSON ({exc})")
+            continue
+        # results written with benchmark.io.write_json(checksum=True) wrap the cell
+        if isinstance(obj, dict) and set(obj) == {"sha256", "payload"}:
+            obj = obj["payload"]
+        why = _check(obj, path)
+        if why:
+            _warn(warns, f"{path}: skipped, {why}")
+            continue
+        if profile is not None and obj.get("profile") != profile:
+            continue
+        if backbone is not None and obj.get("backbone") != backbone:
+            continue
+        obj["point"] = obj.get("point") or {}
+        obj["_path"] = str(path)
+        try:
+            obj["_mtime"] = path.stat().st_mtime
+        except OSError:
+            obj["_mtime"] = 0
+        cells.append(obj)
+    return Results(root, cells, warns, _manifest(root, warns))
+
+
+def _manifest(root: pathlib.Path, warns: list[str]) -> list[dict] | None:
+    path = root / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _warn(warns, f"{path}: ignored, not readable JSON ({exc})")
+        return None
+    manifests = obj if isinstance(obj, list) else [obj]
+    expected = []
+    for m in manifests:
+        if not isinstance(m, dict) or not isinstance(m.get("cells"), list):
+            _warn(warns, f"{path}: ignored an entry without a 'cells' list")
+            continue
+        for c in m["cells"]:
+            if isinstance(c, dict):
+                expected.append({"suite": c.get("suite", m.get("suite")), "method": c.get("method"),
+                                 "task": c.get("task"), "seed": c.get("seed"),
+                                 "point": c.get("point") or {}})
+    return expected
+
+
+def describe(cells_or_groups) -> dict:
+    """What a table or figure was made from: profiles, backbones, reductions, stand-ins.
+
+    Returns ``{"profiles": [...], "backbones": [...], "reductions": [dict, ...] (distinct),
+    "standins": {task: label}}``.
+    """
+    cells = []
+    for x in cells_or_groups:
+        cells.extend(x.cells if isinstance(x, Group) else [x])
+    reductions: list[dict] = []
+    standins: dict[str, str] = {}
+    for c in cells:
+        red = (c.get("config") or {}).get("reductions")
+        if red and red not in reductions:
+            reductions.append(red)
+        prov = c.get("provenance") or {}
+        if prov.get("source") == "standin":
+            standins.setdefault(c.get("task"), standin_label(prov))
+    return {"profiles": sorted({str(c.get("profile")) for c in cells if c.get("profile")}),
+            "backbones": sorted({str(c.get("backbone")) for c in cells if c.get("backbone")}),
+            "reductions": reductions, "standins": standins}
