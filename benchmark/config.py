@@ -1,0 +1,215 @@
+"""Configuration is data: profiles and suites are YAML files; this module reads and checks them.
+
+* A **profile** (``benchmark/profiles/<name>.yaml``) holds every setting of a run: backbone,
+  encoder, data source, prompt length, seeds, and the hyper-parameters of tuning, FT, PPT and
+  Prompt-MAML. ``paper`` is the paper's; every other profile is compared with it, leaf by leaf,
+  and the differences are its **reductions**, printed at start and saved with every result.
+* A **suite** (``benchmark/suites/<name>.yaml``) lists tasks, methods and the ablation axis
+  whose points override profile settings (``n_train``, ``pretrain.k`` …).
+* ``--set a.b=value`` overrides any single setting (values are parsed as YAML scalars).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pathlib
+
+import yaml
+
+from benchmark.errors import UserError, unknown
+
+HERE = pathlib.Path(__file__).parent
+PROFILE_DIR = HERE / "profiles"
+SUITE_DIR = HERE / "suites"
+
+
+def _yaml_files(folder: pathlib.Path) -> dict[str, pathlib.Path]:
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def list_profiles() -> list[str]:
+    return list(_yaml_files(PROFILE_DIR))
+
+
+def list_suites() -> list[str]:
+    return list(_yaml_files(SUITE_DIR))
+
+
+def _read_yaml(path: pathlib.Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_profile(name: str) -> dict:
+    """A profile as a nested dict; ``extends: paper`` profiles are merged over their parent."""
+    files = _yaml_files(PROFILE_DIR)
+    if name not in files:
+        raise unknown("profile", name, files)
+    data = _read_yaml(files[name])
+    parent = data.pop("extends", None)
+    if parent:
+        data = _merge(load_profile(parent), data)
+    data["profile"] = name
+    return data
+
+
+def load_suite(name: str) -> dict:
+    files = _yaml_files(SUITE_DIR)
+    if name not in files:
+        raise unknown("suite", name, files)
+    data = _read_yaml(files[name])
+    data.setdefault("name", name)
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    if "=" not in text:
+        raise UserError(f"override {text!r} must look like key.sub=value (e.g. maml.max_steps=10)")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise UserError(f"override {text!r}: value is not a valid scalar ({exc})") from exc
+    return key.strip().split("."), value
+
+
+def set_path(cfg: dict, keys: list[str], value, *, where: str = "override") -> None:
+    """Set ``cfg[k1][k2]… = value``; only existing settings can be set (typos are errors)."""
+    node = cfg
+    for i, key in enumerate(keys):
+        if not isinstance(node, dict) or key not in node:
+            known = sorted(node) if isinstance(node, dict) else []
+            raise unknown(f"setting in {where} ({'.'.join(keys[:i]) or 'top level'})", key, known)
+        if i == len(keys) - 1:
+            old = node[key]
+            if old is not None and value is not None and isinstance(old, (int, float)) \
+                    and not isinstance(old, bool) and isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = type(old)(value) if isinstance(old, float) else value
+            elif old is not None and value is not None and type(old) is not type(value) \
+                    and not (isinstance(old, list) and isinstance(value, list)):
+                raise UserError(f"{where}: {'.'.join(keys)} expects a {type(old).__name__}, "
+                                f"got {value!r}")
+            node[key] = value
+        else:
+            node = node[key]
+
+
+def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
+    cfg = copy.deepcopy(cfg)
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        set_path(cfg, keys, value)
+    validate(cfg)
+    return cfg
+
+
+def get(cfg: dict, dotted: str):
+    node = cfg
+    for key in dotted.split("."):
+        node = node[key]
+    return node
+
+
+def reductions(cfg: dict, reference: dict | None = None, prefix: str = "") -> dict:
+    """Every leaf where ``cfg`` differs from the paper profile: {dotted.key: {"paper": a, "here": b}}."""
+    reference = load_profile("paper") if reference is None else reference
+    out = {}
+    for key, value in cfg.items():
+        if key in ("profile", "description", "notes"):
+            continue
+        ref = reference.get(key) if isinstance(reference, dict) else None
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(ref, dict):
+            out.update(reductions(value, ref, name + "."))
+        elif value != ref:
+            out[name] = {"paper": ref, "here": value}
+    return out
+
+
+def train_config(section: dict):
+    from benchmark.train import TrainConfig
+
+    return TrainConfig(**section)
+
+
+def maml_config(section: dict):
+    from benchmark.maml import MAMLConfig
+
+    return MAMLConfig(**section)
+
+
+def validate(cfg: dict) -> None:
+    """Refuse settings that cannot work, before any training, naming the setting and what is allowed."""
+    def positive(key, allow_zero=False):
+        value = get(cfg, key)
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
+            raise UserError(f"setting {key} = {value!r} is invalid; allowed: a number "
+                            f"{'>= 0' if allow_zero else '> 0'}")
+
+    for key in ("prompt_tokens", "max_length", "n_train", "n_val", "pretrain.k", "pretrain.rows",
+                "pretrain.m"):
+        positive(key)
+    for key in ("max_test",):
+        positive(key)
+    for section in ("tune", "ft", "ppt"):
+        try:
+            train_config(cfg[section]).validate(section)
+        except TypeError as exc:
+            raise UserError(f"profile section {section!r}: {exc}") from exc
+    try:
+        maml_config(cfg["maml"]).validate("maml")
+    except TypeError as exc:
+        raise UserError(f"profile section 'maml': {exc}") from exc
+    if not cfg.get("seeds"):
+        raise UserError("setting seeds is empty; give at least one seed, e.g. --set seeds=[0]")
+    if cfg["pretrain"]["grouping"] not in ("kmeans", "lda", "random", "label"):
+        raise UserError(f"setting pretrain.grouping = {cfg['pretrain']['grouping']!r}; "
+                        "allowed: kmeans, lda, random, label")
+    if cfg["data_source"] not in ("auto", "paper", "standin"):
+        raise UserError(f"setting data_source = {cfg['data_source']!r}; allowed: auto, paper, standin")
+    if not 0 < cfg["pretrain"]["pseudo_threshold"] <= 1:
+        raise UserError(f"setting pretrain.pseudo_threshold = {cfg['pretrain']['pseudo_threshold']}; "
+                        "allowed: 0 < value <= 1")
+
+
+def choose_default_profile() -> tuple[str, str]:
+    """``paper`` only with a CUDA GPU and the paper's data reachable, else ``cpu``; says why."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu", "no CUDA GPU found, so the offline `cpu` profile (smollm2-135m, stand-in data) is used"
+    try:
+        import datasets  # noqa: F401
+    except ImportError:
+        return "cpu", "a CUDA GPU is present but the `datasets` package (paper data) is missing: using `cpu`"
+    import os
+
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("METAPT_OFFLINE"):
+        return "cpu", "a CUDA GPU is present but the hub is marked offline: using `cpu`"
+    return "paper", "a CUDA GPU and the `datasets` package are present: using the paper's settings"
+
+
+@dataclasses.dataclass
+class Point:
+    """One ablation point of a suite: settings overridden for its cells."""
+    values: dict
+
+    def label(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.values.items()) or "-"

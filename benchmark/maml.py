@@ -1,0 +1,213 @@
+"""Prompt-MAML (paper section 4.3, Algorithm 1): meta-learn the soft prompt over meta tasks.
+
+For each meta task T_i (m support rows, m query rows):
+    P'_i = P - alpha * grad_P L_support(P)                 (inner step, eq. 5)
+and the prompt is updated with the summed query losses:
+    P <- P - beta * grad_P sum_i L_query(P'_i)             (outer step, eq. 6; Adam with weight decay)
+
+Two engines compute the same meta-gradient:
+  * ``l2l``: the reference, ``l2l.algorithms.MAML`` around the SoftPrompt only: clone, adapt,
+    query loss, one task at a time.
+  * ``batched``: since only the prompt adapts, all tasks' support rows run as one forward, the
+    per-task inner gradients come from one backward (each task's loss depends only on its own
+    copy of P), and all query rows run as one more forward.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pathlib
+import random
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from benchmark.errors import UserError
+from benchmark.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class MAMLConfig:
+    inner_lr: float = 0.08      # alpha
+    outer_lr: float = 0.025     # beta
+    weight_decay: float = 0.01  # "Adam with weight decay"
+    m: int = 4                  # support rows = query rows per task
+    inner_steps: int = 1
+    first_order: bool = False
+    max_steps: int = 20000
+    patience: int = 6           # evaluations without improvement of meta-validation accuracy
+    eval_every: int = 100       # meta-steps between meta-validations
+    val_tasks_per_cluster: int = 2
+    checkpoint_every: int = 25
+    engine: str = "batched"
+
+    def validate(self, where: str = "maml") -> None:
+        for name in ("inner_lr", "outer_lr", "m", "inner_steps", "max_steps", "patience", "eval_every"):
+            if getattr(self, name) <= 0:
+                raise UserError(f"{where}.{name} must be > 0, got {getattr(self, name)}")
+        if self.engine not in ENGINES:
+            raise UserError(f"{where}.engine {self.engine!r} is unknown; valid: {', '.join(ENGINES)}")
+
+
+def _rows(texts, labels, idx):
+    return [texts[i] for i in idx], [int(labels[i]) for i in idx]
+
+
+def meta_step_l2l(maml, scorer, texts, labels, tasks, cfg: MAMLConfig) -> float:
+    """Reference engine: accumulate grad of sum_i L_query(P'_i) into the prompt, one task at a time."""
+    total = 0.0
+    for support, query in tasks:
+        learner = maml.clone()
+        for _ in range(cfg.inner_steps):
+            learner.adapt(scorer.loss(*_rows(texts, labels, support), learner()))
+        query_loss = scorer.loss(*_rows(texts, labels, query), learner())
+        query_loss.backward()
+        total += query_loss.item()
+    return total
+
+
+def _batched_adapt(prompt_weight, scorer, texts, labels, tasks, inner_lr, inner_steps, create_graph):
+    """Per-task adapted prompts [K, n, d] from one batched forward/backward per inner step."""
+    n_tasks = len(tasks)
+    m = len(tasks[0][0])
+    sup_texts, sup_labels = _rows(texts, labels, [i for support, _ in tasks for i in support])
+    adapted = prompt_weight.unsqueeze(0).repeat(n_tasks, 1, 1)
+    for _ in range(inner_steps):
+        per_row = adapted.repeat_interleave(m, dim=0)
+        task_losses = scorer.losses(sup_texts, sup_labels, per_row).view(n_tasks, m).mean(1)
+        (grad,) = torch.autograd.grad(task_losses.sum(), adapted, create_graph=create_graph)
+        adapted = adapted - inner_lr * (grad if create_graph else grad.detach())
+    return adapted
+
+
+def meta_step_batched(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConfig) -> float:
+    """Task-batched engine: the same meta-gradient as ``meta_step_l2l`` in three passes."""
+    if len({len(s) for s, _ in tasks} | {len(q) for _, q in tasks}) != 1:
+        raise ValueError("the batched engine needs the same m for every support and query set")
+    weight = prompt_module.weight
+    adapted = _batched_adapt(weight, scorer, texts, labels, tasks, cfg.inner_lr, cfg.inner_steps,
+                             create_graph=not cfg.first_order)
+    m = len(tasks[0][1])
+    q_texts, q_labels = _rows(texts, labels, [i for _, query in tasks for i in query])
+    query_losses = scorer.losses(q_texts, q_labels, adapted.repeat_interleave(m, dim=0))
+    total = query_losses.view(len(tasks), m).mean(1).sum()
+    total.backward()
+    return total.item()
+
+
+ENGINES = {"l2l": meta_step_l2l, "batched": meta_step_batched}
+
+
+def meta_validate(prompt_weight, scorer, texts, labels, tasks, cfg: MAMLConfig) -> float:
+    """Meta-validation accuracy: adapt a copy of P on each task's support rows, score its query rows."""
+    if not tasks:
+        return float("nan")
+    weight = prompt_weight.detach().requires_grad_(True)
+    with torch.enable_grad():
+        adapted = _batched_adapt(weight, scorer, texts, labels, tasks, cfg.inner_lr, cfg.inner_steps,
+                                 create_graph=False).detach()
+    correct = total = 0
+    for t, (_, query) in enumerate(tasks):
+        q_texts, q_labels = _rows(texts, labels, query)
+        preds = scorer.predict(q_texts, adapted[t])
+        correct += int((preds == np.asarray(q_labels)).sum())
+        total += len(query)
+    return correct / total
+
+
+@dataclasses.dataclass
+class MetaResult:
+    best_val_accuracy: float
+    best_step: int
+    steps: int
+    history: list
+    stopped_early: bool
+    wall_s: float
+    resumed_from: int
+
+
+def _rng_state():
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state):
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *,
+               checkpoint: os.PathLike | None = None, progress: bool = True, desc: str = "Prompt-MAML"):
+    """Run Prompt-MAML on ``prompt_module`` (a SoftPrompt) in place; return a MetaResult.
+
+    ``sampler.train_tasks(step)`` gives the meta-batch of a step as a list of
+    (support_indices, query_indices), one per meta task; ``sampler.validation_tasks()`` the
+    fixed meta-validation tasks. ``checkpoint`` (a file) is written every
+    ``cfg.checkpoint_every`` steps and resumed from when present.
+    """
+    from benchmark.l2l import MAML
+
+    cfg.validate()
+    maml = MAML(prompt_module, lr=cfg.inner_lr, first_order=cfg.first_order)
+    optimizer = torch.optim.AdamW(maml.parameters(), lr=cfg.outer_lr, weight_decay=cfg.weight_decay)
+    engine = ENGINES[cfg.engine]
+    val_tasks = sampler.validation_tasks()
+    step, bad, history, resumed_from = 0, 0, [], 0
+    best_acc, best_step, best_weight = None, 0, None
+    ckpt = pathlib.Path(checkpoint) if checkpoint else None
+    if ckpt and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        with torch.no_grad():
+            prompt_module.weight.copy_(state["prompt"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, bad, history = state["step"], state["bad"], state["history"]
+        best_acc, best_step, best_weight = state["best_acc"], state["best_step"], state["best_prompt"]
+        _set_rng_state(state["rng"])
+        resumed_from = step
+        log.info("resumed Prompt-MAML from %s at step %d", ckpt, step)
+    if best_acc is None:
+        best_acc = meta_validate(prompt_module.weight, scorer, texts, labels, val_tasks, cfg)
+        best_weight = prompt_module.weight.detach().clone()
+        history.append({"step": 0, "val_accuracy": best_acc})
+
+    start = time.perf_counter()
+    stopped = bad >= cfg.patience  # a checkpoint written after early stopping resumes as finished
+    bar = tqdm(total=cfg.max_steps, initial=step, desc=desc, disable=not progress, dynamic_ncols=True,
+               leave=False)
+    engine_arg = maml if cfg.engine == "l2l" else prompt_module
+    while not stopped and step < cfg.max_steps:
+        optimizer.zero_grad(set_to_none=True)
+        loss = engine(engine_arg, scorer, texts, labels, sampler.train_tasks(step), cfg)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"Prompt-MAML: meta-train loss is {loss} at step {step}")
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+            acc = meta_validate(prompt_module.weight, scorer, texts, labels, val_tasks, cfg)
+            history.append({"step": step, "meta_train_loss": loss, "val_accuracy": acc})
+            bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{acc:.3f}", best=f"{best_acc:.3f}")
+            log.info("meta-step %d loss %.4f meta-val acc %.4f", step, loss, acc)
+            if acc > best_acc:
+                best_acc, best_step, best_weight, bad = acc, step, prompt_module.weight.detach().clone(), 0
+            else:
+                bad += 1
+                if bad >= cfg.patience:
+                    stopped = True
+        if ckpt and (step % cfg.checkpoint_every == 0 or stopped or step == cfg.max_steps):
+            with atomic_path(ckpt) as tmp:
+                torch.save({"prompt": prompt_module.weight.detach().clone(), "optimizer": optimizer.state_dict(),
+                            "step": step, "bad": bad, "history": history, "best_acc": best_acc,
+                            "best_step": best_step, "best_prompt": best_weight, "rng": _rng_state()}, tmp)
+        if stopped:
+            break
+    bar.close()
+    with torch.no_grad():
+        prompt_module.weight.copy_(best_weight)
+    return MetaResult(best_val_accuracy=float(best_acc), best_step=best_step, steps=step, history=history,
+                      stopped_early=stopped, wall_s=time.perf_counter() - start, resumed_from=resumed_from)

@@ -1,0 +1,183 @@
+"""One training loop for prompts and for the full model, and the scoring that both share.
+
+The objective is the paper's (section 3.2): the log-likelihood of the label word z at the
+template's slot, over the whole vocabulary. A prediction is the label word with the highest
+score among the task's label words.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import f1_score, recall_score
+from tqdm.auto import tqdm
+
+from benchmark.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Downstream tuning, PPT pre-training and FT all use this (paper section 5, appendix A)."""
+
+    lr: float = 3e-3
+    warmup_steps: int = 20
+    batch_size: int = 4
+    max_epochs: int = 200
+    patience: int = 5
+    weight_decay: float = 0.01
+    eval_every: int | None = None   # steps between validations; None = once per epoch
+    max_steps: int | None = None    # cap on optimiser steps (None = epochs decide)
+    eval_batch_size: int = 32
+
+    def validate(self, where: str) -> None:
+        for name in ("lr", "batch_size", "max_epochs", "patience", "eval_batch_size"):
+            if getattr(self, name) <= 0:
+                raise UserError(f"{where}.{name} must be > 0, got {getattr(self, name)}")
+        if self.warmup_steps < 0:
+            raise UserError(f"{where}.warmup_steps must be >= 0, got {self.warmup_steps}")
+
+
+class Scorer:
+    """Verbalised scoring on a frozen or trainable backbone: loss and predictions at the slot."""
+
+    def __init__(self, backbone, label_words, max_length: int = 128):
+        self.backbone = backbone
+        self.label_words = list(label_words)
+        self.label_ids = torch.tensor(backbone.label_token_ids(self.label_words), dtype=torch.long)
+        self.max_length = max_length
+
+    def vocab_logits(self, texts, prompt=None) -> torch.Tensor:
+        batch = self.backbone.encode(list(texts), max_length=self.max_length)
+        return self.backbone.slot_logits(batch, prompt).float()
+
+    def losses(self, texts, labels, prompt=None) -> torch.Tensor:
+        """Per-row negative log-likelihood of the label word, over the full vocabulary."""
+        target = self.label_ids.to(self.backbone.device)[torch.as_tensor(labels, dtype=torch.long)]
+        return F.cross_entropy(self.vocab_logits(texts, prompt), target, reduction="none")
+
+    def loss(self, texts, labels, prompt=None) -> torch.Tensor:
+        return self.losses(texts, labels, prompt).mean()
+
+    @torch.no_grad()
+    def predict(self, texts, prompt=None, batch_size: int = 32) -> np.ndarray:
+        """Label index per text; texts are scored in length-sorted batches (less padding)."""
+        texts = list(texts)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        preds = np.empty(len(texts), dtype=np.int64)
+        label_ids = self.label_ids.to(self.backbone.device)
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size]
+            logits = self.vocab_logits([texts[i] for i in idx], prompt)
+            preds[idx] = logits[:, label_ids].argmax(-1).cpu().numpy()
+        return preds
+
+
+def metrics(labels, preds, label_words) -> dict:
+    """Accuracy, macro-F1 and recall per class (keyed by label word; the paper reads 'terrible')."""
+    labels = np.asarray(labels)
+    preds = np.asarray(preds)
+    classes = list(range(len(label_words)))
+    recall = recall_score(labels, preds, labels=classes, average=None, zero_division=0)
+    return {
+        "accuracy": float((labels == preds).mean()) if len(labels) else float("nan"),
+        "macro_f1": float(f1_score(labels, preds, labels=classes, average="macro", zero_division=0)),
+        "recall": {w: float(r) for w, r in zip(label_words, recall)},
+        "n": int(len(labels)),
+    }
+
+
+def linear_warmup(optimizer, warmup_steps: int, total_steps: int):
+    """Linear warm-up to the peak rate, then linear decay to 0 (transformers' linear schedule)."""
+    from transformers import get_linear_schedule_with_warmup
+
+    return get_linear_schedule_with_warmup(optimizer, warmup_steps, max(total_steps, 1))
+
+
+@dataclasses.dataclass
+class FitResult:
+    best_score: float
+    best_step: int
+    steps: int
+    epochs: float
+    evaluations: list
+    stopped_early: bool
+    wall_s: float
+
+
+def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 0,
+        snapshot=None, restore=None, desc: str = "tune", progress: bool = True) -> FitResult:
+    """Minimise ``loss_fn(row_indices)`` with AdamW + linear warm-up; early-stop on ``eval_fn()``.
+
+    ``eval_fn()`` returns the validation score (accuracy; higher is better). After
+    ``cfg.patience`` evaluations without improvement the loop stops, and the best state
+    (``snapshot()`` taken at the best evaluation) is given back with ``restore(state)``.
+    """
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train")
+    if n_rows < 1:
+        raise UserError("no training rows")
+    snapshot = snapshot or (lambda: [p.detach().clone() for p in params])
+    restore = restore or (lambda state: [p.data.copy_(s) for p, s in zip(params, state)])
+    steps_per_epoch = math.ceil(n_rows / cfg.batch_size)
+    total = cfg.max_epochs * steps_per_epoch
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+    eval_every = cfg.eval_every or steps_per_epoch
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = linear_warmup(opt, cfg.warmup_steps, total)
+    rng = np.random.default_rng(seed)
+
+    start = time.perf_counter()
+    best, best_step, best_state = eval_fn(), 0, snapshot()
+    evaluations = [(0, best)]
+    bad, step, stopped = 0, 0, False
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    order = np.array([], dtype=np.int64)
+    while step < total:
+        if len(order) < cfg.batch_size:
+            order = np.concatenate([order, rng.permutation(n_rows)])
+        batch, order = order[:cfg.batch_size], order[cfg.batch_size:]
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
+        loss.backward()
+        opt.step()
+        sched.step()
+        step += 1
+        bar.update(1)
+        if step % eval_every == 0 or step == total:
+            score = eval_fn()
+            evaluations.append((step, score))
+            bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{score:.3f}", best=f"{best:.3f}")
+            if score > best:
+                best, best_step, best_state, bad = score, step, snapshot(), 0
+            else:
+                bad += 1
+                if bad >= cfg.patience:
+                    stopped = True
+                    break
+    bar.close()
+    restore(best_state)
+    return FitResult(best_score=float(best), best_step=best_step, steps=step,
+                     epochs=step / steps_per_epoch, evaluations=evaluations, stopped_early=stopped,
+                     wall_s=time.perf_counter() - start)
+
+
+def module_snapshot(module: torch.nn.Module):
+    """Snapshot/restore pair for a whole module (full-model tuning)."""
+    def snap():
+        return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def restore(state):
+        module.load_state_dict(state)
+
+    return snap, restore
