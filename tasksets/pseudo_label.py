@@ -1,0 +1,156 @@
+"""Pseudo-labelled pre-training data (paper 4.1, method 2, after Gu et al. 2022, PPT).
+
+A labeller is trained on a labelled pool, annotates an unlabelled open-domain corpus, and only
+confident predictions are kept, then balanced across classes:
+
+    out = pseudo_label(pool_texts, pool_labels, corpus_texts, encoder="all-MiniLM-L6-v2",
+                       threshold=0.9, balance="min", seed=0)
+    out.texts, out.labels, out.indices (into the corpus), out.confidence, out.report
+
+The labeller: Gu et al. fine-tune a RoBERTa classifier. Offline, the default here is logistic
+regression on sentence embeddings (the best real model available without the network). It is a
+pluggable callable ``labeller(texts, labels, embeddings, seed) -> predict_proba`` where
+``predict_proba(texts, embeddings) -> np.ndarray [n, n_classes]`` (columns = class ids
+0..C-1); ``embeddings`` are None when neither an encoder nor precomputed embeddings are given,
+so a text classifier (e.g. RoBERTa, online) can ignore them.
+
+A seeded, stratified ``heldout_fraction`` of the pool is kept out of the labeller's training; its
+accuracy there is reported, and the corpus is annotated by that same labeller (so the reported
+accuracy is the annotating model's).
+
+Balance: ``"min"`` down-samples every class to the smallest class that has confident rows
+(classes with none are listed in ``report["missing_classes"]``); an int caps each class at that
+many rows; ``None`` keeps all confident rows. Down-sampling is seeded; rows keep corpus order.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from benchmark.errors import UserError
+
+
+@dataclasses.dataclass
+class PseudoLabelled:
+    texts: list
+    labels: list
+    indices: list           # row indices into the unlabelled corpus
+    confidence: list        # the labeller's max probability per kept row
+    report: dict
+
+
+def logreg_labeller(texts, labels, embeddings, seed, *, C: float = 1.0, max_iter: int = 2000):
+    """Default labeller: sklearn LogisticRegression on sentence embeddings."""
+    from sklearn.linear_model import LogisticRegression
+
+    if embeddings is None:
+        raise UserError("the default pseudo-labeller needs sentence embeddings",
+                        hint="pass encoder='all-MiniLM-L6-v2' or pool/corpus embeddings")
+    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=int(seed))
+    clf.fit(np.asarray(embeddings), np.asarray(labels))
+    n_classes = int(np.max(labels)) + 1
+
+    def predict_proba(_texts, emb):
+        p = clf.predict_proba(np.asarray(emb))
+        full = np.zeros((p.shape[0], n_classes))
+        full[:, clf.classes_] = p           # columns are class ids even if a class is absent
+        return full
+
+    return predict_proba
+
+
+def _embed(encoder, texts):
+    from benchmark.encoders import embed
+
+    return np.asarray(embed(encoder, list(texts)))
+
+
+def pseudo_label(pool_texts, pool_labels, corpus_texts, *, threshold: float = 0.9,
+                 balance="min", seed: int = 0, heldout_fraction: float = 0.2, labeller=None,
+                 encoder: str | None = None, pool_embeddings=None, corpus_embeddings=None
+                 ) -> PseudoLabelled:
+    pool_texts, corpus_texts = list(pool_texts), list(corpus_texts)
+    if not pool_texts:
+        raise UserError("the labelled pool is empty: nothing to train the pseudo-labeller on")
+    if not corpus_texts:
+        raise UserError("the unlabelled corpus is empty: nothing to pseudo-label")
+    if pool_labels is None or len(pool_labels) != len(pool_texts):
+        raise UserError(f"the labelled pool needs one label per text ({len(pool_texts)})")
+    y = np.asarray(pool_labels).astype(np.int64)
+    if not 0.0 <= threshold <= 1.0:
+        raise UserError(f"threshold must be a probability in [0, 1]; got {threshold!r}")
+    if not 0.0 < heldout_fraction < 1.0:
+        raise UserError(f"heldout_fraction must be in (0, 1); got {heldout_fraction!r}")
+    if not (balance is None or balance == "min" or
+            (isinstance(balance, int) and not isinstance(balance, bool) and balance >= 1)):
+        raise UserError(f"balance must be 'min', a per-class cap >= 1, or None; got {balance!r}")
+    if len(np.unique(y)) < 2:
+        raise UserError("the labelled pool has a single class: a labeller needs two or more")
+
+    if pool_embeddings is None and encoder is not None:
+        pool_embeddings = _embed(encoder, pool_texts)
+    if corpus_embeddings is None and encoder is not None:
+        corpus_embeddings = _embed(encoder, corpus_texts)
+    if (pool_embeddings is None) != (corpus_embeddings is None):
+        raise UserError("give embeddings for both the pool and the corpus, or for neither")
+    labeller = labeller or logreg_labeller
+
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(pool_texts))
+    counts = np.bincount(y)
+    stratify = y if counts[counts > 0].min() >= 2 else None
+    n_held = max(1, int(round(heldout_fraction * len(idx))))
+    if stratify is not None and n_held < len(np.unique(y)):
+        stratify = None
+    tr, ho = train_test_split(idx, test_size=n_held, random_state=int(seed), stratify=stratify)
+    tr, ho = np.sort(tr), np.sort(ho)
+
+    def sub(a, rows):
+        return None if a is None else np.asarray(a)[rows]
+
+    predict = labeller([pool_texts[i] for i in tr], y[tr], sub(pool_embeddings, tr), int(seed))
+    p_ho = np.asarray(predict([pool_texts[i] for i in ho], sub(pool_embeddings, ho)))
+    heldout_acc = float((p_ho.argmax(axis=1) == y[ho]).mean())
+
+    probs = np.asarray(predict(corpus_texts, corpus_embeddings))
+    if probs.shape[0] != len(corpus_texts):
+        raise RuntimeError("the labeller returned the wrong number of rows")
+    n_classes = max(probs.shape[1], int(y.max()) + 1)
+    pred, conf = probs.argmax(axis=1), probs.max(axis=1)
+    confident = np.flatnonzero(conf >= threshold)
+    before = np.bincount(pred[confident], minlength=n_classes)
+    if confident.size == 0:
+        raise UserError(f"no corpus row reaches the confidence threshold {threshold}",
+                        hint=f"lower threshold (highest confidence was {conf.max():.3f})")
+
+    rng = np.random.default_rng(int(seed))
+    present = [c for c in range(n_classes) if before[c] > 0]
+    missing = [c for c in range(n_classes) if before[c] == 0]
+    if balance == "min":
+        cap = int(min(before[c] for c in present))
+    elif balance is None:
+        cap = None
+    else:
+        cap = int(balance)
+    keep = []
+    for c in present:
+        rows = confident[pred[confident] == c]
+        if cap is not None and rows.size > cap:
+            rows = rng.choice(rows, size=cap, replace=False)
+        keep.append(rows)
+    keep = np.sort(np.concatenate(keep))
+    after = np.bincount(pred[keep], minlength=n_classes)
+
+    report = {"labeller": getattr(labeller, "__name__", type(labeller).__name__),
+              "threshold": float(threshold), "balance": balance, "seed": int(seed),
+              "pool_size": len(pool_texts), "labeller_train_size": int(tr.size),
+              "heldout_size": int(ho.size), "heldout_accuracy": heldout_acc,
+              "corpus_size": len(corpus_texts), "confident_size": int(confident.size),
+              "kept_size": int(keep.size),
+              "per_class_confident": {str(c): int(before[c]) for c in range(n_classes)},
+              "per_class_kept": {str(c): int(after[c]) for c in range(n_classes)},
+              "missing_classes": missing}
+    return PseudoLabelled(texts=[corpus_texts[i] for i in keep], labels=pred[keep].tolist(),
+                          indices=keep.tolist(), confidence=conf[keep].tolist(), report=report)
