@@ -1,0 +1,73 @@
+"""The interface every method implements, and the shared downstream prompt-tuning step.
+
+A method is one file with one class and one line in ``baselines/__init__.py``:
+
+    class MyMethod(Method):
+        name = "mine"
+        title = "My method"
+        def prepare(self, ctx):            # shared work, made once per configuration (cached)
+            return {"prompt": ...}
+        def run(self, ctx, task, seed):    # one cell: a task and a seed
+            return tune_downstream(ctx, task, seed, init=...)
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from benchmark.prompt import SoftPrompt
+from benchmark.train import Scorer, fit, metrics
+
+
+class Method:
+    name: str = ""
+    title: str = ""
+    table_row: str | None = None  # the paper's name of the row
+
+    def prepare(self, ctx) -> dict:
+        """Shared artefacts (a pre-trained or meta-learned prompt); ``ctx.artifact`` caches them."""
+        return {}
+
+    def run(self, ctx, task: str, seed: int) -> dict:
+        raise NotImplementedError
+
+
+def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, method: str) -> dict:
+    """Prompt tuning on a task's few-shot split (paper section 5), from ``init`` or a fresh prompt.
+
+    The backbone stays frozen: only the SoftPrompt's [n, d] tensor is trained, with AdamW and a
+    linear warm-up schedule, early-stopped on validation accuracy; the best prompt is restored
+    and scored on the test rows.
+    """
+    cfg = ctx.cfg
+    spec, split = ctx.split(task, seed)
+    backbone = ctx.backbone()
+    scorer = Scorer(backbone, spec.label_words, cfg["max_length"])
+    if init is None:
+        prompt = SoftPrompt(cfg["prompt_tokens"], backbone.embed_dim, init=cfg["prompt_init"],
+                            embeddings=backbone.input_embeddings(), seed=seed)
+    else:
+        prompt = SoftPrompt.from_tensor(init)
+    prompt.to(backbone.device)
+    tcfg = ctx.train_config("tune")
+    train, val, test = split.train, split.val, split.test
+    train_labels = np.asarray(train.labels)
+
+    def loss_fn(idx):
+        return scorer.loss([train.texts[i] for i in idx], train_labels[idx], prompt())
+
+    def val_accuracy():
+        preds = scorer.predict(val.texts, prompt(), batch_size=tcfg.eval_batch_size)
+        return float((preds == np.asarray(val.labels)).mean())
+
+    torch.manual_seed(seed)
+    result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train.texts), tcfg, seed=seed,
+                 desc=f"{method}/{task}/s{seed}", progress=ctx.progress)
+    preds = scorer.predict(test.texts, prompt(), batch_size=tcfg.eval_batch_size)
+    return {
+        "metrics": metrics(test.labels, preds, spec.label_words),
+        "split": split.row_ids(),
+        "train": {"steps": result.steps, "epochs": round(result.epochs, 3), "best_step": result.best_step,
+                  "best_val_accuracy": result.best_score, "stopped_early": result.stopped_early,
+                  "evaluations": result.evaluations},
+    }

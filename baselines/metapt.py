@@ -1,0 +1,61 @@
+"""MetaPT: Prompt-MAML over meta tasks made by clustering the pre-training data (sections 4-5).
+
+One class, several registry lines: the pre-training data ("pseudo": the pseudo-labelled
+open-domain corpus, MetaPT; "labelled": the labelled pool, MetaPT(Y)) and the grouping that
+makes the meta tasks (K-means on sentence embeddings, LDA topics, random, label — Table 2).
+The meta-learned prompt is made once per configuration and reused by every task and seed.
+"""
+import numpy as np
+import torch
+
+from baselines.base import Method, tune_downstream
+from benchmark.maml import meta_train
+from benchmark.prompt import SoftPrompt
+from benchmark.train import Scorer
+
+
+class MetaPT(Method):
+    def __init__(self, name, title, *, data="pseudo", grouping=None, table_row=None):
+        self.name, self.title, self.data, self.grouping, self.table_row = name, title, data, grouping, table_row
+
+    def grouping_of(self, ctx):
+        return self.grouping or ctx.cfg["pretrain"]["grouping"]
+
+    def artifact_key(self, ctx):
+        cfg = ctx.cfg
+        pre = dict(cfg["pretrain"], grouping=self.grouping_of(ctx))
+        pre.pop("labeller", None) if self.data == "labelled" else None
+        data_key = ctx.pseudo_labelled_key() if self.data == "pseudo" else ctx.labelled_pool_key()
+        return {"method": "metapt", "data": self.data, "backbone": cfg["backbone"], "encoder": cfg["encoder"],
+                "prompt_tokens": cfg["prompt_tokens"], "prompt_init": cfg["prompt_init"],
+                "max_length": cfg["max_length"], "maml": cfg["maml"], "pretrain": pre, "bf16": cfg["bf16"],
+                "data_key": data_key}
+
+    def prepare(self, ctx):
+        return ctx.artifact("metapt-prompt", self.artifact_key(ctx), self._meta_train)
+
+    def _meta_train(self, ctx, out_dir):
+        cfg = ctx.cfg
+        pre = cfg["pretrain"]
+        pool = ctx.pseudo_labelled() if self.data == "pseudo" else ctx.labelled_pool()
+        texts, labels = pool["texts"], np.asarray(pool["labels"])
+        grouping = self.grouping_of(ctx)
+        tasks = ctx.tasksets(grouping, texts, labels, k=pre["k"], m=pre["m"], seed=pre["seed"])
+        backbone = ctx.backbone()
+        scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
+        prompt = SoftPrompt(cfg["prompt_tokens"], backbone.embed_dim, init=cfg["prompt_init"],
+                            embeddings=backbone.input_embeddings(), seed=pre["seed"]).to(backbone.device)
+        mcfg = ctx.maml_config()
+        sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=pre["seed"], val_per_task=mcfg.val_tasks_per_cluster)
+        torch.manual_seed(pre["seed"])
+        result = meta_train(prompt, scorer, texts, labels, sampler, mcfg, checkpoint=out_dir / "checkpoint.pt",
+                            progress=ctx.progress, desc=f"Prompt-MAML ({self.name}, {grouping}, K={pre['k']})")
+        report = {"grouping": grouping, "tasks": tasks.summary(), "best_step": result.best_step,
+                  "steps": result.steps, "best_val_accuracy": result.best_val_accuracy,
+                  "history": result.history, "stopped_early": result.stopped_early, "wall_s": result.wall_s,
+                  "resumed_from": result.resumed_from, "data_report": pool.get("report")}
+        return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)
+
+    def run(self, ctx, task, seed):
+        art = ctx.prepared(self)
+        return tune_downstream(ctx, task, seed, init=ctx.load_prompt(art), method=self.name)

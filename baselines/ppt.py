@@ -1,0 +1,59 @@
+"""PPT: a prompt pre-trained on the pooled pseudo-labelled data (Gu et al., 2022; appendix A.2:
+AdamW 0.003, 20 warm-up steps, batch 4, up to 5 epochs, validation every N steps, patience 5),
+then tuned downstream exactly like PT."""
+import numpy as np
+import torch
+
+from baselines.base import Method, tune_downstream
+from benchmark.prompt import SoftPrompt
+from benchmark.train import Scorer, fit
+
+
+class PretrainedPromptTuning(Method):
+    name = "ppt"
+    title = "PPT"
+    table_row = "PPT"
+
+    def artifact_key(self, ctx):
+        cfg = ctx.cfg
+        return {"method": "ppt", "backbone": cfg["backbone"], "prompt_tokens": cfg["prompt_tokens"],
+                "prompt_init": cfg["prompt_init"], "max_length": cfg["max_length"], "ppt": cfg["ppt"],
+                "bf16": cfg["bf16"], "data": ctx.pseudo_labelled_key()}
+
+    def prepare(self, ctx):
+        return ctx.artifact("ppt-prompt", self.artifact_key(ctx), self._pretrain)
+
+    def _pretrain(self, ctx, out_dir):
+        cfg = ctx.cfg
+        pool = ctx.pseudo_labelled()
+        texts, labels = pool["texts"], np.asarray(pool["labels"])
+        seed = cfg["pretrain"]["seed"]
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(texts))
+        n_val = max(int(len(texts) * cfg["pretrain"]["val_fraction"]), 1)
+        val_idx, train_idx = order[:n_val], order[n_val:]
+        backbone = ctx.backbone()
+        scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
+        prompt = SoftPrompt(cfg["prompt_tokens"], backbone.embed_dim, init=cfg["prompt_init"],
+                            embeddings=backbone.input_embeddings(), seed=seed).to(backbone.device)
+        tcfg = ctx.train_config("ppt")
+
+        def loss_fn(idx):
+            rows = train_idx[idx]
+            return scorer.loss([texts[i] for i in rows], labels[rows], prompt())
+
+        def val_accuracy():
+            preds = scorer.predict([texts[i] for i in val_idx], prompt(), batch_size=tcfg.eval_batch_size)
+            return float((preds == labels[val_idx]).mean())
+
+        torch.manual_seed(seed)
+        result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train_idx), tcfg, seed=seed,
+                     desc="PPT pre-training", progress=ctx.progress)
+        report = {"steps": result.steps, "best_step": result.best_step, "best_val_accuracy": result.best_score,
+                  "evaluations": result.evaluations, "rows": len(train_idx), "val_rows": len(val_idx),
+                  "pseudo_labels": pool["report"], "wall_s": result.wall_s}
+        return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)
+
+    def run(self, ctx, task, seed):
+        art = ctx.prepared(self)
+        return tune_downstream(ctx, task, seed, init=ctx.load_prompt(art), method=self.name)

@@ -1,0 +1,44 @@
+"""Options and helpers shared by sub-commands."""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+from benchmark import config as config_mod
+from benchmark import paths
+
+
+def add_profile_options(parser) -> None:
+    parser.add_argument("--profile", help=f"settings profile: {', '.join(config_mod.list_profiles())} "
+                                          "(default: paper with a CUDA GPU and the paper's data, else cpu)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one setting, e.g. --set maml.max_steps=100 (repeatable)")
+    parser.add_argument("--seeds", help="comma-separated seeds (overrides the profile's)")
+    parser.add_argument("--out", type=pathlib.Path, help="results directory (default: <cache>/results/<suite>)")
+
+
+def resolve_profile(args, stream=sys.stderr) -> dict:
+    name, why = args.profile, "chosen with --profile"
+    if not name:
+        name, why = config_mod.choose_default_profile()
+    cfg = config_mod.load_profile(name)
+    overrides = list(args.overrides)
+    if args.seeds:
+        overrides.append(f"seeds=[{args.seeds}]")
+    cfg = config_mod.apply_overrides(cfg, overrides)
+    print(f"profile: {name} ({why})", file=stream)
+    return cfg
+
+
+def results_dir(args, suite: str) -> pathlib.Path:
+    return args.out if args.out else paths.sub("results") / suite
+
+
+def print_reductions(cfg: dict, stream=sys.stderr) -> None:
+    red = config_mod.reductions(cfg)
+    if not red:
+        print("settings: the paper's (no reductions)", file=stream)
+        return
+    print(f"settings that differ from the paper's ({len(red)}):", file=stream)
+    for key, diff in red.items():
+        print(f"  {key:28s} paper: {diff['paper']!s:<22} here: {diff['here']}", file=stream)

@@ -1,0 +1,193 @@
+"""What a cell runs with: its config, the loaded backbone, data splits and cached shared artefacts.
+
+Shared work (pseudo-labels, clusterings, pre-trained and meta-learned prompts) is keyed by the
+hash of exactly the settings it depends on and stored once under ``<cache>/artifacts/<kind>/<hash>``
+with a checksummed ``artifact.json``; an artefact is never read half-written, and a corrupt one
+is reported and rebuilt.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import pathlib
+import shutil
+
+import numpy as np
+import torch
+
+from benchmark import config as config_mod
+from benchmark import paths
+from benchmark.io import CorruptCacheEntry, config_hash, read_json, sha256_file, write_json
+
+log = logging.getLogger(__name__)
+
+_BACKBONES: dict = {}  # one loaded backbone per (name, device, bf16) per process
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+class Context:
+    def __init__(self, cfg: dict, *, progress: bool = True, artifacts_dir: pathlib.Path | None = None):
+        self.cfg = cfg
+        self.progress = progress
+        self.artifacts_dir = pathlib.Path(artifacts_dir) if artifacts_dir else paths.sub("artifacts")
+        self._rows: dict = {}
+        self._prepared: dict = {}
+        self.provenance: dict = {}
+
+    # -- configs -------------------------------------------------------------------------------
+    def train_config(self, section: str):
+        return config_mod.train_config(self.cfg[section])
+
+    def maml_config(self):
+        return config_mod.maml_config(self.cfg["maml"])
+
+    # -- backbone ------------------------------------------------------------------------------
+    def backbone(self):
+        from benchmark import backbones
+
+        key = (self.cfg["backbone"], resolve_device(self.cfg["device"]), bool(self.cfg["bf16"]))
+        if key not in _BACKBONES:
+            log.info("loading backbone %s on %s (bf16 autocast: %s)", *key)
+            _BACKBONES[key] = backbones.load(key[0], device=key[1], autocast_bf16=key[2])
+        return _BACKBONES[key]
+
+    def trainable_backbone(self):
+        """A private, trainable copy of the backbone for full-model tuning."""
+        clone = copy.deepcopy(self.backbone())
+        clone.unfreeze()
+        return clone
+
+    # -- data ----------------------------------------------------------------------------------
+    def rows(self, task: str):
+        from benchmark import data
+
+        if task not in self._rows:
+            self._rows[task] = data.load(task, source=self.cfg["data_source"])
+            self.provenance[task] = self._rows[task].provenance
+        return self._rows[task]
+
+    def split(self, task: str, seed: int):
+        from benchmark import data
+
+        spec = data.get_task(task)
+        split = data.few_shot_split(self.rows(task), n_train=self.cfg["n_train"], n_val=self.cfg["n_val"],
+                                    seed=seed, max_test=self.cfg["max_test"])
+        return spec, split
+
+    def pretrain_label_words(self) -> list[str]:
+        from benchmark import data
+
+        return data.get_task(self.cfg["pretrain"]["labelled_pool"]).label_words
+
+    def labelled_pool_key(self) -> dict:
+        pre = self.cfg["pretrain"]
+        return {"pool": pre["labelled_pool"], "rows": pre["rows"], "seed": pre["seed"],
+                "source": self.cfg["data_source"]}
+
+    def labelled_pool(self) -> dict:
+        """MetaPT(Y)'s pre-training data: the labelled pool, subsampled to ``pretrain.rows`` (seeded)."""
+        pre = self.cfg["pretrain"]
+        pool = self.rows(pre["labelled_pool"])
+        n = min(pre["rows"], len(pool.texts))
+        idx = np.sort(np.random.default_rng(pre["seed"]).permutation(len(pool.texts))[:n])
+        return {"texts": [pool.texts[i] for i in idx], "labels": [int(pool.labels[i]) for i in idx],
+                "report": {"pool": pre["labelled_pool"], "rows": int(n), "available": len(pool.texts),
+                           "provenance": pool.provenance}}
+
+    def pseudo_labelled_key(self) -> dict:
+        pre = self.cfg["pretrain"]
+        return {"pool": pre["labelled_pool"], "corpus": pre["unlabelled"], "rows": pre["rows"],
+                "threshold": pre["pseudo_threshold"], "labeller": pre["labeller"], "encoder": self.cfg["encoder"],
+                "seed": pre["seed"], "source": self.cfg["data_source"]}
+
+    def pseudo_labelled(self) -> dict:
+        """MetaPT's and PPT's pre-training data (section 4.1): the open-domain corpus annotated by a
+        labeller trained on the labelled pool, confident predictions only, classes balanced."""
+        def build(ctx, out_dir):
+            from benchmark import encoders
+            from tasksets.pseudo_label import pseudo_label
+
+            pre = self.cfg["pretrain"]
+            pool = self.rows(pre["labelled_pool"])
+            corpus = self.rows(pre["unlabelled"])
+            embed = lambda texts: encoders.embed(self.cfg["encoder"], texts)  # noqa: E731
+            texts, labels, report = pseudo_label(
+                pool.texts, pool.labels, corpus.texts, embed=embed, threshold=pre["pseudo_threshold"],
+                max_rows=pre["rows"], seed=pre["seed"])
+            report["provenance"] = {"pool": pool.provenance, "corpus": corpus.provenance}
+            write_json(out_dir / "data.json", {"texts": list(texts), "labels": [int(x) for x in labels],
+                                               "report": report}, checksum=True)
+            return {"files": ["data.json"], "report": report}
+
+        art = self.artifact("pseudo-labels", self.pseudo_labelled_key(), build)
+        return read_json(pathlib.Path(art["dir"]) / "data.json", checksum=True)
+
+    def tasksets(self, grouping, texts, labels, *, k, m, seed):
+        from benchmark import encoders
+        from tasksets import get_tasksets
+
+        embeddings = encoders.embed(self.cfg["encoder"], texts) if grouping == "kmeans" else None
+        pre = self.cfg["pretrain"]
+        return get_tasksets(grouping, texts, labels, k=k, m=m, seed=seed, embeddings=embeddings,
+                            val_fraction=pre["val_fraction"])
+
+    def meta_sampler(self, tasks, *, m, seed, val_per_task):
+        from tasksets import MetaBatchSampler
+
+        return MetaBatchSampler(tasks, m=m, seed=seed, val_per_task=val_per_task)
+
+    # -- artefacts -----------------------------------------------------------------------------
+    def artifact(self, kind: str, key: dict, build) -> dict:
+        """Build ``kind`` for ``key`` once: ``build(ctx, out_dir) -> dict``; later calls read it back."""
+        digest = config_hash(key)
+        folder = self.artifacts_dir / kind / digest
+        marker = folder / "artifact.json"
+        if marker.exists():
+            try:
+                info = read_json(marker, checksum=True)
+                for name, sha in info.get("sha256", {}).items():
+                    if sha256_file(folder / name) != sha:
+                        raise CorruptCacheEntry(f"{folder / name}: checksum mismatch")
+                info["dir"] = str(folder)
+                return info
+            except (CorruptCacheEntry, FileNotFoundError) as exc:
+                log.warning("artefact %s/%s is corrupt (%s); rebuilding it", kind, digest, exc)
+                marker.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        log.info("building artefact %s/%s", kind, digest)
+        info = build(self, folder)
+        info = dict(info, kind=kind, key=key, hash=digest,
+                    sha256={name: sha256_file(folder / name) for name in info.get("files", [])})
+        write_json(marker, info, checksum=True)
+        (folder / "checkpoint.pt").unlink(missing_ok=True)  # the finished artefact supersedes its resume point
+        info["dir"] = str(folder)
+        return info
+
+    def prepared(self, method) -> dict:
+        if method.name not in self._prepared:
+            self._prepared[method.name] = method.prepare(self)
+        return self._prepared[method.name]
+
+    def save_prompt(self, out_dir: pathlib.Path, weight, *, method: str, report: dict) -> dict:
+        from benchmark.prompt import save_prompt
+
+        meta = {"method": method, "backbone": self.cfg["backbone"], "length": int(weight.shape[0]),
+                "config": self.cfg, "report": report}
+        save_prompt(out_dir / "prompt.safetensors", weight, meta)
+        return {"files": ["prompt.safetensors"], "report": report}
+
+    def load_prompt(self, artifact: dict) -> torch.Tensor:
+        from benchmark.prompt import load_prompt
+
+        weight, _ = load_prompt(pathlib.Path(artifact["dir"]) / "prompt.safetensors")
+        return weight
+
+
+def clear_artifacts(kind: str | None = None) -> None:
+    root = paths.sub("artifacts")
+    shutil.rmtree(root / kind if kind else root, ignore_errors=True)

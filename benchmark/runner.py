@@ -1,0 +1,285 @@
+"""Suites expand to cells; each finished cell is one JSON file named by the hash of its config.
+
+A results directory holds::
+
+    format.json            results format version (an incompatible directory is refused)
+    manifest.json          the suite's expected cells (for `status` and partly-done tables)
+    cells/<hash>.json      one per finished (or failed) cell, written atomically
+    logs/<hash>.log        one log per cell
+
+A rerun skips cells whose JSON says ``done``, so a run killed at any moment resumes with only
+the missing work; failed cells are retried.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import time
+import traceback
+
+from benchmark import RESULTS_FORMAT, __version__
+from benchmark import config as config_mod
+from benchmark.errors import UserError
+from benchmark.io import config_hash, read_json, write_json, CorruptCacheEntry
+
+log = logging.getLogger("benchmark")
+
+
+@dataclasses.dataclass
+class Cell:
+    suite: str
+    method: str
+    task: str
+    seed: int
+    point: dict
+    config: dict  # the profile with the point applied
+
+    @property
+    def key(self) -> str:
+        return config_hash({"method": self.method, "task": self.task, "seed": self.seed,
+                            "config": self.config, "format": RESULTS_FORMAT})
+
+    def describe(self) -> str:
+        point = ",".join(f"{k}={v}" for k, v in self.point.items())
+        return f"{self.method}/{self.task}/seed{self.seed}" + (f"/{point}" if point else "")
+
+    def manifest_entry(self) -> dict:
+        return {"key": self.key, "suite": self.suite, "method": self.method, "task": self.task,
+                "seed": self.seed, "point": self.point}
+
+
+def _axis_values(suite: dict, cfg: dict) -> tuple[str | None, list]:
+    axis = suite.get("axis")
+    if not axis:
+        return None, [None]
+    key, values = axis["key"], list(axis["values"])
+    limit = (cfg.get("axis_limits") or {}).get(key)
+    if limit is not None:
+        kept = [v for v in values if v <= limit]
+        values = kept or [min(values)]
+    return key, values
+
+
+def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None) -> list[Cell]:
+    """The cells of a suite under a resolved profile (``tasks``/``methods`` filter them)."""
+    from baselines import get_method
+    from benchmark import data
+
+    suite = config_mod.load_suite(suite_name)
+    if "include" in suite:
+        cells = []
+        for name in suite["include"]:
+            cells += expand(name, cfg, tasks=tasks, methods=methods)
+        return cells
+    for name in suite["methods"]:
+        get_method(name)
+    for name in suite["tasks"]:
+        data.get_task(name)
+    for name in tasks or []:
+        data.get_task(name)
+    for name in methods or []:
+        get_method(name)
+    key, values = _axis_values(suite, cfg)
+    seeds = suite.get("seeds") or cfg["seeds"]
+    cells = []
+    for value in values:
+        point_cfg = dict(cfg) if key is None else json.loads(json.dumps(cfg))
+        point = {}
+        if key is not None:
+            config_mod.set_path(point_cfg, key.split("."), value, where=f"suite {suite_name} axis")
+            point = {key: value}
+        for method in suite["methods"]:
+            if methods and method not in methods:
+                continue
+            for task in suite["tasks"]:
+                if tasks and task not in tasks:
+                    continue
+                for seed in seeds:
+                    cells.append(Cell(suite["name"], method, task, int(seed), point, point_cfg))
+    return cells
+
+
+# -- results directory -------------------------------------------------------------------------
+
+def prepare_results_dir(out: pathlib.Path) -> None:
+    """Create ``out`` (or check it): refuse a directory of an incompatible format or not writable."""
+    out = pathlib.Path(out)
+    try:
+        (out / "cells").mkdir(parents=True, exist_ok=True)
+        (out / "logs").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"results directory {out} cannot be created ({exc.strerror})",
+                        hint="choose another --out") from exc
+    if not os.access(out, os.W_OK) or not os.access(out / "cells", os.W_OK):
+        raise UserError(f"results directory {out} is not writable", hint="choose another --out")
+    fmt = out / "format.json"
+    if fmt.exists():
+        try:
+            found = read_json(fmt).get("results_format")
+        except CorruptCacheEntry:
+            found = None
+        if found != RESULTS_FORMAT:
+            raise UserError(f"results directory {out} was written by an incompatible version "
+                            f"(results format {found!r}; this version writes {RESULTS_FORMAT})",
+                            hint="use a new --out directory")
+    else:
+        try:
+            write_json(fmt, {"results_format": RESULTS_FORMAT, "version": __version__})
+        except OSError as exc:
+            raise UserError(f"results directory {out} is not writable ({exc.strerror})",
+                            hint="choose another --out, or free disk space") from exc
+
+
+def cell_path(out: pathlib.Path, cell: Cell) -> pathlib.Path:
+    return pathlib.Path(out) / "cells" / f"{cell.key}.json"
+
+
+def read_cell(path: pathlib.Path) -> dict | None:
+    """A finished cell's result, or None when missing or unreadable (then it is redone)."""
+    try:
+        return read_json(path, checksum=True)
+    except FileNotFoundError:
+        return None
+    except CorruptCacheEntry as exc:
+        log.warning("result %s is corrupt (%s): the cell will be rerun", path, exc)
+        return None
+
+
+def cell_status(out: pathlib.Path, cell: Cell) -> str:
+    result = read_cell(cell_path(out, cell))
+    return "missing" if result is None else result.get("status", "missing")
+
+
+def write_manifest(out: pathlib.Path, suite: str, cells: list[Cell], cfg: dict) -> None:
+    path = pathlib.Path(out) / "manifest.json"
+    entries = {}
+    if path.exists():
+        try:
+            for entry in read_json(path).get("cells", []):
+                entries[entry["key"]] = entry
+        except (CorruptCacheEntry, KeyError, AttributeError):
+            pass
+    for cell in cells:
+        entries[cell.key] = cell.manifest_entry()
+    write_json(path, {"suite": suite, "profile": cfg.get("profile"), "cells": list(entries.values())})
+
+
+# -- provenance --------------------------------------------------------------------------------
+
+def versions() -> dict:
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "benchmark": __version__}
+    for pkg in ("torch", "transformers", "learn2learn", "sentence-transformers", "scikit-learn", "gensim",
+                "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def git_commit() -> str:
+    root = pathlib.Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def machine() -> dict:
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+# -- execution ---------------------------------------------------------------------------------
+
+class _CellLog:
+    """Route the 'benchmark' loggers into the cell's own log file while it runs."""
+
+    def __init__(self, path: pathlib.Path):
+        self.handler = logging.FileHandler(path, mode="a")
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def __enter__(self):
+        for name in ("benchmark", "baselines", "tasksets"):
+            logging.getLogger(name).addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc):
+        for name in ("benchmark", "baselines", "tasksets"):
+            logging.getLogger(name).removeHandler(self.handler)
+        self.handler.close()
+
+
+def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=None) -> dict:
+    """Run one cell and write its result JSON (status done, or failed with the reason)."""
+    from baselines import get_method
+    from benchmark.context import Context
+
+    ctx = context if context is not None and context.cfg == cell.config else Context(cell.config, progress=progress)
+    method = get_method(cell.method)
+    started = time.time()
+    record = {"status": "done", "suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
+              "point": cell.point, "profile": cell.config.get("profile"), "backbone": cell.config["backbone"],
+              "config": cell.config, "reductions": config_mod.reductions(cell.config), "key": cell.key,
+              "versions": versions(), "git": git_commit(), "machine": machine(), "error": None}
+    with _CellLog(pathlib.Path(out) / "logs" / f"{cell.key}.log"):
+        log.info("cell %s starts", cell.describe())
+        try:
+            record.update(method.run(ctx, cell.task, cell.seed))
+        except (KeyboardInterrupt, UserError):
+            raise
+        except Exception as exc:  # a failed cell is recorded; the suite goes on
+            record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                          traceback=traceback.format_exc(limit=8))
+            log.error("cell %s failed: %s", cell.describe(), record["error"])
+        record["provenance"] = {name: ctx.provenance[name] for name in sorted(ctx.provenance)}
+        record["wall_s"] = round(time.time() - started, 2)
+        write_json(cell_path(out, cell), record, checksum=True)
+        log.info("cell %s %s in %.1f s", cell.describe(), record["status"], record["wall_s"])
+    return record
+
+
+def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, stream=sys.stderr) -> dict:
+    """The local executor: every missing or failed cell, in order, one progress display for all."""
+    from tqdm.auto import tqdm
+
+    todo = [c for c in cells if cell_status(out, c) != "done"]
+    counts = {"total": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0}
+    if counts["skipped"]:
+        print(f"{counts['skipped']} of {len(cells)} cells already done in {out}; running the other {len(todo)}",
+              file=stream)
+    contexts = {}
+    bar = tqdm(todo, desc="cells", unit="cell", disable=not progress, dynamic_ncols=True, file=stream)
+    for cell in bar:
+        bar.set_postfix_str(cell.describe())
+        ctx_key = config_hash(cell.config)
+        if ctx_key not in contexts:
+            from benchmark.context import Context
+
+            contexts = {ctx_key: Context(cell.config, progress=progress)}  # keep one: prepared prompts reused
+        record = run_cell(cell, out, progress=progress, context=contexts[ctx_key])
+        counts[record["status"]] += 1
+        if record["status"] == "failed":
+            tqdm.write(f"cell {cell.describe()} FAILED: {record['error']}", file=stream)
+        else:
+            acc = record.get("metrics", {}).get("accuracy")
+            tqdm.write(f"cell {cell.describe()} done in {record['wall_s']:.0f} s"
+                       + (f": accuracy {acc:.4f}" if acc is not None else ""), file=stream)
+    bar.close()
+    return counts
