@@ -184,7 +184,7 @@ def _group(cells: list[dict], warns: list[str]) -> dict[tuple, Group]:
         seeds = by_key.setdefault(key, {})
         prev = seeds.get(c.get("seed"))
         if prev is not None:
-            keep = max(prev, c, key=lambda x: x.get("_mtime", 0))
+            keep = max(prev, c, key=lambda x: (x.get("_mtime", 0), x.get("_path", "")))
             drop = c if keep is prev else prev
             _warn(warns, f"{drop.get('_path')}: duplicate of seed {c.get('seed')} in "
                          f"{key[:3]} {key[3]}; using the newer {keep.get('_path')}")
@@ -303,3 +303,27 @@ def describe(cells_or_groups) -> dict:
     return {"profiles": sorted({str(c.get("profile")) for c in cells if c.get("profile")}),
             "backbones": sorted({str(c.get("backbone")) for c in cells if c.get("backbone")}),
             "reductions": reductions, "standins": standins}
+
+
+def pick(res: Results, suite: str, *, need=None, **filters) -> tuple[str, list[Group], str]:
+    """Groups of ``suite`` matching ``filters`` (see :meth:`Results.select`).
+
+    If the folder has no cell of that suite at all, the suite with most matching groups is used
+    instead and the third value says so (e.g. a suite renamed in ``benchmark/suites``); with
+    ``need`` (method names) only a suite holding one of those methods qualifies.
+    Returns ``(suite used, groups, note)``.
+    """
+    groups = res.select(suite=suite, **filters)
+    if groups or any(c.get("suite") == suite for c in res.cells):
+        return suite, groups, ""
+    counts: dict[str, int] = {}
+    for g in res.select(**filters):
+        counts[g.suite] = counts.get(g.suite, 0) + 1
+    if need is not None:
+        have = {g.suite for g in res.select(**filters) if g.method in need}
+        counts = {s: n for s, n in counts.items() if s in have}
+    if not counts:
+        return suite, [], ""
+    other = max(sorted(counts), key=counts.get)
+    return other, res.select(suite=other, **filters), (
+        f"(No cells of suite '{suite}'; showing matching cells of suite '{other}'.)")

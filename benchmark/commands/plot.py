@@ -1,0 +1,79 @@
+"""``python -m benchmark plot``: Tables 1-2, per-class recall and Figures 2-4 from a results folder."""
+from __future__ import annotations
+
+import pathlib
+import warnings
+
+from benchmark.errors import UserError
+
+HELP = "write Tables 1-2, recall and Figures 2, 3a, 3b, 4 (Markdown, PNG, SVG) from results"
+
+TABLE_FILES = {"table1": "table1.md", "table2": "table2.md", "recall": "recall.md"}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--results", metavar="DIR", default=None,
+                        help="results folder holding cells/*.json (default: the cache's results folder)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="where to write the report (default: <results>/report)")
+    parser.add_argument("--only", metavar="NAMES", default=None,
+                        help="comma-separated subset of: table1, table2, recall, fig2, fig3a, fig3b, fig4")
+    parser.add_argument("--profile", default=None, help="use only cells of this profile")
+    parser.add_argument("--backbone", default=None, help="use only cells of this backbone")
+
+
+def run(args) -> int:
+    from benchmark import paths
+    from benchmark.errors import unknown
+    from reports import results as results_mod
+    from reports.figures import FIGURES, NoData
+    from reports.tables import NO_RESULTS, TABLES
+
+    root = pathlib.Path(args.results).expanduser() if args.results else paths.sub("results")
+    if not root.is_dir():
+        raise UserError(f"results folder {str(root)!r} does not exist",
+                        hint="pass --results DIR, or run `python -m benchmark run --suite NAME` first")
+    out = pathlib.Path(args.out).expanduser() if args.out else root / "report"
+
+    names = list(TABLES) + list(FIGURES)
+    wanted = names
+    if args.only:
+        wanted = [n.strip() for n in args.only.split(",") if n.strip()]
+        for n in wanted:
+            if n not in names:
+                raise unknown("report", n, names)
+
+    with warnings.catch_warnings():  # printed once below, not twice
+        warnings.simplefilter("ignore", results_mod.ResultWarning)
+        res = results_mod.load(root, profile=args.profile, backbone=args.backbone)
+        res.groups()
+    for w in res.warnings:
+        print(f"warning: {w}")
+    print(f"read {len(res.cells)} cells ({len(res.done())} done, {len(res.failed())} not done) "
+          f"of suites {', '.join(res.suites()) or 'none'} from {root}")
+
+    out.mkdir(parents=True, exist_ok=True)
+    written, skipped = [], []
+    for name in wanted:
+        if name in TABLES:
+            path = out / TABLE_FILES[name]
+            text = TABLES[name](res)
+            path.write_text(text)
+            written.append(path)
+            if NO_RESULTS in text:  # written anyway: it says which suite to run
+                skipped.append(f"{name}: no results yet, see {path.name} for the suite to run")
+        else:
+            try:
+                written.extend(FIGURES[name](res, out))
+            except NoData as exc:
+                skipped.append(str(exc))
+    for path in written:
+        print(f"wrote {path}")
+    for msg in skipped:
+        print(f"missing {msg}")
+    missing = [m for m in res.missing() if m["state"] == "missing"]
+    if missing:
+        suites = sorted({str(m["suite"]) for m in missing})
+        print(f"missing: {len(missing)} cells of the manifest have no result (suites: {', '.join(suites)}); "
+              "the tables list them")
+    return 0

@@ -1,0 +1,118 @@
+"""What every figure shares: the no-data error, the footer naming the data, saving PNG + SVG."""
+from __future__ import annotations
+
+import pathlib
+import textwrap
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from benchmark.errors import UserError  # noqa: E402
+from reports import paper  # noqa: E402
+from reports.results import Group, describe  # noqa: E402
+
+# One style per method so a method looks the same in every figure.
+STYLE = {
+    "ft": dict(color="#1f77b4", marker="s", linestyle="-"),
+    "pt": dict(color="#7f7f7f", marker="v", linestyle=":"),
+    "ppt": dict(color="#ff7f0e", marker="^", linestyle="-"),
+    "metapt": dict(color="#2ca02c", marker="o", linestyle="-"),
+    "metapt_y": dict(color="#d62728", marker="D", linestyle="--"),
+}
+
+
+class NoData(UserError):
+    """A figure has nothing to draw; the message names the suite to run."""
+
+
+def no_data(name: str, suite: str, what: str = "") -> NoData:
+    return NoData(f"{name}: no results of suite '{suite}'{what}; "
+                  f"run python -m benchmark run --suite {suite}")
+
+
+def footer(items, extra: str = "") -> str:
+    """One wrapped caption: profile, backbone, stand-in data and scaled-down settings."""
+    d = describe(items)
+    bits = [f"profile: {', '.join(d['profiles']) or 'unknown'}",
+            f"backbone: {', '.join(d['backbones']) or 'unknown'} (paper: {paper.numbers()['backbone']})"]
+    if d["standins"]:
+        bits.append("STAND-IN DATA, not the paper's: " + "; ".join(
+            f"{paper.task_title(t)} ← {lbl}" for t, lbl in sorted(d["standins"].items())))
+    if d["reductions"]:
+        red = {k: v for r in d["reductions"] for k, v in r.items()}
+        bits.append("scaled down: " + ", ".join(f"{k}={v}" for k, v in sorted(red.items())))
+    if extra:
+        bits.append(extra)
+    return "\n".join(textwrap.wrap(" · ".join(bits), width=110))
+
+
+def title_suffix(items) -> str:
+    d = describe(items)
+    s = f"{', '.join(d['profiles']) or '?'} / {', '.join(d['backbones']) or '?'}"
+    return s + (", stand-in data" if d["standins"] else "")
+
+
+def series(groups: list[Group], axis: str) -> dict[str, tuple[list, list, list, list]]:
+    """method -> (x, mean %, std %, n) sorted by x; std 0 where one seed."""
+    out: dict[str, tuple[list, list, list, list]] = {}
+    for g in sorted(groups, key=lambda g: (g.method, g.point[axis])):
+        xs, ms, ss, ns = out.setdefault(g.method, ([], [], [], []))
+        std = g.std
+        xs.append(g.point[axis])
+        ms.append(100 * g.mean)
+        ss.append(0.0 if std != std else 100 * std)  # NaN (one seed) -> no error bar
+        ns.append(g.n)
+    return out
+
+
+def save(fig, out_dir, name: str) -> list[pathlib.Path]:
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        path = out_dir / f"{name}.{ext}"
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def add_footer(fig, text: str) -> None:
+    fig.text(0.01, -0.02, text, ha="left", va="top", fontsize=7.5, color="#333333")
+
+
+def line_plot(name: str, groups: list[Group], axis: str, *, xlabel: str, title: str,
+              methods: list[str], log: int | None, out_dir, extra_note: str = "") -> list[pathlib.Path]:
+    """Accuracy vs one ablation axis, one line per method with std error bars."""
+    data = series(groups, axis)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    drawn = []
+    for method in methods + sorted(set(data) - set(methods)):
+        if method not in data:
+            continue
+        xs, ms, ss, ns = data[method]
+        style = STYLE.get(method, dict(marker="o"))
+        label = paper.method_title(method) + (f" (n={min(ns)})" if min(ns) == max(ns) else
+                                              f" (n={min(ns)}–{max(ns)})")
+        ax.errorbar(xs, ms, yerr=ss, capsize=3, markersize=5, linewidth=1.5, label=label, **style)
+        drawn.append(method)
+    if log:
+        ax.set_xscale("log", base=log)
+    xs_all = sorted({x for m in drawn for x in data[m][0]})
+    ax.set_xticks(xs_all)
+    ax.set_xticklabels([f"{x:,}" for x in xs_all], rotation=45 if len(xs_all) > 6 else 0,
+                       ha="right" if len(xs_all) > 6 else "center")
+    ax.minorticks_off()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("SST-5 accuracy (%), mean ± std over seeds")
+    ax.set_title(f"{title}\n({title_suffix(groups)})", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    absent = [paper.method_title(m) for m in methods if m not in data]
+    note = extra_note
+    if absent:
+        note = (note + " · " if note else "") + "no results for " + ", ".join(absent)
+    add_footer(fig, footer(groups, note))
+    return save(fig, out_dir, name)

@@ -1,0 +1,18 @@
+"""Figure 3(a): MetaPT SST-5 accuracy vs the number of pre-training rows (K-means, K = 10)."""
+from __future__ import annotations
+
+from reports import SUITES
+from reports.figures._common import line_plot, no_data
+from reports.results import pick
+
+AXIS = "pretrain_rows"
+
+
+def fig3a(results, out_dir):
+    suite, groups, note = pick(results, SUITES["fig3a"], task="sst5", axis=AXIS, method="metapt")
+    if not groups:
+        raise no_data("fig3a", suite)
+    return line_plot("fig3a", groups, AXIS, xlabel="pre-training rows (log scale)",
+                     title="Fig. 3a: MetaPT on SST-5 vs pre-training data", methods=["metapt"],
+                     log=10, out_dir=out_dir,
+                     extra_note=(note + " " if note else "") + "paper curve not transcribed (no numbers printed)")

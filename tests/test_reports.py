@@ -1,0 +1,349 @@
+"""reports/: paper numbers, loading, aggregation, tables, figures and the plot command.
+
+Every result cell here is SYNTHETIC (made-up numbers written to a tmp folder); none is a result.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from benchmark import cli
+from benchmark.errors import UserError
+from reports import paper, results, tables
+from reports.figures import FIGURES, NoData
+
+TASKS = ["sst5", "sst2", "amazon5", "amazon2", "sentihood", "semeval16_restaurant", "semeval16_laptop"]
+WORDS = ["terrible", "bad", "maybe", "good", "great"]
+
+
+def cell(method, task, seed, acc, *, suite="sentiment7", point=None, status="done", standin=True,
+         recall=None, profile="synthetic", backbone="tiny-synthetic", reductions=None, **extra):
+    c = {
+        "status": status, "suite": suite, "method": method, "task": task, "seed": seed,
+        "point": point or {}, "profile": profile, "backbone": backbone,
+        "metrics": None if acc is None else {"accuracy": acc, "macro_f1": acc - 0.05,
+                                             "recall": recall or {}},
+        "config": {"reductions": reductions or {}}, "wall_s": 1.0, "error": None,
+        "provenance": ({"task": task, "source": "standin", "standin_for": task,
+                        "origin": "synthetic test snippets"} if standin else
+                       {"task": task, "source": "paper"}),
+    }
+    c.update(extra)
+    return c
+
+
+def write(root, cells, manifest=None):
+    d = root / "cells"
+    d.mkdir(parents=True, exist_ok=True)
+    for i, c in enumerate(cells):
+        (d / f"c{i:04d}.json").write_text(json.dumps(c))
+    if manifest is not None:
+        (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def load_quiet(root, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", results.ResultWarning)
+        return results.load(root, **kw)
+
+
+# -- paper numbers -------------------------------------------------------------------------------
+def test_paper_table1_is_complete():
+    t1 = paper.numbers()["table1"]
+    assert t1["tasks"] == TASKS
+    assert t1["methods"] == ["ft", "ppt", "metapt", "metapt_y"]
+    for m in t1["methods"]:
+        for t in TASKS:
+            c = paper.table1_cell(m, t)
+            assert c is not None, (m, t)
+            assert 0 < c["mean"] < 100 and 0 < c["std"] < 10
+    assert "pt" in t1["not_reported"]  # the paper leaves plain PT out of Table 1
+
+
+def test_paper_spot_values():
+    assert paper.table1_cell("ft", "sst5") == {"mean": 43.57, "std": 2.56}
+    assert paper.table1_cell("metapt_y", "amazon2") == {"mean": 95.39, "std": 0.03}
+    assert paper.table1_cell("ppt", "semeval16_laptop") == {"mean": 56.37, "std": 4.11}
+    assert paper.table2_cell("metapt_kmeans") == {"mean": 46.24, "std": 0.42}
+    assert paper.table2_cell("metapt_lda") == {"mean": 44.10, "std": 0.83}
+    assert paper.table2_cell("metapt_random") == {"mean": 42.95, "std": 1.05}
+    assert paper.table2_cell("metapt_label") == {"mean": 42.84, "std": 0.76}
+    assert paper.table2_cell("ppt") == {"mean": 42.89, "std": 1.08}
+    assert paper.recall_cell("metapt", "sst5", "terrible") == 0.22
+    assert paper.recall_cell("metapt_y", "sst5", "terrible") == 0.61
+    for f in ("fig2", "fig3a", "fig3b", "fig4"):
+        assert paper.numbers()["figures"][f]["transcribed"] is False
+
+
+# -- loading and aggregation ---------------------------------------------------------------------
+def test_aggregation_mean_std_by_hand(tmp_path):
+    accs = [0.40, 0.45, 0.47]
+    write(tmp_path, [cell("metapt", "sst5", s, a) for s, a in enumerate(accs)]
+          + [cell("metapt", "sst5", 0, 0.9, point={"shots": 10}, suite="shots")])
+    res = load_quiet(tmp_path)
+    (g,) = res.select(suite="sentiment7", method="metapt", task="sst5")
+    mean = sum(accs) / 3
+    std = math.sqrt(sum((a - mean) ** 2 for a in accs) / 2)  # sample std, ddof=1
+    assert g.n == 3 and g.seeds == [0, 1, 2]
+    assert g.mean == pytest.approx(mean) and g.std == pytest.approx(std)
+    assert g.std == pytest.approx(statistics.stdev(accs))
+    (p,) = res.select(axis="shots")
+    assert p.point == {"shots": 10} and p.n == 1 and math.isnan(p.std)
+    assert tables.pct(g.mean, g.std, g.n) == f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def test_recall_aggregated(tmp_path):
+    write(tmp_path, [cell("metapt", "sst5", 0, 0.4, recall={"terrible": 0.2, "great": 0.5}),
+                     cell("metapt", "sst5", 1, 0.4, recall={"terrible": 0.4, "great": 0.7})])
+    (g,) = load_quiet(tmp_path).select()
+    rec = g.recall()
+    assert rec["terrible"][0] == pytest.approx(0.3) and rec["terrible"][2] == 2
+    assert rec["great"][1] == pytest.approx(statistics.stdev([0.5, 0.7]))
+
+
+def test_corrupt_and_malformed_files_skipped_with_warning(tmp_path):
+    write(tmp_path, [cell("ft", "sst5", 0, 0.4)])
+    (tmp_path / "cells" / "bad.json").write_text('{"status": "done", "suite": ')
+    (tmp_path / "cells" / "list.json").write_text("[1, 2]")
+    (tmp_path / "cells" / "nomethod.json").write_text(json.dumps({"status": "done", "suite": "s"}))
+    (tmp_path / "cells" / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.warns(results.ResultWarning, match="bad.json"):
+        res = results.load(tmp_path)
+    assert len(res.cells) == 1
+    assert len(res.warnings) == 4
+    assert any("binary.json" in w for w in res.warnings)
+    assert any("no 'method'" in w for w in res.warnings)
+
+
+def test_failed_cells_not_aggregated_and_listed(tmp_path):
+    write(tmp_path, [cell("ft", "sst5", 0, 0.4),
+                     cell("ft", "sst5", 1, None, status="failed", error="CUDA out of memory\ntrace")])
+    res = load_quiet(tmp_path)
+    (g,) = res.select()
+    assert g.n == 1
+    md = tables.table1(res)
+    assert "Failed cells (1)" in md and "CUDA out of memory" in md and "trace" not in md
+
+
+def test_checksummed_cell_is_read(tmp_path):
+    from benchmark import io
+    (tmp_path / "cells").mkdir()
+    io.write_json(tmp_path / "cells" / "x.json", cell("ft", "sst5", 0, 0.4), checksum=True)
+    (g,) = load_quiet(tmp_path).select()
+    assert g.method == "ft"
+
+
+def test_profile_filter_and_duplicate_seed_warning(tmp_path):
+    write(tmp_path, [cell("ft", "sst5", 0, 0.4), cell("ft", "sst5", 0, 0.5),
+                     cell("ft", "sst5", 1, 0.6, profile="other")])
+    res = load_quiet(tmp_path)
+    res.groups()
+    assert any("duplicate" in w for w in res.warnings)
+    assert any("mixes profiles" in w for w in res.warnings)
+    only = load_quiet(tmp_path, profile="other")
+    (g,) = only.select()
+    assert g.n == 1 and g.mean == pytest.approx(0.6)
+
+
+# -- tables --------------------------------------------------------------------------------------
+def _table1_cells():
+    rng = np.random.default_rng(0)
+    out = []
+    for m, base in [("ft", 0.42), ("ppt", 0.41), ("metapt", 0.45), ("metapt_y", 0.46)]:
+        for s in range(5):
+            out.append(cell(m, "sst5", s, float(base + rng.normal(0, 0.01)),
+                            recall=dict(zip(WORDS, rng.uniform(0, 1, 5).round(2).tolist())),
+                            reductions={"max_epochs": "200 -> 3", "prompt_tokens": "100 -> 20"}))
+    return out
+
+
+def test_significance_matches_scipy(tmp_path):
+    cells = _table1_cells()
+    write(tmp_path, cells)
+    res = load_quiet(tmp_path)
+    a = [c["metrics"]["accuracy"] for c in cells if c["method"] == "metapt"]
+    b = [c["metrics"]["accuracy"] for c in cells if c["method"] == "ppt"]
+    want = stats.ttest_ind(a, b, equal_var=False)
+    got = tables.welch(a, b)
+    assert got["p"] == pytest.approx(want.pvalue) and got["t"] == pytest.approx(want.statistic)
+    assert got["n_a"] == 5 and got["n_b"] == 5
+    md = tables.table1(res)
+    assert f"{want.pvalue:.3g}" in md
+    assert "MetaPT vs PPT" in md and "MetaPT(Y) vs FT" in md and "5 / 5" in md
+
+
+def test_welch_small_samples():
+    assert tables.welch([0.4], [0.3, 0.5])["note"] == "n/a (n<2)"
+    assert tables.welch([0.4, 0.4], [0.3, 0.3])["note"] == "n/a (no variance)"
+
+
+def test_table1_paper_column_and_standin_note(tmp_path):
+    write(tmp_path, _table1_cells())
+    md = tables.table1(load_quiet(tmp_path))
+    assert "SST-5 (stand-in: synthetic test snippets)" in md
+    assert "45.26 ± 0.39" in md and "43.57 ± 2.56" in md  # paper column
+    assert "Stand-in data" in md and "not the paper's" in md
+    assert "profile: synthetic" in md.lower() and "tiny-synthetic" in md
+    assert "max_epochs: 200 -> 3" in md and "prompt_tokens: 100 -> 20" in md
+
+
+def test_paper_data_rows_not_called_standin(tmp_path):
+    write(tmp_path, [cell("ft", "sst2", s, 0.8 + s / 100, standin=False) for s in range(2)])
+    md = tables.table1(load_quiet(tmp_path))
+    assert "stand-in" not in md.lower()
+    assert "| SST-2 | FT | 2 |" in md
+
+
+def test_missing_cells_from_manifest(tmp_path):
+    manifest = {"suite": "sentiment7", "cells": [
+        {"method": m, "task": t, "seed": s, "point": {}}
+        for m in ("ft", "metapt") for t in ("sst5", "sst2") for s in (0, 1)]}
+    write(tmp_path, [cell("ft", "sst5", 0, 0.4), cell("ft", "sst5", 1, 0.42),
+                     cell("metapt", "sst5", 0, 0.45),
+                     cell("metapt", "sst2", 0, None, status="failed", error="boom")], manifest)
+    res = load_quiet(tmp_path)
+    miss = res.missing("sentiment7")
+    states = {(m["method"], m["task"], m["seed"]): m["state"] for m in miss}
+    assert states == {("metapt", "sst5", 1): "missing", ("ft", "sst2", 0): "missing",
+                      ("ft", "sst2", 1): "missing", ("metapt", "sst2", 0): "failed",
+                      ("metapt", "sst2", 1): "missing"}
+    md = tables.table1(res)
+    assert "Missing cells (4" in md
+    assert "metapt / sst5 / seed 1" in md and "ft / sst2 / seed 0" in md
+    assert "python -m benchmark run --suite sentiment7" in md
+    assert "| SST-5 (stand-in: synthetic test snippets) | MetaPT | 1 | 45.00 (n=1)" in md
+
+
+def test_no_manifest_shows_what_exists(tmp_path):
+    write(tmp_path, [cell("ft", "sst5", 0, 0.4)])
+    res = load_quiet(tmp_path)
+    assert res.manifest is None and res.missing() == []
+    md = tables.table1(res)
+    assert "Missing cells" not in md and "| FT |" in md
+
+
+def test_table2_and_recall(tmp_path):
+    cells = [cell(m, "sst5", s, b + s / 200, suite="clustering")
+             for m, b in [("metapt_kmeans", 0.46), ("metapt_lda", 0.44), ("metapt_random", 0.43),
+                          ("metapt_label", 0.43), ("ppt", 0.43)] for s in range(3)]
+    write(tmp_path, cells + _table1_cells())
+    res = load_quiet(tmp_path)
+    md2 = tables.table2(res)
+    assert "46.24 ± 0.42" in md2 and "42.89 ± 1.08" in md2
+    assert "MetaPT K-means vs MetaPT LDA" in md2 and "MetaPT LDA vs PPT" in md2
+    assert "equals MetaPT(Y)" in md2
+    rec = tables.recall_table(res)
+    assert "(paper 0.22)" in rec and "(paper 0.61)" in rec
+    assert "terrible" in rec and "great" in rec
+
+
+def test_empty_results_tables_name_suite(tmp_path):
+    write(tmp_path, [])
+    res = load_quiet(tmp_path)
+    assert "run --suite sentiment7" in tables.table1(res)
+    assert "run --suite clustering" in tables.table2(res)
+
+
+def test_suite_fallback_is_announced(tmp_path):
+    write(tmp_path, [cell("ft", "sst5", 0, 0.4, suite="main7")])
+    md = tables.table1(load_quiet(tmp_path))
+    assert "No cells of suite 'sentiment7'" in md and "'main7'" in md and "| FT |" in md
+
+
+# -- figures -------------------------------------------------------------------------------------
+def _figure_cells(rng, partial=False):
+    out = []
+    shots = [10, 40, 160] if partial else [10, 20, 40, 80, 160, 320, 640, 1280, 2560]
+    methods = [("ft", 0.30), ("metapt", 0.38)] if partial else [("ft", 0.30), ("ppt", 0.33), ("metapt", 0.38)]
+    for m, base in methods:
+        for i, n in enumerate(shots):
+            for s in range(1 if partial else 3):
+                out.append(cell(m, "sst5", s, base + 0.02 * i + float(rng.normal(0, 0.01)),
+                                suite="shots", point={"shots": n}))
+    for i, rows in enumerate([1000, 10000, 100000] if partial else [1000, 3000, 10000, 100000, 1000000]):
+        for s in range(2):
+            out.append(cell("metapt", "sst5", s, 0.35 + 0.02 * min(i, 2) + float(rng.normal(0, 0.01)),
+                            suite="pretrain_rows", point={"pretrain_rows": rows},
+                            reductions={"pretrain_rows": "1000000 -> 2000"}))
+    for i, k in enumerate([3, 10] if partial else [3, 6, 10, 20, 30]):
+        for s in range(2):
+            out.append(cell("metapt", "sst5", s, 0.36 + 0.02 * min(i, 2) + float(rng.normal(0, 0.01)),
+                            suite="clusters", point={"k": k}))
+    for k in ([3, 10] if partial else [3, 6, 10]):
+        centres = rng.normal(0, 10, (k, 2))
+        lab = rng.integers(0, k, 300)
+        pts = centres[lab] + rng.normal(0, 1.5, (300, 2))
+        out.append(cell("metapt", "sst5", 0, None, suite="tsne", point={"k": k},
+                        tsne={"k": k, "points": pts.round(3).tolist(), "assignments": lab.tolist()}))
+    return out
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_each_figure_renders(tmp_path, partial):
+    write(tmp_path / "res", _figure_cells(np.random.default_rng(1), partial))
+    res = load_quiet(tmp_path / "res")
+    for name, fn in FIGURES.items():
+        paths = fn(res, tmp_path / "out")
+        assert {p.suffix for p in paths} == {".png", ".svg"}, name
+        for p in paths:
+            assert p.exists() and p.stat().st_size > 5000, (name, p)
+    if partial:
+        svg = (tmp_path / "out" / "fig2.svg").read_text()
+        assert "PPT" in svg  # "no results for PPT" in the caption
+
+
+def test_figures_without_data_name_the_suite(tmp_path):
+    write(tmp_path, [cell("ft", "sst5", 0, 0.4)])
+    res = load_quiet(tmp_path)
+    for name, suite in [("fig2", "shots"), ("fig3a", "pretrain_rows"), ("fig3b", "clusters"),
+                        ("fig4", "tsne")]:
+        with pytest.raises(NoData, match=f"{name}: no results of suite '{suite}'.*"
+                                         f"run python -m benchmark run --suite {suite}"):
+            FIGURES[name](res, tmp_path / "out")
+
+
+# -- the plot command ----------------------------------------------------------------------------
+def test_plot_command_writes_everything(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    write(tmp_path / "res", _table1_cells() + _figure_cells(rng, partial=True))
+    (tmp_path / "res" / "cells" / "zz.json").write_text("{not json")
+    assert cli.main(["plot", "--results", str(tmp_path / "res")]) == 0
+    out = capsys.readouterr().out
+    report = tmp_path / "res" / "report"
+    for f in ("table1.md", "table2.md", "recall.md", "fig2.png", "fig3a.svg", "fig4.png"):
+        assert (report / f).exists(), f
+        assert f"wrote {report / f}" in out
+    assert "warning:" in out and "zz.json" in out
+    assert "missing fig" not in out
+    assert "missing table2: no results yet" in out  # written anyway, naming the suite to run
+    assert "run --suite clustering" in (report / "table2.md").read_text()
+
+
+def test_plot_only_and_skips(tmp_path, capsys):
+    write(tmp_path / "res", _table1_cells())
+    assert cli.main(["plot", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "o"),
+                     "--only", "table1,fig2"]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "o" / "table1.md").exists() and not (tmp_path / "o" / "table2.md").exists()
+    assert "missing fig2: no results of suite 'shots'" in out
+
+
+def test_plot_errors(tmp_path, capsys):
+    assert cli.main(["plot", "--results", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    write(tmp_path / "res", [])
+    assert cli.main(["plot", "--results", str(tmp_path / "res"), "--only", "fig9"]) == 2
+    assert "unknown report 'fig9'" in capsys.readouterr().err
+    from benchmark.commands import plot
+
+    class A:
+        results, out, only, profile, backbone = str(tmp_path / "nope"), None, None, None, None
+    with pytest.raises(UserError):
+        plot.run(A())
