@@ -163,7 +163,6 @@ class Backbone(nn.Module):
     def n_params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
-    @property
     def input_embeddings(self) -> nn.Embedding:
         """The token embedding table (e.g. to initialise a soft prompt from vocabulary embeddings)."""
         return self.model.get_input_embeddings()
