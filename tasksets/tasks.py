@@ -15,6 +15,7 @@ on its seed alone (not on other users of ``random``) and does not disturb them.
 from __future__ import annotations
 
 import random
+import warnings
 
 import numpy as np
 import torch
@@ -40,8 +41,10 @@ class SeededTaskDataset(TaskDataset):
     """A learn2learn TaskDataset whose sampling uses its own seeded ``random.Random``."""
 
     def __init__(self, dataset, task_transforms=None, num_tasks=-1, task_collate=None, *, seed=0):
-        super().__init__(dataset, task_transforms=task_transforms, num_tasks=num_tasks,
-                         task_collate=task_collate)
+        with warnings.catch_warnings():  # l2l 0.2.0: "TaskDataset is deprecated, use Taskset"
+            warnings.filterwarnings("ignore", "TaskDataset is deprecated", DeprecationWarning)
+            super().__init__(dataset, task_transforms=task_transforms, num_tasks=num_tasks,
+                             task_collate=task_collate)
         self.reseed(seed)
 
     def reseed(self, seed) -> None:
