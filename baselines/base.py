@@ -45,7 +45,7 @@ def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, met
     scorer = Scorer(backbone, spec.label_words, cfg["max_length"])
     if init is None:
         prompt = SoftPrompt(cfg["prompt_tokens"], backbone.embed_dim, init=cfg["prompt_init"],
-                            embeddings=backbone.input_embeddings(), seed=seed)
+                            embeddings=backbone.input_embeddings().weight, seed=seed)
     else:
         prompt = SoftPrompt.from_tensor(init)
     prompt.to(backbone.device)

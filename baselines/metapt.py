@@ -44,7 +44,7 @@ class MetaPT(Method):
         backbone = ctx.backbone()
         scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
         prompt = SoftPrompt(cfg["prompt_tokens"], backbone.embed_dim, init=cfg["prompt_init"],
-                            embeddings=backbone.input_embeddings(), seed=pre["seed"]).to(backbone.device)
+                            embeddings=backbone.input_embeddings().weight, seed=pre["seed"]).to(backbone.device)
         mcfg = ctx.maml_config()
         sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=pre["seed"], val_per_task=mcfg.val_tasks_per_cluster)
         torch.manual_seed(pre["seed"])

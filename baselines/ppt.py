@@ -35,7 +35,7 @@ class PretrainedPromptTuning(Method):
         backbone = ctx.backbone()
         scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
         prompt = SoftPrompt(cfg["prompt_tokens"], backbone.embed_dim, init=cfg["prompt_init"],
-                            embeddings=backbone.input_embeddings(), seed=seed).to(backbone.device)
+                            embeddings=backbone.input_embeddings().weight, seed=seed).to(backbone.device)
         tcfg = ctx.train_config("ppt")
 
         def loss_fn(idx):

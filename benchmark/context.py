@@ -109,16 +109,15 @@ class Context:
         """MetaPT's and PPT's pre-training data (section 4.1): the open-domain corpus annotated by a
         labeller trained on the labelled pool, confident predictions only, classes balanced."""
         def build(ctx, out_dir):
-            from benchmark import encoders
             from tasksets.pseudo_label import pseudo_label
 
             pre = self.cfg["pretrain"]
             pool = self.rows(pre["labelled_pool"])
             corpus = self.rows(pre["unlabelled"])
-            embed = lambda texts: encoders.embed(self.cfg["encoder"], texts)  # noqa: E731
-            texts, labels, report = pseudo_label(
-                pool.texts, pool.labels, corpus.texts, embed=embed, threshold=pre["pseudo_threshold"],
-                max_rows=pre["rows"], seed=pre["seed"])
+            out = pseudo_label(pool.texts, pool.labels, corpus.texts, threshold=pre["pseudo_threshold"],
+                               balance="min", seed=pre["seed"], encoder=self.cfg["encoder"])
+            texts, labels = _cap_balanced(out.texts, out.labels, pre["rows"], pre["seed"])
+            report = dict(out.report, rows_after_cap=len(texts))
             report["provenance"] = {"pool": pool.provenance, "corpus": corpus.provenance}
             write_json(out_dir / "data.json", {"texts": list(texts), "labels": [int(x) for x in labels],
                                                "report": report}, checksum=True)
@@ -137,9 +136,9 @@ class Context:
                             val_fraction=pre["val_fraction"])
 
     def meta_sampler(self, tasks, *, m, seed, val_per_task):
-        from tasksets import MetaBatchSampler
+        from benchmark.maml import ClusterSampler
 
-        return MetaBatchSampler(tasks, m=m, seed=seed, val_per_task=val_per_task)
+        return ClusterSampler(tasks, m=m, seed=seed, val_per_task=val_per_task)
 
     # -- artefacts -----------------------------------------------------------------------------
     def artifact(self, kind: str, key: dict, build) -> dict:
@@ -186,6 +185,16 @@ class Context:
 
         weight, _ = load_prompt(pathlib.Path(artifact["dir"]) / "prompt.safetensors")
         return weight
+
+
+def _cap_balanced(texts, labels, rows: int, seed: int):
+    """At most ``rows`` rows, the same number from every class (seeded)."""
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    per_class = max(rows // len(classes), 1)
+    rng = np.random.default_rng(seed)
+    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes]))
+    return [texts[i] for i in keep], labels[keep]
 
 
 def clear_artifacts(kind: str | None = None) -> None:

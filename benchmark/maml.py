@@ -211,3 +211,27 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
         prompt_module.weight.copy_(best_weight)
     return MetaResult(best_val_accuracy=float(best_acc), best_step=best_step, steps=step, history=history,
                       stopped_early=stopped, wall_s=time.perf_counter() - start, resumed_from=resumed_from)
+
+
+class ClusterSampler:
+    """Meta-batches for Algorithm 1: every meta task visited once per meta-step.
+
+    Each cluster is its own learn2learn TaskDataset (``tasks.task_dataset(c)``); a step's draw
+    is reseeded from (seed, cluster, step), so a resumed run sees exactly the tasks an
+    uninterrupted one would.
+    """
+
+    def __init__(self, tasks, *, m: int, seed: int = 0, val_per_task: int = 1):
+        self.tasks, self.m, self.seed, self.val_per_task = tasks, m, seed, val_per_task
+        self.datasets = {c: tasks.task_dataset(c) for c in tasks.task_ids}
+
+    def train_tasks(self, step: int) -> list[tuple[list[int], list[int]]]:
+        out = []
+        for c, dataset in self.datasets.items():
+            dataset.reseed(f"{self.seed}-{c}-{step}")
+            (support, _), (query, _) = self.tasks.split_task(dataset.sample(), self.m)
+            out.append(([int(i) for i in support], [int(i) for i in query]))
+        return out
+
+    def validation_tasks(self) -> list[tuple[list[int], list[int]]]:
+        return [(t.support, t.query) for t in self.tasks.validation_tasks(self.val_per_task, seed=self.seed)]

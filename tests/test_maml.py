@@ -1,0 +1,187 @@
+"""Prompt-MAML is the algorithm: meta-gradients against a hand computation, engines against each
+other, the frozen backbone untouched, and a meta-learned prompt that really adapts faster."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from benchmark import backbones
+from benchmark.l2l import MAML
+from benchmark.maml import MAMLConfig, meta_step_batched, meta_step_l2l, meta_train
+from benchmark.prompt import SoftPrompt
+from benchmark.train import Scorer
+
+TEXTS = ["the film was great", "a terrible movie", "it was good fun", "bad acting and a bad plot",
+         "maybe worth a look", "great cast , good story", "terrible and bad", "good good good",
+         "it was bad", "a great film", "maybe good", "the plot was terrible", "good acting", "bad",
+         "great", "maybe"]
+LABELS = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0]
+TASKS = [([0, 1], [2, 3]), ([4, 5], [6, 7]), ([8, 9], [10, 11])]
+
+
+@pytest.fixture(scope="module", params=["decoder", "encoder-decoder", "masked"])
+def scorer(request):
+    torch.manual_seed(0)
+    bb = backbones.load(f"tiny-{'t5' if request.param == 'encoder-decoder' else request.param}")
+    return Scorer(bb, ["bad", "good"], max_length=16)
+
+
+def _prompt(scorer, seed=0):
+    return SoftPrompt(3, scorer.backbone.embed_dim, seed=seed)
+
+
+def _hand_meta_grad(scorer, prompt, tasks, alpha, first_order):
+    """Equation 5 and 6 written out with torch.autograd.grad."""
+    P = prompt.weight
+    total = 0.0
+    for support, query in tasks:
+        s_loss = scorer.loss([TEXTS[i] for i in support], [LABELS[i] for i in support], P)
+        (g,) = torch.autograd.grad(s_loss, P, create_graph=not first_order)
+        if first_order:
+            g = g.detach()
+        adapted = P - alpha * g
+        total = total + scorer.loss([TEXTS[i] for i in query], [LABELS[i] for i in query], adapted)
+    (meta_grad,) = torch.autograd.grad(total, P)
+    return meta_grad
+
+
+def _engine_grad(engine, scorer, first_order, alpha=0.08):
+    prompt = _prompt(scorer)
+    cfg = MAMLConfig(inner_lr=alpha, first_order=first_order, m=2)
+    arg = MAML(prompt, lr=alpha, first_order=first_order) if engine == "l2l" else prompt
+    {"l2l": meta_step_l2l, "batched": meta_step_batched}[engine](arg, scorer, TEXTS, LABELS, TASKS, cfg)
+    return prompt.weight.grad.detach().clone()
+
+
+def test_l2l_meta_gradient_equals_hand_second_order(scorer):
+    hand = _hand_meta_grad(scorer, _prompt(scorer), TASKS, 0.08, first_order=False)
+    l2l = _engine_grad("l2l", scorer, first_order=False)
+    torch.testing.assert_close(l2l, hand, atol=1e-6, rtol=1e-6)
+    hand_first = _hand_meta_grad(scorer, _prompt(scorer), TASKS, 0.08, first_order=True)
+    torch.testing.assert_close(_engine_grad("l2l", scorer, first_order=True), hand_first, atol=1e-6, rtol=1e-6)
+    # with a large inner step the Hessian term is visible: second order must differ from first order
+    second = _engine_grad("l2l", scorer, first_order=False, alpha=50.0)
+    first = _engine_grad("l2l", scorer, first_order=True, alpha=50.0)
+    assert (second - first).norm() / second.norm() > 1e-3
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_batched_engine_equals_l2l(scorer, first_order):
+    ref = _engine_grad("l2l", scorer, first_order)
+    fast = _engine_grad("batched", scorer, first_order)
+    rel = (fast - ref).norm() / ref.norm()
+    assert rel < 1e-5, f"batched vs l2l relative error {rel:.2e}"
+
+
+def test_backbone_gets_no_grad_and_is_not_cloned(scorer):
+    prompt = _prompt(scorer)
+    maml = MAML(prompt, lr=0.08)
+    learner = maml.clone()
+    assert [p.shape for p in learner.parameters()] == [prompt.weight.shape]
+    meta_step_l2l(maml, scorer, TEXTS, LABELS, TASKS, MAMLConfig(m=2))
+    assert prompt.weight.grad is not None and prompt.weight.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in scorer.backbone.model.parameters())
+
+
+# -- a toy problem where meta-learning must help --------------------------------------------------
+
+class ToyScorer:
+    """logits = features(x) @ prompt.T: the 'prompt' rows are class vectors. Every meta task shares
+    one hidden rule W*, so a good initialisation (near W*) adapts in one step, a random one cannot."""
+
+    def __init__(self, features):
+        self.features = torch.as_tensor(features, dtype=torch.float32)
+
+    def _logits(self, idx, prompt):
+        x = self.features[torch.as_tensor(idx)]
+        if prompt.dim() == 2:
+            return x @ prompt.T
+        return torch.einsum("bd,bcd->bc", x, prompt)
+
+    def losses(self, idx, labels, prompt=None):
+        return F.cross_entropy(self._logits(idx, prompt), torch.as_tensor(labels), reduction="none")
+
+    def loss(self, idx, labels, prompt=None):
+        return self.losses(idx, labels, prompt).mean()
+
+    def predict(self, idx, prompt=None, batch_size=32):
+        with torch.no_grad():
+            return self._logits(idx, prompt).argmax(-1).numpy()
+
+
+class ToySampler:
+    def __init__(self, clusters, m, seed):
+        self.clusters, self.m, self.seed = clusters, m, seed
+
+    def train_tasks(self, step):
+        rng = np.random.default_rng([self.seed, step])
+        out = []
+        for rows in self.clusters:
+            pick = rng.choice(rows, 2 * self.m, replace=False)
+            out.append((pick[:self.m].tolist(), pick[self.m:].tolist()))
+        return out
+
+    def validation_tasks(self):
+        return self.train_tasks(10_000)
+
+
+def test_meta_learned_prompt_adapts_faster_than_random():
+    rng = np.random.default_rng(0)
+    d, n_classes = 8, 2
+    w_star = rng.normal(size=(n_classes, d)) * 3
+    feats = rng.normal(size=(600, d))
+    labels = (feats @ w_star.T).argmax(1)
+    ids = list(range(600))
+    clusters = [list(range(i, 500, 5)) for i in range(5)]          # five meta tasks, one hidden rule
+    scorer = ToyScorer(feats)
+    cfg = MAMLConfig(inner_lr=0.5, outer_lr=0.1, m=4, max_steps=60, eval_every=10, patience=100,
+                     engine="batched", weight_decay=0.0)
+    meta = SoftPrompt(n_classes, d, seed=1)
+    meta_train(meta, scorer, ids, labels, ToySampler(clusters, 4, 0), cfg, progress=False)
+    random_init = SoftPrompt(n_classes, d, seed=1)
+
+    held_out = list(range(500, 600))   # a new task with the same rule
+    support = held_out[:8]
+
+    def after_one_step(prompt):
+        w = prompt.weight.detach().clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(scorer.loss(support, labels[support], w), w)
+        adapted = w - cfg.inner_lr * g
+        return float((scorer.predict(held_out[8:], adapted) == labels[held_out[8:]]).mean())
+
+    acc_meta, acc_random = after_one_step(meta), after_one_step(random_init)
+    assert acc_meta >= acc_random + 0.15, (acc_meta, acc_random)
+    assert acc_meta >= 0.85
+
+
+def test_checkpoint_resume_gives_the_same_prompt(tmp_path):
+    rng = np.random.default_rng(1)
+    feats = rng.normal(size=(200, 6))
+    labels = (feats[:, 0] > 0).astype(int)
+    clusters = [list(range(i, 200, 4)) for i in range(4)]
+    scorer = ToyScorer(feats)
+    cfg = MAMLConfig(inner_lr=0.3, outer_lr=0.05, m=3, max_steps=12, eval_every=4, patience=100,
+                     checkpoint_every=3)
+    full = SoftPrompt(2, 6, seed=0)
+    meta_train(full, scorer, list(range(200)), labels, ToySampler(clusters, 3, 0), cfg, progress=False)
+
+    class Killed(Exception):
+        pass
+
+    class DyingSampler(ToySampler):   # the process dies during step 8 (last checkpoint: step 6)
+        def train_tasks(self, step):
+            if step == 7:
+                raise Killed
+            return super().train_tasks(step)
+
+    ckpt = tmp_path / "ck.pt"
+    with pytest.raises(Killed):
+        meta_train(SoftPrompt(2, 6, seed=0), scorer, list(range(200)), labels, DyingSampler(clusters, 3, 0),
+                   cfg, checkpoint=ckpt, progress=False)
+    resumed = SoftPrompt(2, 6, seed=5)   # a fresh process: the prompt comes from the checkpoint
+    res = meta_train(resumed, scorer, list(range(200)), labels, ToySampler(clusters, 3, 0), cfg,
+                     checkpoint=ckpt, progress=False)
+    assert res.resumed_from == 6
+    torch.testing.assert_close(resumed.weight, full.weight, atol=0, rtol=0)
