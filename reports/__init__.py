@@ -13,7 +13,7 @@ SUITES = {
     "recall": "sentiment7",
     "table2": "clustering",
     "fig2": "shots",
-    "fig3a": "pretrain_rows",
+    "fig3a": "pretrain-size",
     "fig3b": "clusters",
     "fig4": "tsne",
 }

@@ -88,23 +88,56 @@ class Group:
 
     @property
     def provenance(self) -> dict:
-        return self.cells[0].get("provenance") or {}
+        """The provenance of this group's downstream task data (first seed)."""
+        return provenances(self.cells[0]).get(self.task, {})
 
     @property
     def standin(self) -> bool:
-        return any((c.get("provenance") or {}).get("source") == "standin" for c in self.cells)
+        return any(provenances(c).get(self.task, {}).get("source") == "standin" for c in self.cells)
 
     @property
     def key(self) -> tuple:
         return (self.suite, self.method, self.task, point_key(self.point))
 
 
+def provenances(cell: dict) -> dict[str, dict]:
+    """Data name -> provenance record of one cell.
+
+    The runner writes ``{"sst5": {...}, "yelp5": {...}}`` (every dataset the cell read); a single
+    flat record (``{"source": ..., ...}``, as in docs/DESIGN.md) is taken as the cell's task's.
+    """
+    prov = cell.get("provenance") or {}
+    if not isinstance(prov, dict):
+        return {}
+    if "source" in prov:
+        return {prov.get("task") or cell.get("task"): prov}
+    return {name: rec for name, rec in prov.items() if isinstance(rec, dict)}
+
+
 def standin_label(provenance: dict) -> str:
-    """What stands in for the paper's data, in words, from a provenance record."""
+    """What stands in for the paper's data, in words ("VADER movie-review snippets")."""
+    title = str(provenance.get("title") or "")
+    if " stand-in: " in title:  # data.py's "<task> stand-in: <what>"
+        return title.split(" stand-in: ", 1)[1]
     for field in ("standin_title", "title", "origin", "standin_for", "task"):
         if provenance.get(field):
             return str(provenance[field])
     return "unnamed stand-in"
+
+
+def reductions_of(cell: dict) -> dict:
+    """What a cell scaled down from the paper: the record's ``reductions`` (runner:
+    ``{dotted.key: {"paper": a, "here": b}}``), else ``config["reductions"]``."""
+    red = cell.get("reductions")
+    if not isinstance(red, dict) or not red:
+        red = (cell.get("config") or {}).get("reductions")
+    return red if isinstance(red, dict) else {}
+
+
+def format_reduction(key: str, value) -> str:
+    if isinstance(value, dict) and set(value) >= {"paper", "here"}:
+        return f"{key}: {value['here']} (paper: {value['paper']})"
+    return f"{key}: {value}"
 
 
 class Results:
@@ -135,16 +168,18 @@ class Results:
             self._groups = _group(self.done(), self.warnings)
         return self._groups
 
-    def select(self, suite: str | None = None, method=None, task=None, axis: str | None = None,
+    def select(self, suite: str | None = None, method=None, task=None, axis=None,
                point: dict | None = None) -> list[Group]:
         """Groups matching every given filter; ``method``/``task`` may be a name or a collection;
-        ``axis`` keeps groups whose point has that axis; ``point`` an exact point."""
+        ``axis`` (a name or a collection of alternative names) keeps groups whose point has one of
+        those axes; ``point`` an exact point."""
+        axes = None if axis is None else ({axis} if isinstance(axis, str) else set(axis))
         def ok(value, want):
             return want is None or (value == want if isinstance(want, str) else value in want)
 
         out = [g for g in self.groups().values()
                if ok(g.suite, suite) and ok(g.method, method) and ok(g.task, task)
-               and (axis is None or axis in g.point)
+               and (axes is None or axes & set(g.point))
                and (point is None or point_key(g.point) == point_key(point))]
         return sorted(out, key=lambda g: (g.suite, g.task, g.method, point_key(g.point)))
 
@@ -286,23 +321,25 @@ def describe(cells_or_groups) -> dict:
     """What a table or figure was made from: profiles, backbones, reductions, stand-ins.
 
     Returns ``{"profiles": [...], "backbones": [...], "reductions": [dict, ...] (distinct),
-    "standins": {task: label}}``.
+    "standins": {data name: what stands in}, "standin_for": {data name: the paper's data}}``.
     """
     cells = []
     for x in cells_or_groups:
         cells.extend(x.cells if isinstance(x, Group) else [x])
     reductions: list[dict] = []
     standins: dict[str, str] = {}
+    standin_for: dict[str, str] = {}
     for c in cells:
-        red = (c.get("config") or {}).get("reductions")
+        red = reductions_of(c)
         if red and red not in reductions:
             reductions.append(red)
-        prov = c.get("provenance") or {}
-        if prov.get("source") == "standin":
-            standins.setdefault(c.get("task"), standin_label(prov))
+        for name, prov in provenances(c).items():
+            if prov.get("source") == "standin" and name not in standins:
+                standins[name] = standin_label(prov)
+                standin_for[name] = str(prov.get("standin_for") or name)
     return {"profiles": sorted({str(c.get("profile")) for c in cells if c.get("profile")}),
             "backbones": sorted({str(c.get("backbone")) for c in cells if c.get("backbone")}),
-            "reductions": reductions, "standins": standins}
+            "reductions": reductions, "standins": standins, "standin_for": standin_for}
 
 
 def pick(res: Results, suite: str, *, need=None, **filters) -> tuple[str, list[Group], str]:

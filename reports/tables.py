@@ -16,7 +16,7 @@ import warnings
 from scipy import stats
 
 from reports import SUITES, paper
-from reports.results import Group, Results, describe, pick, point_label
+from reports.results import Group, Results, describe, format_reduction, pick, point_label
 
 TABLE1_METHODS = ["ft", "pt", "ppt", "metapt", "metapt_y"]
 TABLE1_OURS = ["metapt", "metapt_y"]
@@ -113,17 +113,24 @@ def notes(groups: list[Group], res: Results, suite: str) -> str:
     d = describe(groups)
     out = []
     if d["standins"]:
-        which = "; ".join(f"{paper.task_title(t)} ← {lbl}" for t, lbl in sorted(d["standins"].items()))
-        out.append(f"**Stand-in data.** Rows marked *stand-in* use data that are not the paper's "
-                   f"({which}); their numbers are not comparable with the paper's column.")
+        which = "; ".join(f"{d['standin_for'][t]} ← {lbl}" for t, lbl in sorted(d["standins"].items()))
+        out.append(f"**Stand-in data.** These results use data that are not the paper's "
+                   f"({which}); rows marked *stand-in* are not comparable with the paper's column.")
     if d["profiles"] or d["backbones"]:
         out.append(f"Profile: {', '.join(d['profiles']) or 'unknown'}; backbone: "
                    f"{', '.join(d['backbones']) or 'unknown'} (paper: {paper.numbers()['backbone']}, "
                    f"{paper.numbers()['seeds']} seeds).")
     if d["reductions"]:
-        out.append("Scaled down from the paper's settings (`config.reductions`):")
+        out.append("Scaled down from the paper's settings (`reductions` of the result cells):")
+        if len(d["reductions"]) > 1:
+            out.append("  - (the cells differ; every distinct setting is listed)")
+        seen = set()
         for red in d["reductions"]:
-            out.extend(f"  - {k}: {v}" for k, v in sorted(red.items()))
+            for k, v in sorted(red.items()):
+                line = format_reduction(k, v)
+                if line not in seen:
+                    seen.add(line)
+                    out.append(f"  - {line}")
     failed = [c for c in res.failed() if c.get("suite") == suite]
     if failed:
         out.append(f"Failed cells ({len(failed)}):")
@@ -133,7 +140,12 @@ def notes(groups: list[Group], res: Results, suite: str) -> str:
     if missing:
         out.append(f"Missing cells ({len(missing)} expected by the manifest, no result yet; "
                    f"run `python -m benchmark run --suite {suite}` to resume):")
-        out.extend(f"  - {_cell_name(m)}" for m in missing)
+        seeds: dict[tuple, list] = {}
+        for m in missing:  # one line per method / task / point, its seeds together
+            name = _cell_name(dict(m, seed=None)).rsplit(" / seed None", 1)
+            seeds.setdefault(tuple(name), []).append(m.get("seed"))
+        out.extend(f"  - {head} / seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}{tail}"
+                   for (head, tail), ss in seeds.items())
     return "\n".join(f"- {line}" if not line.startswith("  ") else line for line in out)
 
 

@@ -23,16 +23,18 @@ WORDS = ["terrible", "bad", "maybe", "good", "great"]
 
 
 def cell(method, task, seed, acc, *, suite="sentiment7", point=None, status="done", standin=True,
-         recall=None, profile="synthetic", backbone="tiny-synthetic", reductions=None, **extra):
+         recall=None, profile="synthetic", backbone="tiny-synthetic", reductions=None, flat=False, **extra):
+    """A synthetic cell as benchmark/runner.py writes it (``flat``: the DESIGN.md flat provenance)."""
+    prov = ({"task": task, "source": "standin", "standin_for": paper.task_title(task),
+             "title": f"{paper.task_title(task)} stand-in: synthetic test snippets", "origin": "synthetic"}
+            if standin else {"task": task, "source": "paper", "standin_for": None, "title": "real"})
     c = {
         "status": status, "suite": suite, "method": method, "task": task, "seed": seed,
         "point": point or {}, "profile": profile, "backbone": backbone,
         "metrics": None if acc is None else {"accuracy": acc, "macro_f1": acc - 0.05,
                                              "recall": recall or {}},
-        "config": {"reductions": reductions or {}}, "wall_s": 1.0, "error": None,
-        "provenance": ({"task": task, "source": "standin", "standin_for": task,
-                        "origin": "synthetic test snippets"} if standin else
-                       {"task": task, "source": "paper"}),
+        "config": {}, "reductions": reductions or {}, "wall_s": 1.0, "error": None,
+        "provenance": prov if flat else {task: prov},
     }
     c.update(extra)
     return c
@@ -94,7 +96,7 @@ def test_aggregation_mean_std_by_hand(tmp_path):
     assert g.n == 3 and g.seeds == [0, 1, 2]
     assert g.mean == pytest.approx(mean) and g.std == pytest.approx(std)
     assert g.std == pytest.approx(statistics.stdev(accs))
-    (p,) = res.select(axis="shots")
+    (p,) = res.select(axis=("n_train", "shots"))
     assert p.point == {"shots": 10} and p.n == 1 and math.isnan(p.std)
     assert tables.pct(g.mean, g.std, g.n) == f"{100 * mean:.2f} ± {100 * std:.2f}"
 
@@ -160,7 +162,8 @@ def _table1_cells():
         for s in range(5):
             out.append(cell(m, "sst5", s, float(base + rng.normal(0, 0.01)),
                             recall=dict(zip(WORDS, rng.uniform(0, 1, 5).round(2).tolist())),
-                            reductions={"max_epochs": "200 -> 3", "prompt_tokens": "100 -> 20"}))
+                            reductions={"train.max_epochs": {"paper": 200, "here": 3},
+                                        "prompt_tokens": {"paper": 100, "here": 20}}))
     return out
 
 
@@ -191,7 +194,7 @@ def test_table1_paper_column_and_standin_note(tmp_path):
     assert "45.26 ± 0.39" in md and "43.57 ± 2.56" in md  # paper column
     assert "Stand-in data" in md and "not the paper's" in md
     assert "profile: synthetic" in md.lower() and "tiny-synthetic" in md
-    assert "max_epochs: 200 -> 3" in md and "prompt_tokens: 100 -> 20" in md
+    assert "train.max_epochs: 3 (paper: 200)" in md and "prompt_tokens: 20 (paper: 100)" in md
 
 
 def test_paper_data_rows_not_called_standin(tmp_path):
@@ -216,7 +219,8 @@ def test_missing_cells_from_manifest(tmp_path):
                       ("metapt", "sst2", 1): "missing"}
     md = tables.table1(res)
     assert "Missing cells (4" in md
-    assert "metapt / sst5 / seed 1" in md and "ft / sst2 / seed 0" in md
+    assert "metapt / sst5 / seed 1\n" in md and "ft / sst2 / seeds 0, 1\n" in md
+    assert "metapt / sst2 / seed 1\n" in md  # seed 0 failed: listed under failed cells
     assert "python -m benchmark run --suite sentiment7" in md
     assert "| SST-5 (stand-in: synthetic test snippets) | MetaPT | 1 | 45.00 (n=1)" in md
 
@@ -266,21 +270,21 @@ def _figure_cells(rng, partial=False):
         for i, n in enumerate(shots):
             for s in range(1 if partial else 3):
                 out.append(cell(m, "sst5", s, base + 0.02 * i + float(rng.normal(0, 0.01)),
-                                suite="shots", point={"shots": n}))
+                                suite="shots", point={"n_train": n}))
     for i, rows in enumerate([1000, 10000, 100000] if partial else [1000, 3000, 10000, 100000, 1000000]):
         for s in range(2):
             out.append(cell("metapt", "sst5", s, 0.35 + 0.02 * min(i, 2) + float(rng.normal(0, 0.01)),
-                            suite="pretrain_rows", point={"pretrain_rows": rows},
-                            reductions={"pretrain_rows": "1000000 -> 2000"}))
+                            suite="pretrain-size", point={"pretrain.rows": rows},
+                            reductions={"pretrain.rows": {"paper": 1000000, "here": 2000}}))
     for i, k in enumerate([3, 10] if partial else [3, 6, 10, 20, 30]):
         for s in range(2):
             out.append(cell("metapt", "sst5", s, 0.36 + 0.02 * min(i, 2) + float(rng.normal(0, 0.01)),
-                            suite="clusters", point={"k": k}))
+                            suite="clusters", point={"pretrain.k": k}))
     for k in ([3, 10] if partial else [3, 6, 10]):
         centres = rng.normal(0, 10, (k, 2))
         lab = rng.integers(0, k, 300)
         pts = centres[lab] + rng.normal(0, 1.5, (300, 2))
-        out.append(cell("metapt", "sst5", 0, None, suite="tsne", point={"k": k},
+        out.append(cell("tsne", "openwebtext", 0, None, suite="tsne", point={"pretrain.k": k},
                         tsne={"k": k, "points": pts.round(3).tolist(), "assignments": lab.tolist()}))
     return out
 
@@ -302,7 +306,7 @@ def test_each_figure_renders(tmp_path, partial):
 def test_figures_without_data_name_the_suite(tmp_path):
     write(tmp_path, [cell("ft", "sst5", 0, 0.4)])
     res = load_quiet(tmp_path)
-    for name, suite in [("fig2", "shots"), ("fig3a", "pretrain_rows"), ("fig3b", "clusters"),
+    for name, suite in [("fig2", "shots"), ("fig3a", "pretrain-size"), ("fig3b", "clusters"),
                         ("fig4", "tsne")]:
         with pytest.raises(NoData, match=f"{name}: no results of suite '{suite}'.*"
                                          f"run python -m benchmark run --suite {suite}"):
@@ -347,3 +351,26 @@ def test_plot_errors(tmp_path, capsys):
         results, out, only, profile, backbone = str(tmp_path / "nope"), None, None, None, None
     with pytest.raises(UserError):
         plot.run(A())
+
+
+def test_flat_provenance_and_config_reductions(tmp_path):
+    """The DESIGN.md layout: one flat provenance record, reductions inside the config."""
+    c = cell("ppt", "sst5", 0, 0.4, flat=True)
+    c["config"] = {"reductions": {"maml.steps": "20000 -> 50"}}
+    del c["reductions"]
+    write(tmp_path, [c])
+    res = load_quiet(tmp_path)
+    (g,) = res.select()
+    assert g.standin and g.provenance["source"] == "standin"
+    md = tables.table1(res)
+    assert "SST-5 (stand-in: synthetic test snippets)" in md and "maml.steps: 20000 -> 50" in md
+
+
+def test_pretraining_standin_named_in_note(tmp_path):
+    c = cell("metapt_y", "sst2", 0, 0.8, standin=False)
+    c["provenance"]["yelp5"] = {"task": "yelp5", "source": "standin", "standin_for": "Yelp-5",
+                                "title": "Yelp-5 stand-in: synthetic restaurant lines"}
+    write(tmp_path, [c])
+    md = tables.table1(load_quiet(tmp_path))
+    assert "| SST-2 | MetaPT(Y) |" in md  # the downstream data are the paper's
+    assert "Yelp-5 ← synthetic restaurant lines" in md

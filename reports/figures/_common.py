@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from benchmark.errors import UserError  # noqa: E402
 from reports import paper  # noqa: E402
-from reports.results import Group, describe  # noqa: E402
+from reports.results import Group, describe, format_reduction  # noqa: E402
 
 # One style per method so a method looks the same in every figure.
 STYLE = {
@@ -39,10 +39,10 @@ def footer(items, extra: str = "") -> str:
             f"backbone: {', '.join(d['backbones']) or 'unknown'} (paper: {paper.numbers()['backbone']})"]
     if d["standins"]:
         bits.append("STAND-IN DATA, not the paper's: " + "; ".join(
-            f"{paper.task_title(t)} ← {lbl}" for t, lbl in sorted(d["standins"].items())))
+            f"{d['standin_for'][t]} ← {lbl}" for t, lbl in sorted(d["standins"].items())))
     if d["reductions"]:
-        red = {k: v for r in d["reductions"] for k, v in r.items()}
-        bits.append("scaled down: " + ", ".join(f"{k}={v}" for k, v in sorted(red.items())))
+        lines = sorted({format_reduction(k, v) for r in d["reductions"] for k, v in r.items()})
+        bits.append("scaled down: " + ", ".join(lines))
     if extra:
         bits.append(extra)
     return "\n".join(textwrap.wrap(" · ".join(bits), width=110))
@@ -54,13 +54,19 @@ def title_suffix(items) -> str:
     return s + (", stand-in data" if d["standins"] else "")
 
 
-def series(groups: list[Group], axis: str) -> dict[str, tuple[list, list, list, list]]:
+def axis_value(g: Group, axes):
+    """The point's value on the first of ``axes`` (alternative names of one axis) it has."""
+    return next(g.point[a] for a in axes if a in g.point)
+
+
+def series(groups: list[Group], axes) -> dict[str, tuple[list, list, list, list]]:
     """method -> (x, mean %, std %, n) sorted by x; std 0 where one seed."""
+    axes = [axes] if isinstance(axes, str) else list(axes)
     out: dict[str, tuple[list, list, list, list]] = {}
-    for g in sorted(groups, key=lambda g: (g.method, g.point[axis])):
+    for g in sorted(groups, key=lambda g: (g.method, axis_value(g, axes))):
         xs, ms, ss, ns = out.setdefault(g.method, ([], [], [], []))
         std = g.std
-        xs.append(g.point[axis])
+        xs.append(axis_value(g, axes))
         ms.append(100 * g.mean)
         ss.append(0.0 if std != std else 100 * std)  # NaN (one seed) -> no error bar
         ns.append(g.n)
@@ -80,7 +86,12 @@ def save(fig, out_dir, name: str) -> list[pathlib.Path]:
 
 
 def add_footer(fig, text: str) -> None:
-    fig.text(0.01, -0.02, text, ha="left", va="top", fontsize=7.5, color="#333333")
+    """The caption, just below everything drawn (rotated tick labels and axis labels included)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    to_fig = fig.transFigure.inverted()
+    bottom = min(ax.get_tightbbox(renderer).transformed(to_fig).y0 for ax in fig.axes)
+    fig.text(0.01, bottom - 0.02, text, ha="left", va="top", fontsize=7.5, color="#333333")
 
 
 def line_plot(name: str, groups: list[Group], axis: str, *, xlabel: str, title: str,

@@ -6,7 +6,7 @@ from reports.figures._common import line_plot, no_data
 from reports.results import pick
 
 METHODS = ["ft", "ppt", "metapt"]  # the paper's three lines; PT / MetaPT(Y) are drawn when present
-AXIS = "shots"
+AXIS = ("n_train", "shots")  # the runner's axis key, and the short name
 
 
 def fig2(results, out_dir):

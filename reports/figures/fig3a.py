@@ -5,7 +5,7 @@ from reports import SUITES
 from reports.figures._common import line_plot, no_data
 from reports.results import pick
 
-AXIS = "pretrain_rows"
+AXIS = ("pretrain.rows", "pretrain_rows")
 
 
 def fig3a(results, out_dir):

@@ -5,7 +5,7 @@ from reports import SUITES
 from reports.figures._common import line_plot, no_data
 from reports.results import pick
 
-AXIS = "k"
+AXIS = ("pretrain.k", "k")
 
 
 def fig3b(results, out_dir):

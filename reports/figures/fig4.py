@@ -33,7 +33,8 @@ def fig4(results, out_dir):
         raise no_data("fig4", suite, " with a 'tsne' field")
     by_k: dict[int, dict] = {}
     for c in sorted(cells, key=lambda c: (str(c.get("seed")), c.get("_path", ""))):
-        k = int(c["tsne"].get("k") or c.get("point", {}).get("k") or len(set(c["tsne"]["assignments"])))
+        pt = c.get("point") or {}
+        k = int(c["tsne"].get("k") or pt.get("pretrain.k") or pt.get("k") or len(set(c["tsne"]["assignments"])))
         by_k.setdefault(k, c)  # one panel per K: the lowest seed
     ks = sorted(by_k)
     fig, axes = plt.subplots(1, len(ks), figsize=(4.2 * len(ks), 4.4), squeeze=False)
