@@ -1,0 +1,138 @@
+"""few_shot_split: seeded, machine-independent, class-balanced, disjoint; errors for impossible requests."""
+from __future__ import annotations
+
+import collections
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmark import data
+from benchmark.errors import UserError
+
+
+def make_rows(labels, name="t", texts=None, test=None):
+    n = len(labels)
+    texts = texts or [f"text number {i}" for i in range(n)]
+    return data.Rows(texts=list(texts), labels=list(labels), ids=[f"{name}:{i}" for i in range(n)],
+                     official_test=test, provenance={"task": name})
+
+
+def permuted(rows: data.Rows, seed: int) -> data.Rows:
+    import random
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    return rows.subset(order)
+
+
+def test_golden_split_is_the_same_on_every_machine():
+    # numpy's default_rng (PCG64) stream is fixed across platforms and versions; ids are sorted first.
+    rows = make_rows([i % 3 for i in range(30)], name="g")
+    split = data.few_shot_split(rows, n_train=4, n_val=3, seed=0, max_test=5)
+    assert split.row_ids() == {"train": ["g:13", "g:20", "g:21", "g:23"], "val": ["g:7", "g:8", "g:27"],
+                               "test": ["g:4", "g:5", "g:10", "g:12", "g:25"]}
+
+
+def test_same_rows_across_runs_and_row_orders():
+    rows = make_rows([i % 5 for i in range(200)])
+    a = data.few_shot_split(rows, seed=3)
+    b = data.few_shot_split(rows, seed=3)
+    c = data.few_shot_split(permuted(rows, 1), seed=3)
+    assert a.row_ids() == b.row_ids()
+    for part in ("train", "val", "test"):
+        assert sorted(a.row_ids()[part]) == sorted(c.row_ids()[part])
+
+
+def test_depends_on_seed():
+    rows = make_rows([i % 2 for i in range(200)])
+    assert data.few_shot_split(rows, seed=0).train.ids != data.few_shot_split(rows, seed=1).train.ids
+
+
+def test_class_balanced_disjoint_and_complete():
+    rows = make_rows([i % 5 for i in range(500)])
+    split = data.few_shot_split(rows, n_train=40, n_val=40, seed=0)
+    assert collections.Counter(split.train.labels) == {c: 8 for c in range(5)}
+    assert collections.Counter(split.val.labels) == {c: 8 for c in range(5)}
+    ids = split.row_ids()
+    assert not set(ids["train"]) & set(ids["val"]) and not set(ids["train"]) & set(ids["test"])
+    assert not set(ids["val"]) & set(ids["test"])
+    assert len(ids["test"]) == 420 and set(ids["train"]) | set(ids["val"]) | set(ids["test"]) == set(rows.ids)
+    # texts and labels follow their ids
+    lookup = dict(zip(rows.ids, zip(rows.texts, rows.labels)))
+    for part in (split.train, split.val, split.test):
+        assert all(lookup[i] == (t, y) for i, t, y in zip(part.ids, part.texts, part.labels))
+    assert split.train.provenance is rows.provenance
+
+
+def test_small_class_gives_its_share_to_the_others():
+    labels = [0] * 3 + [1] * 100 + [2] * 100
+    split = data.few_shot_split(make_rows(labels), n_train=30, n_val=30, seed=0)
+    assert collections.Counter(split.train.labels) == {0: 3, 1: 14, 2: 13} or \
+        collections.Counter(split.train.labels) == {0: 3, 1: 13, 2: 14}
+    assert 0 not in split.val.labels and len(split.val) == 30
+    assert 0 not in split.test.labels
+
+
+def test_uneven_remainder_spreads_one_each():
+    split = data.few_shot_split(make_rows([i % 3 for i in range(300)]), n_train=40, n_val=40, seed=0)
+    assert sorted(collections.Counter(split.train.labels).values()) == [13, 13, 14]
+
+
+def test_too_many_shots_is_an_error():
+    rows = make_rows([0, 1] * 20)
+    with pytest.raises(UserError, match="pool has only 40 rows"):
+        data.few_shot_split(rows, n_train=40, n_val=40)
+    with pytest.raises(UserError, match="leave a test set"):
+        data.few_shot_split(rows, n_train=20, n_val=20)
+    with pytest.raises(UserError, match=">= 0"):
+        data.few_shot_split(rows, n_train=-1, n_val=2)
+
+
+def test_official_test_split_is_used():
+    test = data.Rows(["a test", "b test"], [0, 1], ["t:test:0", "t:test:1"])
+    rows = make_rows([0, 1] * 5, test=test)
+    split = data.few_shot_split(rows, n_train=5, n_val=5, seed=0)     # the whole pool may be shots
+    assert split.test.ids == ["t:test:0", "t:test:1"] and split.info["test_from"] == "official"
+
+
+def test_max_test_is_deterministic_subset():
+    rows = make_rows([i % 2 for i in range(300)])
+    a = data.few_shot_split(rows, n_train=8, n_val=8, seed=5, max_test=50)
+    b = data.few_shot_split(permuted(rows, 2), n_train=8, n_val=8, seed=5, max_test=50)
+    full = data.few_shot_split(rows, n_train=8, n_val=8, seed=5)
+    assert len(a.test) == 50 and sorted(a.test.ids) == sorted(b.test.ids)
+    assert set(a.test.ids) <= set(full.test.ids)
+    assert data.few_shot_split(rows, n_train=8, n_val=8, seed=5, max_test=10_000).test.ids == full.test.ids
+
+
+def test_test_rows_duplicating_a_shot_are_dropped():
+    texts = ["same words"] * 10 + [f"other {i}" for i in range(40)]
+    rows = make_rows([0] * 10 + [1] * 40, texts=texts)
+    split = data.few_shot_split(rows, n_train=4, n_val=4, seed=0)
+    assert "same words" in split.train.texts + split.val.texts
+    assert "same words" not in split.test.texts
+    assert split.info["test_dropped_duplicates"] > 0
+
+
+def test_unlabelled_rows_split_randomly():
+    rows = data.Rows([f"s{i}" for i in range(50)], None, [f"u:{i}" for i in range(50)], provenance={"task": "u"})
+    split = data.few_shot_split(rows, n_train=5, n_val=5, seed=1)
+    assert len(split.train) == 5 and split.train.labels is None and len(split.test) == 40
+
+
+@settings(max_examples=60, deadline=None)
+@given(labels=st.lists(st.integers(0, 4), min_size=12, max_size=120), n_train=st.integers(0, 5),
+       n_val=st.integers(0, 5), seed=st.integers(0, 2**32 - 1))
+def test_split_properties(labels, n_train, n_val, seed):
+    rows = make_rows(labels)
+    split = data.few_shot_split(rows, n_train=n_train, n_val=n_val, seed=seed)
+    ids = split.row_ids()
+    assert len(ids["train"]) == n_train and len(ids["val"]) == n_val
+    assert len(set(ids["train"]) | set(ids["val"]) | set(ids["test"])) == len(rows)
+    # balanced where possible: classes that were not exhausted differ by at most one
+    counts = collections.Counter(labels)
+    got = collections.Counter(split.train.labels)
+    open_classes = [c for c in counts if got[c] < counts[c]]
+    if open_classes:
+        assert max(got[c] for c in counts) - min(got[c] for c in open_classes) <= 1
+    assert data.few_shot_split(rows, n_train=n_train, n_val=n_val, seed=seed).row_ids() == ids
