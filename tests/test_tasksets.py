@@ -287,7 +287,10 @@ def test_encoder_resolved_lazily(monkeypatch):
     monkeypatch.setattr(tasksets, "_resolve_embeddings", fake)
     ts = get_tasksets("kmeans", texts, labels, k=5, m=2, encoder="enc-x")
     assert calls == ["enc-x"] and ts.embeddings is not None
-    assert ts.summary()["encoder"] == "enc-x"
+    assert ts.summary()["encoder"] == "enc-x" and ts.cache == "miss"
+    assert get_tasksets("kmeans", texts, labels, k=5, m=2, encoder="enc-x").cache == "hit"
+    assert get_tasksets("kmeans", texts, labels, k=5, m=2, encoder="enc-y").cache == "miss"
+    assert get_tasksets("random", texts, labels, k=5, m=2).embeddings is None
 
 
 def test_cache_reuse_and_corruption(cache_dir, monkeypatch, caplog):

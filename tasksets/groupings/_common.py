@@ -22,7 +22,9 @@ def check_embeddings(embeddings, n_rows: int, grouping: str) -> np.ndarray:
     if embeddings is None:
         raise UserError(f"the {grouping} grouping needs sentence embeddings",
                         hint="pass encoder='all-MiniLM-L6-v2' (or embeddings=...) to get_tasksets")
-    emb = np.asarray(embeddings, dtype=np.float64)
+    emb = np.asarray(embeddings)
+    if emb.dtype.kind != "f":
+        emb = emb.astype(np.float32)
     if emb.ndim != 2 or emb.shape[0] != n_rows:
         raise UserError(f"embeddings must have shape [{n_rows}, dim]; got {list(emb.shape)}")
     if not np.isfinite(emb).all():
