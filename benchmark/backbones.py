@@ -245,24 +245,23 @@ class Backbone(nn.Module):
     def _setup_fast_path(self) -> None:
         """Find the base model and the LM head so that only the slot goes through the head."""
         m = self.model
-        self._base = self._head = None
         base = getattr(m, "base_model", None)
+        head, fast = None, False
         if self.kind == "encoder-decoder":
-            self._fast = m.config.model_type in ("t5", "mt5") and hasattr(m, "encoder") and hasattr(m, "lm_head")
-            if self._fast:
-                self._head = m.lm_head
+            fast = m.config.model_type in ("t5", "mt5") and hasattr(m, "encoder") and hasattr(m, "lm_head")
+            head = m.lm_head if fast else None
         elif base is not None and base is not m:
-            self._base = base
             if self.kind == "decoder":
                 head = m.get_output_embeddings()
-                self._fast = isinstance(head, nn.Linear)
-                self._head = head
+                fast = isinstance(head, nn.Linear)
             else:
                 others = [c for n, c in m.named_children() if c is not base]
-                self._fast = len(others) == 1
-                self._head = others[0] if self._fast else None
-        else:
-            self._fast = False
+                fast = len(others) == 1
+                head = others[0] if fast else None
+        # plain attributes, not sub-modules: the parameters and state_dict stay those of ``model``
+        object.__setattr__(self, "_base", base)
+        object.__setattr__(self, "_head", head)
+        object.__setattr__(self, "_fast", fast)
 
     def _autocast(self):
         if not self.autocast_bf16:
