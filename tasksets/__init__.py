@@ -231,7 +231,7 @@ def get_tasksets(grouping, texts, labels, *, k=10, m=4, seed=0, encoder=None, em
         raise UserError("labels must be non-negative class ids")
 
     given = embeddings is not None
-    if embeddings is None and encoder is not None:
+    if not given and encoder is not None:
         embeddings = _resolve_embeddings(encoder, texts)
     if embeddings is not None:
         embeddings = check_embeddings(embeddings, n, grouping)
@@ -243,8 +243,9 @@ def get_tasksets(grouping, texts, labels, *, k=10, m=4, seed=0, encoder=None, em
            "labels": _cache.hash_array(y) if grouping == "label" else None,
            "encoder": None}
     if grouping in NEEDS_EMBEDDINGS:
-        # embeddings passed in are hashed; ones computed here are named by their encoder
-        key["encoder"] = "emb-" + _cache.hash_array(embeddings) if given else encoder
+        # the embeddings themselves are hashed, so a changed encoder never reuses a stale entry
+        key["encoder"] = None if given else encoder
+        key["embeddings"] = _cache.hash_array(embeddings)
     raw, status = (_cache.load(key, n) if cache else (None, "off"))
     if raw is None:
         raw = np.asarray(fn(texts, y, k, int(seed), embeddings=embeddings), dtype=np.int64)

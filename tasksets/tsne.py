@@ -7,7 +7,8 @@ from benchmark.errors import UserError
 
 
 def tsne_points(embeddings, assignments, max_points: int = 2000, seed: int = 0, *,
-                perplexity: float = 30.0, return_indices: bool = False):
+                perplexity: float = 30.0, max_iter: int = 1000,
+                return_indices: bool = False):
     """-> (points [n, 2], assignments of those points) [, row indices].
 
     At most ``max_points`` rows, a seeded random subset (in row order). sklearn TSNE with
@@ -28,6 +29,6 @@ def tsne_points(embeddings, assignments, max_points: int = 2000, seed: int = 0, 
         idx = np.sort(np.random.default_rng(int(seed)).choice(n, size=max_points, replace=False))
     perp = float(min(perplexity, (idx.size - 1) / 3.0))
     pts = TSNE(n_components=2, perplexity=perp, init="pca", random_state=int(seed),
-               learning_rate="auto").fit_transform(emb[idx])
+               learning_rate="auto", max_iter=int(max_iter)).fit_transform(emb[idx])
     out = (pts, a[idx])
     return out + (idx,) if return_indices else out

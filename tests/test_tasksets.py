@@ -290,6 +290,8 @@ def test_encoder_resolved_lazily(monkeypatch):
     assert ts.summary()["encoder"] == "enc-x" and ts.cache == "miss"
     assert get_tasksets("kmeans", texts, labels, k=5, m=2, encoder="enc-x").cache == "hit"
     assert get_tasksets("kmeans", texts, labels, k=5, m=2, encoder="enc-y").cache == "miss"
+    emb += 1.0  # the same encoder name giving other embeddings (a new version): no stale reuse
+    assert get_tasksets("kmeans", texts, labels, k=5, m=2, encoder="enc-x").cache == "miss"
     assert get_tasksets("random", texts, labels, k=5, m=2).embeddings is None
 
 
@@ -335,3 +337,18 @@ def test_cache_key_depends_on_inputs():
     assert get_tasksets("kmeans", texts, labels, k=5, m=2, embeddings=emb).cache == "miss"
     assert get_tasksets("kmeans", texts, labels, k=5, m=2, embeddings=emb + 1).cache == "miss"
     assert get_tasksets("random", texts, labels, k=5, m=2, cache=False).cache == "off"
+
+
+def test_with_registered_fake_encoder():
+    encoders = pytest.importorskip("benchmark.encoders")
+    if not hasattr(encoders, "register_fake"):
+        pytest.skip("benchmark.encoders has no register_fake")
+    texts, labels, _ = corpus(n=120)
+    encoders.register_fake("tasksets-fake-8", dim=8)
+    try:
+        ts = get_tasksets("kmeans", texts, labels, k=3, m=2, encoder="tasksets-fake-8")
+        assert ts.embeddings.shape == (120, 8)
+        assert get_tasksets("kmeans", texts, labels, k=3, m=2,
+                            encoder="tasksets-fake-8").cache == "hit"
+    finally:
+        encoders.unregister_fake("tasksets-fake-8")
