@@ -363,7 +363,11 @@ def _load_standin(spec: TaskSpec) -> Rows:
     key = (spec.name, config_hash({"standin": spec.standin, "roots": roots}))
     if key in _MEMO:
         return _MEMO[key]
-    cache_file = paths.sub("data") / f"{spec.name}-standin-{config_hash({'v': CACHE_VERSION, 'standin': spec.standin, 'roots': roots, 'sha': {a: sources.asset_sha256(a) for a in roots}})}.json"
+    ident = {"v": CACHE_VERSION, "standin": spec.standin, "roots": roots,
+             "sha": {a: sources.asset_sha256(a) for a in roots}}
+    if loader == "corpus":   # deduplicated against the downstream stand-ins: their declarations matter too
+        ident["downstream"] = {s.name: s.standin for s in _builtin().values() if s.role == "downstream"}
+    cache_file = paths.sub("data") / f"{spec.name}-standin-{config_hash(ident)}.json"
     got = None
     if cache_file.exists():
         try:
