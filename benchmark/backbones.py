@@ -160,6 +160,11 @@ class Backbone(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.model.get_input_embeddings().weight.dtype
 
+    def attn_implementations(self) -> set[str]:
+        """The attention implementations in use by the model and every sub-model (e.g. T5's stacks)."""
+        return {str(getattr(m.config, "_attn_implementation", None)) for m in self.model.modules()
+                if hasattr(m, "config") and hasattr(m.config, "_attn_implementation")}
+
     def n_params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
@@ -638,6 +643,9 @@ def _tiny_model(kind: str, tok, *, seed: int = 0, **overrides):
                               T5ForConditionalGeneration)
     torch.manual_seed(seed)
     vocab = len(tok)
+    # eager attention is put in the config before the model is built, so that sub-configs copied at
+    # construction (T5's encoder and decoder stacks) inherit it in every transformers 5.x version
+    overrides.setdefault("attn_implementation", "eager")
     if kind == "encoder-decoder":
         cfg = dict(vocab_size=vocab, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
                    num_heads=4, dropout_rate=0.1, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
@@ -658,5 +666,4 @@ def _tiny_model(kind: str, tok, *, seed: int = 0, **overrides):
         model = BertForMaskedLM(BertConfig(**cfg))
     else:
         raise UserError(f"unknown backbone kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    model.set_attn_implementation("eager")
     return model.eval()

@@ -44,7 +44,7 @@ def test_kinds_and_fast_path(tiny_t5, tiny_decoder, tiny_masked):
         assert bb._fast, bb.name
         assert not any(p.requires_grad for p in bb.model.parameters())
         assert not bb.model.training
-        assert bb.model.config._attn_implementation == "eager"
+        assert bb.attn_implementations() == {"eager"}, bb.name
 
 
 @pytest.mark.parametrize("n_prompt", [0, 3])
@@ -239,7 +239,7 @@ def test_load_local_folder(kind, tmp_path, tiny_backbone_factory):
     bb.tokenizer.save_pretrained(tmp_path)
     loaded = backbones.load(str(tmp_path))
     assert loaded.kind == kind and loaded.name == str(tmp_path)
-    assert loaded.model.config._attn_implementation == "eager"
+    assert loaded.attn_implementations() == {"eager"}
     assert not any(p.requires_grad for p in loaded.model.parameters())
     with torch.no_grad():
         a = bb.slot_logits(bb.encode(TEXTS, 32))
