@@ -102,6 +102,7 @@ class Context:
     def pseudo_labelled_key(self) -> dict:
         pre = self.cfg["pretrain"]
         return {"pool": pre["labelled_pool"], "corpus": pre["unlabelled"], "rows": pre["rows"],
+                "corpus_rows": pre["corpus_rows"],
                 "threshold": pre["pseudo_threshold"], "labeller": pre["labeller"], "encoder": self.cfg["encoder"],
                 "seed": pre["seed"], "source": self.cfg["data_source"]}
 
@@ -114,10 +115,15 @@ class Context:
             pre = self.cfg["pretrain"]
             pool = self.rows(pre["labelled_pool"])
             corpus = self.rows(pre["unlabelled"])
-            out = pseudo_label(pool.texts, pool.labels, corpus.texts, threshold=pre["pseudo_threshold"],
+            corpus_texts = corpus.texts
+            if pre["corpus_rows"] and pre["corpus_rows"] < len(corpus_texts):
+                pick = np.sort(np.random.default_rng(pre["seed"]).permutation(len(corpus_texts))[:pre["corpus_rows"]])
+                corpus_texts = [corpus_texts[i] for i in pick]
+            out = pseudo_label(pool.texts, pool.labels, corpus_texts, threshold=pre["pseudo_threshold"],
                                balance="min", seed=pre["seed"], encoder=self.cfg["encoder"])
             texts, labels = _cap_balanced(out.texts, out.labels, pre["rows"], pre["seed"])
-            report = dict(out.report, rows_after_cap=len(texts))
+            report = dict(out.report, rows_after_cap=len(texts), corpus_rows_annotated=len(corpus_texts),
+                          corpus_rows_available=len(corpus.texts))
             report["provenance"] = {"pool": pool.provenance, "corpus": corpus.provenance}
             write_json(out_dir / "data.json", {"texts": list(texts), "labels": [int(x) for x in labels],
                                                "report": report}, checksum=True)

@@ -395,3 +395,9 @@ def _encode(name: str, texts: list[str], batch_size: int, device: str) -> np.nda
         return model.encode(texts, batch_size=batch_size)
     out = model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
     return np.asarray(out, dtype=np.float32)
+
+
+# The smoke profile's encoder: deterministic hashed bag of words, no model, no download.
+# Its "embeddings" carry no meaning beyond shared words; it exists so the whole pipeline
+# (clustering, pseudo-labels, t-SNE) runs in seconds in tests.
+register_fake("hashing-64", dim=64, version="1")

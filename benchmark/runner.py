@@ -242,9 +242,9 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
         log.info("cell %s starts", cell.describe())
         try:
             record.update(method.run(ctx, cell.task, cell.seed))
-        except (KeyboardInterrupt, UserError):
+        except KeyboardInterrupt:
             raise
-        except Exception as exc:  # a failed cell is recorded; the suite goes on
+        except Exception as exc:  # a failed cell (NaN loss, OOM, a data error) is recorded; the suite goes on
             record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                           traceback=traceback.format_exc(limit=8))
             log.error("cell %s failed: %s", cell.describe(), record["error"])

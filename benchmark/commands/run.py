@@ -36,9 +36,10 @@ def run(args) -> int:
         raise UserError(f"unknown executor {args.executor!r}; valid executors: {', '.join(EXECUTORS)}")
     if args.address and args.executor != "ray":
         raise UserError("--address is only meaningful with --executor ray")
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("benchmark").setLevel(logging.INFO)
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.WARNING)
+    for name in ("benchmark", "baselines", "tasksets"):   # INFO goes to each cell's log file
+        logging.getLogger(name).setLevel(logging.INFO)
     cfg = resolve_profile(args)
     cells = runner.expand(args.suite, cfg, tasks=_split(args.tasks), methods=_split(args.methods))
     if not cells:
