@@ -1,6 +1,9 @@
 """PPT: a prompt pre-trained on the pooled pseudo-labelled data (Gu et al., 2022; appendix A.2:
 AdamW 0.003, 20 warm-up steps, batch 4, up to 5 epochs, validation every N steps, patience 5),
-then tuned downstream exactly like PT."""
+then tuned downstream exactly like PT.
+
+Pre-training checkpoints into its artefact folder (``checkpoint.pt``) and a killed run resumes
+from the last checkpoint with the same result as an uninterrupted one."""
 import numpy as np
 import torch
 
@@ -48,7 +51,8 @@ class PretrainedPromptTuning(Method):
 
         torch.manual_seed(seed)
         result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train_idx), tcfg, seed=seed,
-                     desc="PPT pre-training", progress=ctx.progress)
+                     desc="PPT pre-training", progress=ctx.progress,
+                     checkpoint=out_dir / "checkpoint.pt")  # resumed after a kill; removed once the artefact is made
         report = {"steps": result.steps, "best_step": result.best_step, "best_val_accuracy": result.best_score,
                   "evaluations": result.evaluations, "rows": len(train_idx), "val_rows": len(val_idx),
                   "pseudo_labels": pool["report"], "wall_s": result.wall_s}

@@ -25,6 +25,7 @@ import traceback
 
 from benchmark import RESULTS_FORMAT, __version__
 from benchmark import config as config_mod
+from benchmark import faults
 from benchmark.errors import UserError
 from benchmark.io import config_hash, read_json, write_json, CorruptCacheEntry
 
@@ -241,6 +242,7 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
     with _CellLog(pathlib.Path(out) / "logs" / f"{cell.key}.log"):
         log.info("cell %s starts", cell.describe())
         try:
+            faults.cell_starts(cell, out)   # METAPT_FAULT (tests only): injected NaN, OOM, data error, kill
             record.update(method.run(ctx, cell.task, cell.seed))
         except KeyboardInterrupt:
             raise
@@ -248,6 +250,8 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
             record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                           traceback=traceback.format_exc(limit=8))
             log.error("cell %s failed: %s", cell.describe(), record["error"])
+        finally:
+            faults.cell_ends()
         record["provenance"] = {name: ctx.provenance[name] for name in sorted(ctx.provenance)}
         record["wall_s"] = round(time.time() - started, 2)
         write_json(cell_path(out, cell), record, checksum=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import pathlib
+import random
 import time
 
 import numpy as np
@@ -17,7 +19,9 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score, recall_score
 from tqdm.auto import tqdm
 
+from benchmark import faults
 from benchmark.errors import UserError
+from benchmark.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ class TrainConfig:
     eval_every: int | None = None   # steps between validations; None = once per epoch
     max_steps: int | None = None    # cap on optimiser steps (None = epochs decide)
     eval_batch_size: int = 32
+    checkpoint_every: int | None = None  # steps between resume points (with a checkpoint file); None = each eval
 
     def validate(self, where: str) -> None:
         for name in ("lr", "batch_size", "max_epochs", "patience", "eval_batch_size"):
@@ -42,6 +47,8 @@ class TrainConfig:
                 raise UserError(f"{where}.{name} must be > 0, got {getattr(self, name)}")
         if self.warmup_steps < 0:
             raise UserError(f"{where}.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.checkpoint_every is not None and self.checkpoint_every <= 0:
+            raise UserError(f"{where}.checkpoint_every must be > 0 (or null), got {self.checkpoint_every}")
 
 
 class Scorer:
@@ -112,12 +119,18 @@ class FitResult:
 
 
 def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 0,
-        snapshot=None, restore=None, desc: str = "tune", progress: bool = True) -> FitResult:
+        snapshot=None, restore=None, desc: str = "tune", progress: bool = True,
+        checkpoint=None) -> FitResult:
     """Minimise ``loss_fn(row_indices)`` with AdamW + linear warm-up; early-stop on ``eval_fn()``.
 
     ``eval_fn()`` returns the validation score (accuracy; higher is better). After
     ``cfg.patience`` evaluations without improvement the loop stops, and the best state
     (``snapshot()`` taken at the best evaluation) is given back with ``restore(state)``.
+
+    ``checkpoint`` (a file): every ``cfg.checkpoint_every`` steps (default: at each evaluation) the
+    parameters, optimiser, scheduler, RNG and batch-order states, step and best state are saved
+    there atomically; a later call with the same file resumes from it and ends with the same
+    parameters as an uninterrupted run.
     """
     params = [p for p in params if p.requires_grad]
     if not params:
@@ -134,19 +147,35 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = linear_warmup(opt, cfg.warmup_steps, total)
     rng = np.random.default_rng(seed)
+    ckpt = pathlib.Path(checkpoint) if checkpoint else None
+    ckpt_every = cfg.checkpoint_every or eval_every
 
     start = time.perf_counter()
-    best, best_step, best_state = eval_fn(), 0, snapshot()
-    evaluations = [(0, best)]
-    bad, step, stopped = 0, 0, False
-    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     order = np.array([], dtype=np.int64)
-    while step < total:
+    if ckpt and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        with torch.no_grad():
+            for p, saved in zip(params, state["params"]):
+                p.copy_(saved)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        rng.bit_generator.state = state["order_rng"]
+        order = state["order"]
+        best, best_step, best_state = state["best"], state["best_step"], state["best_state"]
+        evaluations, bad, step, stopped = state["evaluations"], state["bad"], state["step"], state["stopped"]
+        _set_rng_state(state["rng"])
+        log.info("%s: resumed from %s at step %d", desc, ckpt, step)
+    else:
+        best, best_step, best_state = eval_fn(), 0, snapshot()
+        evaluations = [(0, best)]
+        bad, step, stopped = 0, 0, False
+    bar = tqdm(total=total, initial=step, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    while step < total and not stopped:
         if len(order) < cfg.batch_size:
             order = np.concatenate([order, rng.permutation(n_rows)])
         batch, order = order[:cfg.batch_size], order[cfg.batch_size:]
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(batch)
+        loss = faults.poison_loss(loss_fn(batch))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
         loss.backward()
@@ -164,12 +193,28 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
                 bad += 1
                 if bad >= cfg.patience:
                     stopped = True
-                    break
+        if ckpt and (step % ckpt_every == 0 or stopped or step == total):
+            with atomic_path(ckpt) as tmp:
+                torch.save({"params": [p.detach().clone() for p in params], "optimizer": opt.state_dict(),
+                            "scheduler": sched.state_dict(), "order_rng": rng.bit_generator.state,
+                            "order": order, "best": best, "best_step": best_step, "best_state": best_state,
+                            "evaluations": evaluations, "bad": bad, "step": step, "stopped": stopped,
+                            "rng": _rng_state()}, tmp)
     bar.close()
     restore(best_state)
     return FitResult(best_score=float(best), best_step=best_step, steps=step,
                      epochs=step / steps_per_epoch, evaluations=evaluations, stopped_early=stopped,
                      wall_s=time.perf_counter() - start)
+
+
+def _rng_state():
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state):
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
 
 
 def module_snapshot(module: torch.nn.Module):
