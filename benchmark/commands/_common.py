@@ -14,7 +14,8 @@ def add_profile_options(parser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one setting, e.g. --set maml.max_steps=100 (repeatable)")
     parser.add_argument("--seeds", help="comma-separated seeds (overrides the profile's)")
-    parser.add_argument("--out", type=pathlib.Path, help="results directory (default: <cache>/results/<suite>)")
+    parser.add_argument("--out", type=pathlib.Path, help="results directory (default: <cache>/results; "
+                                                         "every suite's cells can share one directory)")
 
 
 def resolve_profile(args, stream=sys.stderr) -> dict:
@@ -31,7 +32,7 @@ def resolve_profile(args, stream=sys.stderr) -> dict:
 
 
 def results_dir(args, suite: str) -> pathlib.Path:
-    return args.out if args.out else paths.sub("results") / suite
+    return args.out if args.out else paths.sub("results")
 
 
 def print_reductions(cfg: dict, stream=sys.stderr) -> None:

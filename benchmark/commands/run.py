@@ -8,9 +8,9 @@ import time
 from benchmark import config as config_mod
 from benchmark.commands._common import add_profile_options, print_reductions, resolve_profile, results_dir
 from benchmark.errors import UserError
+from benchmark.executors import EXECUTORS
 
 HELP = "run a suite (cells already done in the results directory are skipped)"
-EXECUTORS = ("local", "ray")
 
 
 def add_arguments(parser) -> None:
@@ -19,7 +19,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
     parser.add_argument("--methods", help="comma-separated subset of the suite's methods")
     parser.add_argument("--executor", default="local", help=f"one of: {', '.join(EXECUTORS)} (default local)")
-    parser.add_argument("--address", help="Ray cluster address for --executor ray: auto or HOST:PORT")
+    parser.add_argument("--address", help="Ray cluster for --executor ray: auto (the running cluster) or HOST:PORT; "
+                                             "left out, a local cluster is started")
     parser.add_argument("--dry-run", action="store_true", help="list the cells and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens to the terminal too")
@@ -30,12 +31,13 @@ def _split(text):
 
 
 def run(args) -> int:
-    from benchmark import runner
+    """Check everything first (exit 2 and nothing written on a bad input), then run the cells."""
+    import errno
 
-    if args.executor not in EXECUTORS:
-        raise UserError(f"unknown executor {args.executor!r}; valid executors: {', '.join(EXECUTORS)}")
-    if args.address and args.executor != "ray":
-        raise UserError("--address is only meaningful with --executor ray")
+    from benchmark import preflight, runner
+    from benchmark.executors import check_executor
+
+    check_executor(args.executor, args.address)
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.WARNING)
     for name in ("benchmark", "baselines", "tasksets"):   # INFO goes to each cell's log file
@@ -45,6 +47,7 @@ def run(args) -> int:
     if not cells:
         raise UserError(f"suite {args.suite!r} has no cells for tasks={args.tasks} methods={args.methods}")
     out = results_dir(args, args.suite)
+    runner.check_results_dir(out)   # incompatible, read-only or full: refused before anything is written
     print(f"suite: {args.suite}: {len(cells)} cells "
           f"({len({c.method for c in cells})} methods x {len({c.task for c in cells})} tasks x "
           f"{len({c.seed for c in cells})} seeds x {len({str(c.point) for c in cells})} points)", file=sys.stderr)
@@ -55,19 +58,29 @@ def run(args) -> int:
               "numbers as such; every result file and table says so)", file=sys.stderr)
     print_reductions(cfg)
     if args.dry_run:
+        preflight.check_cells(cells, load_backbone=False)
         for cell in cells:
             print(f"{runner.cell_status(out, cell):8s} {cell.key} {cell.describe()}")
         return 0
+    preflight.check_cells(cells)    # shots vs rows, K vs rows, single-token label words, ...
+    if args.executor == "ray":
+        from benchmark.executors import ray_executor
+
+        ray_executor.connect(args.address)   # an unreachable cluster is refused before anything is written
     runner.prepare_results_dir(out)
     runner.write_manifest(out, args.suite, cells, cfg)
     print(f"results: {out}", file=sys.stderr)
     start = time.time()
-    if args.executor == "ray":
-        from benchmark.executors import ray_executor
-
-        counts = ray_executor.run_cells(cells, out, address=args.address or "auto")
-    else:
-        counts = runner.run_cells(cells, out, progress=not args.no_progress)
+    try:
+        if args.executor == "ray":
+            counts = ray_executor.run_cells(cells, out, address=args.address, progress=not args.no_progress)
+        else:
+            counts = runner.run_cells(cells, out, progress=not args.no_progress)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+            raise UserError(f"cannot write results to {out} ({exc.strerror}); finished cells are kept",
+                            hint="free disk space or choose another --out, then rerun the same command") from exc
+        raise
     print(f"finished in {time.time() - start:.0f} s: {counts['done']} run, {counts['skipped']} already done, "
           f"{counts['failed']} failed", file=sys.stderr)
     if counts["failed"]:

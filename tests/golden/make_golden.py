@@ -1,0 +1,26 @@
+"""Regenerate the golden smoke accuracies: `python tests/golden/make_golden.py`.
+
+Only with a stated reason in the commit (a change of the algorithm, the data draw or a pinned
+version); the regression test exists to catch silent changes.
+"""
+import json
+import pathlib
+import sys
+import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from test_regression import SMOKE_RUNS, accuracies, run_smoke  # noqa: E402
+
+from benchmark.runner import versions  # noqa: E402
+
+if __name__ == "__main__":
+    for golden, (suite, tasks) in SMOKE_RUNS.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            cells, counts = run_smoke(suite, tasks, pathlib.Path(tmp))
+            table = accuracies(cells, pathlib.Path(tmp))
+        path = pathlib.Path(__file__).parent / golden
+        path.write_text(json.dumps({"suite": suite, "profile": "smoke", "tasks": tasks,
+                                    "made_with": {k: versions()[k] for k in ("torch", "transformers")},
+                                    "accuracy": table}, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {path} ({len(table)} cells)")
