@@ -81,11 +81,20 @@ class Backbone(nn.Module):
     """A frozen HF language model that scores the hybrid template at its slot.
 
     Attributes: ``name``, ``kind``, ``model`` (frozen, eval mode), ``tokenizer``, ``embed_dim``,
-    ``device``, ``autocast_bf16``.
+    ``device``, ``autocast_bf16``, ``bf16_weights``.
+
+    bf16 (``autocast_bf16=True``): the frozen backbone runs under bf16 autocast; the soft prompt, the
+    loss and the optimiser stay float32 (logits come back float32). While the backbone is frozen, the
+    weights of its linear layers are also *stored* in bf16 (``bf16_weights``, default on), so autocast
+    does not re-cast every weight on every call; the result is the same as autocast over float32
+    weights (the same round-to-nearest bf16 values feed the same matmuls). Embeddings, norms and
+    buffers stay float32, so the residual stream is float32 as under plain autocast. The float32
+    weights are kept aside and come back exactly with ``unfreeze()`` (full-model tuning) or when
+    bf16 is switched off.
     """
 
     def __init__(self, model: nn.Module, tokenizer, kind: str, name: str = "custom", *,
-                 autocast_bf16: bool = False, add_bos: bool | None = None):
+                 autocast_bf16: bool = False, add_bos: bool | None = None, bf16_weights: bool = True):
         super().__init__()
         if kind not in KINDS:
             raise UserError(f"unknown backbone kind {kind!r}; valid kinds: {', '.join(KINDS)}")
@@ -93,7 +102,11 @@ class Backbone(nn.Module):
         self.tokenizer = tokenizer
         self.kind = kind
         self.name = name
-        self.autocast_bf16 = bool(autocast_bf16)
+        object.__setattr__(self, "_autocast_bf16", bool(autocast_bf16))
+        object.__setattr__(self, "_bf16_weights", bool(bf16_weights))
+        object.__setattr__(self, "_fp32_master", [])     # [(parameter, its float32 data)] while stored bf16
+        object.__setattr__(self, "_head_cache", None)    # (key, bf16 copy of a float32 LM-head weight)
+        object.__setattr__(self, "_token_cache", {})     # stripped text -> token ids (encode)
         self.trainable = False
         cfg = model.config
         self.embed_dim = int(model.get_input_embeddings().weight.shape[1])
@@ -136,15 +149,70 @@ class Backbone(nn.Module):
             p.requires_grad_(False)
         self.trainable = False
         self.model.eval()
+        self._sync_weight_precision()
         return self
 
     def unfreeze(self, train_mode: bool = True) -> "Backbone":
-        """Make every parameter trainable (full-model tuning baseline); ``train_mode`` enables dropout."""
+        """Make every parameter trainable (full-model tuning baseline); ``train_mode`` enables dropout.
+        Weights stored in bf16 get their exact float32 values back first."""
+        self.trainable = True
+        self._sync_weight_precision()
         for p in self.model.parameters():
             p.requires_grad_(True)
-        self.trainable = True
         self.model.train(train_mode)
         return self
+
+    # ---- precision -------------------------------------------------------------------
+    @property
+    def autocast_bf16(self) -> bool:
+        return self._autocast_bf16
+
+    @autocast_bf16.setter
+    def autocast_bf16(self, value: bool) -> None:
+        object.__setattr__(self, "_autocast_bf16", bool(value))
+        self._sync_weight_precision()
+
+    @property
+    def bf16_weights(self) -> bool:
+        """Whether the frozen linear weights are stored in bf16 now (needs ``autocast_bf16``)."""
+        return bool(self._fp32_master)
+
+    @bf16_weights.setter
+    def bf16_weights(self, value: bool) -> None:
+        object.__setattr__(self, "_bf16_weights", bool(value))
+        self._sync_weight_precision()
+
+    def _sync_weight_precision(self) -> None:
+        want = self._autocast_bf16 and self._bf16_weights and not getattr(self, "trainable", False)
+        if want and not self._fp32_master:
+            tied = {id(m.weight) for m in self.model.modules() if isinstance(m, nn.Embedding)}
+            master = []
+            for mod in self.model.modules():
+                if not isinstance(mod, nn.Linear):
+                    continue
+                for p in mod.parameters(recurse=False):
+                    # a weight tied to an embedding table stays float32 (the lookup feeds the
+                    # float32 residual stream); the LM head uses a cached bf16 copy instead
+                    if p.dtype == torch.float32 and id(p) not in tied:
+                        master.append((p, p.data))
+                        p.data = p.data.to(torch.bfloat16)
+            object.__setattr__(self, "_fp32_master", master)
+        elif not want and self._fp32_master:
+            for p, data in self._fp32_master:
+                p.data = data.to(p.device)
+            object.__setattr__(self, "_fp32_master", [])
+        object.__setattr__(self, "_head_cache", None)
+
+    def _head_weight(self, head: nn.Linear) -> torch.Tensor:
+        """The LM head's weight as the matmul will use it: a cached bf16 copy while bf16 weights
+        are stored (a tied head stays float32 and autocast would otherwise re-cast all of it)."""
+        w = head.weight
+        if not self._fp32_master or w.dtype != torch.float32:
+            return w
+        key = (id(w), w.device, w._version)
+        if self._head_cache is None or self._head_cache[0] != key:
+            object.__setattr__(self, "_head_cache", (key, w.detach().to(torch.bfloat16)))
+        return self._head_cache[1]
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -203,6 +271,31 @@ class Backbone(nn.Module):
             raise UserError(f"label words {list(words)} share a token id for backbone {self.name!r}: {ids}")
         return ids
 
+    def token_ids(self, texts) -> list[list[int]]:
+        """Token ids of each stripped text (no special tokens), tokenised once and cached."""
+        cache = self._token_cache
+        stripped = [t.strip() for t in texts]
+        missing = list(dict.fromkeys(t for t in stripped if t not in cache))
+        if missing:
+            if len(cache) + len(missing) > 1_000_000:
+                cache.clear()
+            for t, ids in zip(missing, self.tokenizer(missing, add_special_tokens=False)["input_ids"]):
+                cache[t] = list(ids)
+        return [cache[t] for t in stripped]
+
+    def template_length(self) -> int:
+        """Tokens the template adds around the text (special tokens included, soft prompt excluded)."""
+        if self.kind == "decoder":
+            return int(self.add_bos) + len(self._middle_ids)
+        extra = 1 if (self.eos_id if self.kind == "encoder-decoder" else self.sep_id) is not None else 0
+        head = 1 if self.kind == "masked" and self.cls_id is not None else 0
+        return head + len(self._middle_ids) + 1 + len(self._end_ids) + extra
+
+    def token_lengths(self, texts, max_length: int = 128) -> list[int]:
+        """The length of each row ``encode(texts, max_length)`` makes, before padding."""
+        room = max_length - self.template_length()
+        return [min(len(ids), room) + self.template_length() for ids in self.token_ids(texts)]
+
     def encode(self, texts, max_length: int = 128) -> Batch:
         """Tokenise ``x It was <X>.`` for each text; ``x`` is cut so that the whole sequence (special
         tokens included, soft prompt excluded) fits ``max_length``; the template is always kept."""
@@ -229,7 +322,7 @@ class Backbone(nn.Module):
         if room < 0:
             raise UserError(f"max_length={max_length} is too short for the template "
                             f"({len(head) + len(tail)} tokens without any text)")
-        encoded = self.tokenizer([t.strip() for t in texts], add_special_tokens=False)["input_ids"]
+        encoded = self.token_ids(texts)
         rows, slots = [], []
         for x in encoded:
             ids = head + list(x[:room]) + tail
@@ -332,10 +425,12 @@ class Backbone(nn.Module):
                 return logits.float()
             h = self.slot_hidden(batch, prompt)
             head = self._head
-            if label_ids is not None and isinstance(head, nn.Linear):
-                idx = torch.as_tensor(label_ids, device=h.device)
-                bias = None if head.bias is None else head.bias[idx]
-                logits = nn.functional.linear(h, head.weight[idx], bias)
+            if isinstance(head, nn.Linear):
+                weight, bias = self._head_weight(head), head.bias
+                if label_ids is not None:
+                    idx = torch.as_tensor(label_ids, device=h.device)
+                    weight, bias = weight[idx], None if bias is None else bias[idx]
+                logits = nn.functional.linear(h, weight, bias)
             else:
                 logits = head(h.unsqueeze(1)).squeeze(1) if self.kind == "masked" else head(h)
                 if label_ids is not None:
@@ -361,11 +456,11 @@ def _first_not_none(*values):
 
 
 def from_model(model, tokenizer, kind: str | None = None, name: str = "custom", *,
-               autocast_bf16: bool = False, add_bos: bool | None = None) -> Backbone:
+               autocast_bf16: bool = False, add_bos: bool | None = None, bf16_weights: bool = True) -> Backbone:
     """Wrap an already built HF model (tests build tiny ones from configs). ``kind`` is detected
     from the config when omitted."""
     return Backbone(model, tokenizer, kind or detect_kind(model.config), name,
-                    autocast_bf16=autocast_bf16, add_bos=add_bos)
+                    autocast_bf16=autocast_bf16, add_bos=add_bos, bf16_weights=bf16_weights)
 
 
 def detect_kind(config) -> str:

@@ -1,0 +1,156 @@
+"""Every fast path gives the reference's answer: bf16 weight storage, the token cache, length
+bucketing, label-only scoring, and bf16 meta-gradients close to float32 ones."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark import backbones
+from benchmark.l2l import MAML
+from benchmark.maml import MAMLConfig, meta_step_batched, meta_step_l2l
+from benchmark.prompt import SoftPrompt
+from benchmark.train import Scorer, length_buckets
+
+KINDS = ["decoder", "encoder-decoder", "masked"]
+TEXTS = ["the film was great", "a terrible movie", "it was good fun , a delight , the best film of the year",
+         "bad acting and a bad plot", "maybe", "great cast , good story , good music , great acting",
+         "terrible and bad", "good good good", "it was bad", "a great film", "maybe good",
+         "the plot was terrible and the ending slow and the book was long", "good acting", "bad",
+         "great", "the story was slow"]
+LABELS = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0]
+TASKS = [([0, 1], [2, 3]), ([4, 5], [6, 7]), ([8, 9], [10, 11]), ([12, 13], [14, 15])]
+
+
+def _bb(kind, **kw):
+    name = {"decoder": "tiny-decoder", "encoder-decoder": "tiny-t5", "masked": "tiny-masked"}[kind]
+    return backbones.load(name, **kw)
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def kind(request):
+    return request.param
+
+
+def test_bf16_weights_equal_autocast_over_fp32_weights(kind):
+    bb = _bb(kind, autocast_bf16=True)
+    assert bb.bf16_weights
+    dtypes = {p.dtype for p in bb.model.parameters()}
+    assert dtypes == {torch.float32, torch.bfloat16}                 # linears bf16; embeddings, norms fp32
+    assert bb.input_embeddings().weight.dtype == torch.float32
+    assert all(b.dtype != torch.bfloat16 for b in bb.model.buffers())
+    batch = bb.encode(TEXTS, 32)
+    prompt = torch.randn(3, bb.embed_dim, requires_grad=True)
+    out = bb.slot_logits(batch, prompt)
+    (g,) = torch.autograd.grad(out[:, :7].sum(), prompt)
+    bb.bf16_weights = False                                          # autocast re-casting fp32 weights
+    assert {p.dtype for p in bb.model.parameters()} == {torch.float32}
+    ref = bb.slot_logits(batch, prompt)
+    (g_ref,) = torch.autograd.grad(ref[:, :7].sum(), prompt)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=1e-4)
+
+
+def test_fp32_weights_come_back_exactly(kind):
+    fp32 = _bb(kind)
+    bb = _bb(kind, autocast_bf16=True)
+    clone = copy.deepcopy(bb).unfreeze()                             # full-model tuning copy
+    assert all(p.dtype == torch.float32 and p.requires_grad for p in clone.model.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(clone.model.parameters(), fp32.model.parameters()))
+    clone.freeze()
+    assert clone.bf16_weights                                        # frozen again: stored bf16 again
+    bb.autocast_bf16 = False                                         # the profile switch `bf16: false`
+    assert not bb.bf16_weights
+    assert all(torch.equal(a, b) for a, b in zip(bb.model.parameters(), fp32.model.parameters()))
+    batch = bb.encode(TEXTS, 32)
+    torch.testing.assert_close(bb.slot_logits(batch), fp32.slot_logits(batch), atol=0, rtol=0)
+
+
+def test_token_cache_and_lengths(kind):
+    bb = _bb(kind)
+    first = bb.encode(TEXTS, 12)
+    again = bb.encode(TEXTS, 12)                                     # from the cache
+    for a, b in zip(first.keys(), again.keys()):
+        assert torch.equal(first[a], again[b])
+    assert bb.token_lengths(TEXTS, 12) == first.attention_mask.sum(1).tolist()
+    fresh = _bb(kind)
+    fresh.tokenizer = copy.deepcopy(fresh.tokenizer)
+    direct = fresh.tokenizer([t.strip() for t in TEXTS], add_special_tokens=False)["input_ids"]
+    assert bb.token_ids(TEXTS) == [list(x) for x in direct]
+
+
+def test_length_buckets_cover_rows_and_are_optimal():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 60, size=30)
+    for cost in (0.0, 20.0, 128.0, 1e9):
+        buckets = length_buckets(lengths, fixed=20, call_cost=cost)
+        assert sorted(np.concatenate(buckets).tolist()) == list(range(30))
+        total = sum(len(b) * (20 + lengths[b].max()) + cost for b in buckets)
+        one = 30 * (20 + lengths.max()) + cost
+        assert total <= one + 1e-9
+    assert len(length_buckets(lengths, fixed=20, call_cost=float("inf"))) == 1
+    assert len(length_buckets(lengths, fixed=20, call_cost=0.0)) == len(set(lengths.tolist()))
+    assert all(len(b) <= 7 for b in length_buckets(lengths, call_cost=1e9, max_rows=7))
+    # brute force over all splits of a small sorted list
+    small = np.array([3, 5, 9, 20, 21])
+    best = min(
+        sum(len(part) * (4 + max(part)) + 10 for part in np.split(np.sort(small), cuts))
+        for r in range(5) for cuts in __import__("itertools").combinations(range(1, 5), r))
+    got = sum(len(b) * (4 + small[b].max()) + 10 for b in length_buckets(small, fixed=4, call_cost=10))
+    assert got == best
+
+
+def test_bucketed_losses_equal_one_batch(kind):
+    bb = _bb(kind)
+    prompt = torch.randn(len(TEXTS), 3, bb.embed_dim, requires_grad=True)
+    one = Scorer(bb, ["bad", "good"], max_length=24, bucket_cost=float("inf"))
+    many = Scorer(bb, ["bad", "good"], max_length=24, bucket_cost=0.0)
+    assert len(many.buckets(TEXTS, prompt)) > 2
+    a = one.losses(TEXTS, LABELS, prompt)
+    b = many.losses(TEXTS, LABELS, prompt)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    (ga,) = torch.autograd.grad(a.sum(), prompt)
+    (gb,) = torch.autograd.grad(b.sum(), prompt)
+    torch.testing.assert_close(ga, gb, atol=1e-5, rtol=1e-4)
+
+
+def test_predict_label_only_equals_full_vocab_argmax(kind):
+    bb = _bb(kind)
+    scorer = Scorer(bb, ["bad", "good", "great", "terrible"], max_length=24)
+    prompt = torch.randn(3, bb.embed_dim)
+    with torch.no_grad():
+        full = scorer.vocab_logits(TEXTS, prompt)[:, scorer.label_ids].argmax(-1).numpy()
+    for batch_size in (1, 3, 64):
+        np.testing.assert_array_equal(scorer.predict(TEXTS, prompt, batch_size=batch_size), full)
+
+
+def _meta_grad(engine, scorer, first_order):
+    prompt = SoftPrompt(3, scorer.backbone.embed_dim, seed=0)
+    cfg = MAMLConfig(inner_lr=0.08, first_order=first_order, m=2)
+    arg = MAML(prompt, lr=0.08, first_order=first_order) if engine == "l2l" else prompt
+    {"l2l": meta_step_l2l, "batched": meta_step_batched}[engine](arg, scorer, TEXTS, LABELS, TASKS, cfg)
+    return prompt.weight.grad.detach().clone()
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_bucketed_batched_engine_equals_l2l(kind, first_order):
+    bb = _bb(kind)
+    ref = _meta_grad("l2l", Scorer(bb, ["bad", "good"], max_length=24, bucket_cost=float("inf")), first_order)
+    fast = _meta_grad("batched", Scorer(bb, ["bad", "good"], max_length=24, bucket_cost=0.0), first_order)
+    rel = (fast - ref).norm() / ref.norm()
+    assert rel < 1e-5, f"bucketed batched vs l2l relative error {rel:.2e}"
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_bf16_meta_gradient_close_to_fp32(kind, first_order):
+    """bf16 backbone (stored weights + autocast), fp32 prompt and loss: cosine >= 0.99 to fp32."""
+    fp32 = Scorer(_bb(kind), ["bad", "good"], max_length=24)
+    bf16 = Scorer(_bb(kind, autocast_bf16=True), ["bad", "good"], max_length=24)
+    ref = _meta_grad("l2l", fp32, first_order)
+    for engine in ("l2l", "batched"):
+        got = _meta_grad(engine, bf16, first_order)
+        cos = torch.nn.functional.cosine_similarity(got.flatten(), ref.flatten(), dim=0).item()
+        assert cos >= 0.99, f"{engine} bf16 meta-gradient cosine {cos:.4f}"
