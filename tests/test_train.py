@@ -1,0 +1,114 @@
+"""The one tuning loop (early stopping, best-state restore, schedule) and the soft prompt itself."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from benchmark.errors import UserError
+from benchmark.prompt import SoftPrompt, load_prompt, save_prompt
+from benchmark.train import Scorer, TrainConfig, fit, metrics
+
+
+def test_fit_stops_on_a_plateau_and_restores_the_best_state():
+    w = torch.nn.Parameter(torch.zeros(1))
+    scores = iter([0.1, 0.5, 0.9, 0.4, 0.3, 0.2, 0.95, 0.99])   # best after step 2, then 3 worse
+    seen_at_best = []
+
+    def eval_fn():
+        score = next(scores)
+        seen_at_best.append((score, w.item()))
+        return score
+
+    cfg = TrainConfig(lr=0.1, warmup_steps=0, batch_size=1, max_epochs=100, patience=3, eval_every=1)
+    res = fit([w], lambda idx: (w - 10.0).pow(2).sum(), eval_fn, n_rows=1, cfg=cfg, progress=False)
+    assert res.stopped_early and res.steps == 5 and res.best_step == 2
+    assert res.best_score == pytest.approx(0.9)
+    best_w = dict(seen_at_best)[0.9]
+    assert w.item() == pytest.approx(best_w) and best_w != pytest.approx(seen_at_best[-1][1])
+
+
+def test_fit_linear_warmup_reaches_the_peak_then_decays():
+    w = torch.nn.Parameter(torch.zeros(3))
+    lrs = []
+    cfg = TrainConfig(lr=0.01, warmup_steps=4, batch_size=1, max_epochs=10, patience=100)
+
+    def loss_fn(idx):
+        return w.sum()
+
+    import benchmark.train as train_mod
+    orig = train_mod.linear_warmup
+
+    def spy(opt, warmup, total):
+        sched = orig(opt, warmup, total)
+        step = sched.step
+
+        def logged():
+            step()
+            lrs.append(opt.param_groups[0]["lr"])
+        sched.step = logged
+        return sched
+
+    train_mod.linear_warmup = spy
+    try:
+        fit([w], loss_fn, lambda: 0.0, n_rows=1, cfg=cfg, progress=False)
+    finally:
+        train_mod.linear_warmup = orig
+    assert lrs[3] == pytest.approx(0.01)                 # peak at the end of warm-up
+    assert lrs[0] == pytest.approx(0.0025) and lrs[-1] == pytest.approx(0.0)
+
+
+def test_fit_refuses_a_nan_loss():
+    w = torch.nn.Parameter(torch.zeros(1))
+    with pytest.raises(FloatingPointError, match="loss is nan"):
+        fit([w], lambda idx: w.sum() * float("nan"), lambda: 0.0, n_rows=4, cfg=TrainConfig(), progress=False)
+
+
+def test_metrics_by_hand():
+    m = metrics([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], ["bad", "maybe", "good"])
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["recall"] == {"bad": 0.5, "maybe": 1.0, "good": 0.0}
+    # F1 per class: bad 0.5, maybe 0.8, good 0 -> macro 0.4333
+    assert m["macro_f1"] == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+
+
+def test_scorer_loss_is_the_label_word_log_likelihood(tiny_decoder):
+    scorer = Scorer(tiny_decoder, ["bad", "good"], max_length=16)
+    prompt = SoftPrompt(2, tiny_decoder.embed_dim, seed=0)
+    texts = ["a good film", "a bad film"]
+    logits = tiny_decoder.slot_logits(tiny_decoder.encode(texts, 16), prompt())
+    ids = tiny_decoder.label_token_ids(["bad", "good"])
+    want = -(torch.log_softmax(logits, -1)[0, ids[1]] + torch.log_softmax(logits, -1)[1, ids[0]]) / 2
+    torch.testing.assert_close(scorer.loss(texts, [1, 0], prompt()), want)
+    preds = scorer.predict(texts, prompt())
+    assert list(preds) == list(logits[:, ids].argmax(-1).numpy())
+
+
+def test_prompt_inits_and_save_load_roundtrip(tmp_path, tiny_decoder):
+    emb = tiny_decoder.input_embeddings().weight
+    a, b = SoftPrompt(4, emb.shape[1], seed=1), SoftPrompt(4, emb.shape[1], seed=1)
+    torch.testing.assert_close(a.weight, b.weight)
+    assert a.weight.abs().max() <= 0.5
+    vocab = SoftPrompt(4, emb.shape[1], init="vocab", embeddings=emb, seed=0)
+    assert all(any(torch.equal(row, e) for e in emb) for row in vocab.weight.detach())
+    path = save_prompt(tmp_path / "p.safetensors", a.weight, {"method": "pt", "backbone": "tiny-decoder"})
+    weight, meta = load_prompt(path)
+    torch.testing.assert_close(weight, a.weight.detach())
+    assert meta == {"method": "pt", "backbone": "tiny-decoder"}
+    loaded = SoftPrompt(4, emb.shape[1], init="file", path=path)
+    torch.testing.assert_close(loaded.weight, a.weight)
+    assert path.stat().st_size < 64 * 1024
+    with pytest.raises(UserError, match="expected"):
+        SoftPrompt(5, emb.shape[1], init="file", path=path)
+
+
+def test_prompt_bad_inputs(tmp_path):
+    with pytest.raises(UserError, match="prompt length"):
+        SoftPrompt(0, 8)
+    with pytest.raises(UserError, match="unknown prompt init"):
+        SoftPrompt(2, 8, init="zeros")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a prompt")
+    with pytest.raises(UserError, match="not a readable"):
+        load_prompt(bad)
+    with pytest.raises(UserError, match="does not exist"):
+        load_prompt(tmp_path / "missing.safetensors")
