@@ -154,3 +154,50 @@ def test_bf16_meta_gradient_close_to_fp32(kind, first_order):
         got = _meta_grad(engine, bf16, first_order)
         cos = torch.nn.functional.cosine_similarity(got.flatten(), ref.flatten(), dim=0).item()
         assert cos >= 0.99, f"{engine} bf16 meta-gradient cosine {cos:.4f}"
+
+
+def test_perf_command_writes_json_and_markdown(tmp_path, monkeypatch, capsys):
+    """`python -m benchmark perf` end to end on a tiny model: every section, every variant, the targets."""
+    import json
+
+    from benchmark import cli
+    monkeypatch.setenv("METAPT_CACHE", str(tmp_path / "cache"))
+    argv = ["perf", "--backbone", "tiny-decoder", "--threads", "1", "--k", "3", "--m", "2", "--prompt-tokens", "4",
+            "--max-length", "24", "--repeats", "1", "--tune-steps", "1", "--score-rows", "16", "--score-batch", "8",
+            "--sweep-k", "2,3", "--sweep-prompt", "4,8", "--sweep-text", "8,16", "--sweep-base-text", "8",
+            "--peak-n", "128", "--out", str(tmp_path / "perf"), "--name", "t"]
+    assert cli.main(argv) == 0
+    result = json.loads((tmp_path / "perf" / "t.json").read_text())
+    md = (tmp_path / "perf" / "t.md").read_text()
+    names = [v["variant"]["name"] for v in result["meta_step"]["variants"]]
+    assert names[0] == "l2l fp32 (reference)" and result["meta_step"]["reference"] == names[0]
+    assert "batched fp32" in names
+    for v in result["meta_step"]["variants"]:
+        assert v["median_s"] > 0 and v["flops"] > 0 and v["peak_mb"] >= 0
+        if not v["variant"]["bf16"]:
+            assert v["grad_rel_err_vs_reference"] < 1e-5        # every fp32 engine equals the reference
+        else:
+            assert v["grad_cosine_vs_fp32"] >= 0.99
+    assert {r["precision"] for r in result["tune"]["rows"]} >= {"fp32"}
+    assert all(p["agreement_with_fp32"] == 1.0 for p in result["score"]["paths"] if "fp32" in p["path"])
+    assert len(result["sweep"]["points"]) == 6 and result["sweep"]["model"]["chosen"]
+    assert result["ceiling"]["fp32"]["gflops"] > 0
+    for heading in ("## Ceiling", "## Prompt-MAML meta-step", "## Downstream prompt tuning", "## Test-set scoring",
+                    "## How the meta-step cost grows"):
+        assert heading in md
+    assert "python -m benchmark perf" not in md or "--backbone tiny-decoder" in md
+
+
+def test_perf_command_rejects_bad_engines(capsys):
+    from benchmark import cli
+    assert cli.main(["perf", "--engines", "fast"]) == 2
+    assert "unknown engine" in capsys.readouterr().err
+
+
+def test_cost_model_recovers_linear_and_attention_terms():
+    from benchmark.perf import cost_model
+    pts = [{"tokens": r * s, "attention": r * s * s, "time_s": 0.1 + 2e-4 * r * s + 1e-7 * r * s * s}
+           for r, s in ((24, 40), (80, 40), (240, 40), (80, 70), (80, 120), (80, 56), (80, 88))]
+    model = cost_model(pts)
+    assert model["chosen"] == "attention"
+    assert abs(model["a_s"] - 0.1) < 1e-3 and abs(model["b_ms_per_token"] - 0.2) < 1e-3
