@@ -110,9 +110,11 @@ class Context:
         """MetaPT's and PPT's pre-training data (section 4.1): the open-domain corpus annotated by a
         labeller trained on the labelled pool, confident predictions only, classes balanced."""
         def build(ctx, out_dir):
+            from tasksets.labellers import get_labeller
             from tasksets.pseudo_label import pseudo_label
 
             pre = self.cfg["pretrain"]
+            labeller, needs_embeddings = get_labeller(pre["labeller"])
             pool = self.rows(pre["labelled_pool"])
             corpus = self.rows(pre["unlabelled"])
             corpus_texts = corpus.texts
@@ -120,9 +122,10 @@ class Context:
                 pick = np.sort(np.random.default_rng(pre["seed"]).permutation(len(corpus_texts))[:pre["corpus_rows"]])
                 corpus_texts = [corpus_texts[i] for i in pick]
             out = pseudo_label(pool.texts, pool.labels, corpus_texts, threshold=pre["pseudo_threshold"],
-                               balance="min", seed=pre["seed"], encoder=self.cfg["encoder"])
+                               balance="min", seed=pre["seed"], labeller=labeller,
+                               encoder=self.cfg["encoder"] if needs_embeddings else None)
             texts, labels = _cap_balanced(out.texts, out.labels, pre["rows"], pre["seed"])
-            report = dict(out.report, rows_after_cap=len(texts), corpus_rows_annotated=len(corpus_texts),
+            report = dict(out.report, labeller=pre["labeller"], rows_after_cap=len(texts), corpus_rows_annotated=len(corpus_texts),
                           corpus_rows_available=len(corpus.texts))
             report["provenance"] = {"pool": pool.provenance, "corpus": corpus.provenance}
             write_json(out_dir / "data.json", {"texts": list(texts), "labels": [int(x) for x in labels],
