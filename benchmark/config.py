@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import re
 import pathlib
 
 import yaml
@@ -153,8 +155,58 @@ def maml_config(section: dict):
     return MAMLConfig(**section)
 
 
+_NULLABLE_INTS = {"max_test", "tune.eval_every", "tune.max_steps", "ft.eval_every", "ft.max_steps",
+                  "ppt.eval_every", "ppt.max_steps", "pretrain.corpus_rows"}
+_CHOICES = {"device": ("auto", "cpu", "cuda"), "prompt_init": ("random", "vocab"),
+            "maml.engine": ("batched", "l2l")}
+
+
+def _describe_type(value) -> str:
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _check_types(cfg, ref, prefix: str = "") -> None:
+    """Every setting the paper profile has must be present and of its type (an int is a valid float)."""
+    if not isinstance(cfg, dict):
+        raise UserError(f"setting {prefix.rstrip('.') or 'profile'} must be a mapping, got {cfg!r}")
+    for key, want in ref.items():
+        name = f"{prefix}{key}"
+        if key in ("profile", "description", "notes", "axis_limits"):
+            continue
+        if key not in cfg:
+            raise UserError(f"setting {name} is missing; allowed: {_describe_type(want)} as in the paper profile")
+        value = cfg[key]
+        if isinstance(want, dict):
+            _check_types(value, want, name + ".")
+            continue
+        if want is None:   # optional integers (null = no limit)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise UserError(f"setting {name} = {value!r} is invalid; allowed: null or an integer")
+            continue
+        ok = type(value) is type(want) or (isinstance(want, float) and isinstance(value, int)
+                                            and not isinstance(value, bool))
+        if not ok:
+            raise UserError(f"setting {name} = {value!r} is invalid; allowed: {_describe_type(want)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"setting {name} = {value!r} is invalid; allowed: a finite number")
+
+
 def validate(cfg: dict) -> None:
     """Refuse settings that cannot work, before any training, naming the setting and what is allowed."""
+    _check_types(cfg, load_profile("paper"))
+    seeds = cfg.get("seeds")
+    if not isinstance(seeds, list) or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+        raise UserError(f"setting seeds = {seeds!r} is invalid; allowed: a list of integers, e.g. [0, 1]")
+    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", cfg["device"]):
+        raise UserError(f"setting device = {cfg['device']!r} is invalid; allowed: auto, cpu, cuda, cuda:N")
+    for key, allowed in _CHOICES.items():
+        if key != "device" and get(cfg, key) not in allowed:
+            raise UserError(f"setting {key} = {get(cfg, key)!r} is invalid; allowed: {', '.join(allowed)}")
+    for key in ("backbone", "encoder"):
+        if not cfg[key].strip():
+            raise UserError(f"setting {key} is empty; allowed: a registered name or a local model folder")
+
     def positive(key, allow_zero=False):
         value = get(cfg, key)
         if value is None:
@@ -187,6 +239,24 @@ def validate(cfg: dict) -> None:
     if not 0 < cfg["pretrain"]["pseudo_threshold"] <= 1:
         raise UserError(f"setting pretrain.pseudo_threshold = {cfg['pretrain']['pseudo_threshold']}; "
                         "allowed: 0 < value <= 1")
+    if not 0 < cfg["pretrain"]["val_fraction"] < 1:
+        raise UserError(f"setting pretrain.val_fraction = {cfg['pretrain']['val_fraction']}; allowed: 0 < value < 1")
+    for key in ("pretrain.corpus_rows", "pretrain.seed", "maml.weight_decay", "maml.val_tasks_per_cluster",
+                "maml.checkpoint_every", "tune.weight_decay", "ft.weight_decay", "ppt.weight_decay"):
+        positive(key, allow_zero=True)
+    for key in ("maml.val_tasks_per_cluster", "maml.checkpoint_every", "tune.eval_every", "ft.eval_every",
+                "ppt.eval_every", "tune.max_steps", "ft.max_steps", "ppt.max_steps"):
+        positive(key)
+    pre = cfg["pretrain"]
+    if pre["k"] > pre["rows"]:
+        raise UserError(f"setting pretrain.k = {pre['k']} is above the number of pre-training rows "
+                        f"(pretrain.rows = {pre['rows']}); allowed: 1 <= pretrain.k <= {pre['rows']}")
+    if 2 * pre["m"] > pre["rows"]:
+        raise UserError(f"setting pretrain.m = {pre['m']} needs {2 * pre['m']} rows per meta task but pretrain.rows "
+                        f"= {pre['rows']}; allowed: 1 <= pretrain.m <= {pre['rows'] // 2}")
+    for name, limit in (cfg.get("axis_limits") or {}).items():
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit):
+            raise UserError(f"setting axis_limits.{name} = {limit!r} is invalid; allowed: a number")
 
 
 def choose_default_profile() -> tuple[str, str]:

@@ -12,7 +12,7 @@ Kinds:
 * ``inf``  — the same with +inf;
 * ``oom``  — ``torch.OutOfMemoryError`` is raised when the cell starts;
 * ``data`` — a ``UserError`` (a data error) is raised when the cell starts;
-* ``kill`` — the process running the cell sends itself SIGKILL when the cell starts, once per
+* ``kill`` — the process running the cell sends itself SIGKILL at its first training step, once per
   cell and results directory (a marker under ``<out>/faults/`` keeps the retry alive): it stands
   for a worker that dies mid-cell.
 
@@ -59,12 +59,6 @@ def cell_starts(cell, out) -> None:
     """Called by ``runner.run_cell`` inside its error handling, before the method runs."""
     _current.update(cell=cell, out=out)
     kinds = armed(cell)
-    if "kill" in kinds:
-        marker = pathlib.Path(out) / "faults" / f"{cell.key}.kill"
-        if not marker.exists():
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text("killed once by METAPT_FAULT\n")
-            os.kill(os.getpid(), signal.SIGKILL)
     if "oom" in kinds:
         import torch
 
@@ -80,11 +74,18 @@ def cell_ends() -> None:
 
 
 def poison_loss(loss):
-    """``loss``, or NaN/inf in its place when the running cell is armed with ``nan``/``inf``."""
+    """``loss``, or NaN/inf in its place when the running cell is armed with ``nan``/``inf``
+    (``kill``: the process dies here, mid-cell). ``train.fit`` passes every training loss through."""
     cell = _current["cell"]
     if cell is None or not os.environ.get(ENV):
         return loss
     kinds = armed(cell)
+    if "kill" in kinds:
+        marker = pathlib.Path(_current["out"]) / "faults" / f"{cell.key}.kill"
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text("killed once by METAPT_FAULT\n")
+            os.kill(os.getpid(), signal.SIGKILL)
     if "nan" in kinds:
         return loss * float("nan")
     if "inf" in kinds:

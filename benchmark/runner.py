@@ -108,28 +108,72 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None) -> list[Cell
 
 # -- results directory -------------------------------------------------------------------------
 
+MIN_FREE_BYTES = 1 << 20   # an output directory with less free space than this is "full"
+
+
+def _existing_parent(path: pathlib.Path) -> pathlib.Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_results_dir(out: pathlib.Path) -> None:
+    """Refuse, writing nothing, a results directory that cannot be used: written by an incompatible
+    version, not a directory, read-only, or on a full disk. Called before any training."""
+    out = pathlib.Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"results directory {out} is a file, not a directory", hint="choose another --out")
+    fmt = out / "format.json"
+    if fmt.exists():
+        try:
+            info = read_json(fmt)
+            found = info.get("results_format") if isinstance(info, dict) else None
+        except (CorruptCacheEntry, OSError):
+            found = "unreadable"
+        if found != RESULTS_FORMAT:
+            raise UserError(f"results directory {out} was written by an incompatible version "
+                            f"(results format {found!r}; this version reads and writes format {RESULTS_FORMAT})",
+                            hint="use a new --out directory")
+    elif (out / "cells").is_dir():
+        raise UserError(f"results directory {out} has cells/ but no format.json: written by an incompatible "
+                        f"version (this version writes results format {RESULTS_FORMAT})",
+                        hint="use a new --out directory")
+    parent = _existing_parent(out)
+    if not parent.is_dir():
+        raise UserError(f"results directory {out} cannot be created: {parent} is not a directory",
+                        hint="choose another --out")
+    try:   # a real write: permission bits do not stop root, a read-only mount or a full disk does
+        import tempfile
+
+        with tempfile.TemporaryFile(dir=parent, prefix=".metapt-probe-") as probe:
+            probe.write(b"x" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UserError(f"results directory {out} is not writable ({reason} in {parent})",
+                        hint="choose another --out" + (", or free disk space" if exc.errno == 28 else "")) from exc
+    import shutil
+
+    free = shutil.disk_usage(parent).free
+    if free < MIN_FREE_BYTES:
+        raise UserError(f"results directory {out} is on a full disk ({free} bytes free in {parent}; "
+                        f"at least {MIN_FREE_BYTES} needed)", hint="free disk space or choose another --out")
+
+
 def prepare_results_dir(out: pathlib.Path) -> None:
     """Create ``out`` (or check it): refuse a directory of an incompatible format or not writable."""
     out = pathlib.Path(out)
+    check_results_dir(out)
     try:
         (out / "cells").mkdir(parents=True, exist_ok=True)
         (out / "logs").mkdir(exist_ok=True)
     except OSError as exc:
         raise UserError(f"results directory {out} cannot be created ({exc.strerror})",
                         hint="choose another --out") from exc
-    if not os.access(out, os.W_OK) or not os.access(out / "cells", os.W_OK):
-        raise UserError(f"results directory {out} is not writable", hint="choose another --out")
     fmt = out / "format.json"
-    if fmt.exists():
-        try:
-            found = read_json(fmt).get("results_format")
-        except CorruptCacheEntry:
-            found = None
-        if found != RESULTS_FORMAT:
-            raise UserError(f"results directory {out} was written by an incompatible version "
-                            f"(results format {found!r}; this version writes {RESULTS_FORMAT})",
-                            hint="use a new --out directory")
-    else:
+    if not fmt.exists():
         try:
             write_json(fmt, {"results_format": RESULTS_FORMAT, "version": __version__})
         except OSError as exc:

@@ -1,0 +1,313 @@
+"""The Ray executor: the local executor's cells as Ray tasks, shared artefacts first.
+
+``python -m benchmark run --suite NAME --executor ray [--address auto|HOST:PORT]``
+
+Every missing or failed cell runs as one Ray task calling ``runner.run_cell`` (so it writes the
+very same ``cells/<hash>.json`` and ``logs/<hash>.log`` as the local executor). The shared work a
+cell needs runs before it as its own tasks, each built once however many cells need it, in the
+order the artefacts depend on each other::
+
+    data (every task's rows, stand-ins unpacked)
+      -> pseudo-labels -> embeddings -> clusterings -> pre-trained / meta-learned prompts
+        -> the downstream cells that need them
+
+A cell that needs none of it (FT, PT) starts as soon as the data is there. Each task asks for one
+CPU and, when the profile runs on a GPU (``device: cuda``, or ``auto`` on a cluster that has
+GPUs), one GPU. A task whose worker dies (killed, node lost) is retried by Ray
+(``max_retries``); an artefact build resumes from its checkpoint. A stage that fails does not
+stop the suite: the cells that need it run, fail on the same error and are recorded as failed
+with the reason, like the local executor does.
+
+Without ``--address`` a Ray cluster is started inside this process on the loopback interface
+(usage statistics off, no dashboard); ``auto`` connects to the cluster already running on this
+machine (``ray start --head``), ``HOST:PORT`` to that cluster's GCS. The cluster's Python must
+be able to import this package (installed, or a shared checkout: its root is put on the
+workers' ``PYTHONPATH``) and see the same cache (``METAPT_CACHE`` is forwarded).
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import time
+
+from benchmark.errors import UserError
+from benchmark.io import config_hash
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+FORWARD_ENV = ("METAPT_CACHE", "METAPT_OFFLINE", "METAPT_TASKS_PATH", "METAPT_FAULT", "HF_HUB_OFFLINE", "HF_HOME",
+               "TRANSFORMERS_OFFLINE", "TRANSFORMERS_VERBOSITY", "TOKENIZERS_PARALLELISM")
+MAX_RETRIES = 3
+
+
+def _ray():
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")   # never report usage anywhere
+    import ray
+
+    return ray
+
+
+def runtime_env() -> dict:
+    env = {name: os.environ[name] for name in FORWARD_ENV if name in os.environ}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                                       if p])
+    return {"env_vars": env}
+
+
+def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
+    """Join the cluster at ``address`` (``auto`` / ``HOST:PORT``), or start one here (``None``).
+
+    Reuses a connection this process already has. Raises UserError when the cluster cannot be
+    reached, naming the address.
+    """
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    try:
+        if address is None:
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                     runtime_env=runtime_env(), _node_ip_address="127.0.0.1", configure_logging=False)
+        else:
+            ray.init(address=address, log_to_driver=False, runtime_env=runtime_env(), configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+        raise UserError(f"cannot reach a Ray cluster at --address {address} ({str(exc).splitlines()[0]})",
+                        hint="start one with `ray start --head --node-ip-address 127.0.0.1` and pass "
+                             "--address auto, or leave --address out to start a local cluster") from exc
+
+
+def _gpus(cfg: dict) -> float:
+    ray = _ray()
+    if cfg.get("device") == "cuda":
+        return 1
+    if cfg.get("device") == "auto" and ray.cluster_resources().get("GPU", 0) > 0:
+        return 1
+    return 0
+
+
+# -- what a method needs built before its cells ------------------------------------------------
+
+def _needs(method, ctx) -> dict:
+    """{"data": "pseudo"|"labelled"|None, "grouping": str|None, "prompt": bool} for a method."""
+    from baselines.metapt import MetaPT
+    from baselines.ppt import PretrainedPromptTuning
+    from baselines.tsne import TSNE
+
+    if isinstance(method, MetaPT):
+        return {"data": method.data, "grouping": method.grouping_of(ctx), "prompt": True}
+    if isinstance(method, PretrainedPromptTuning):
+        return {"data": "pseudo", "grouping": None, "prompt": True}
+    if isinstance(method, TSNE):
+        return {"data": "pseudo", "grouping": "kmeans", "prompt": False}
+    return {"data": None, "grouping": None, "prompt": hasattr(method, "artifact_key")}
+
+
+# -- the stage functions (run in Ray workers) --------------------------------------------------
+
+def _stage(name, fn):
+    """Run a stage; an error is returned, not raised: the cells that need it record it as theirs."""
+    started = time.time()
+    try:
+        fn()
+        return {"stage": name, "ok": True, "wall_s": round(time.time() - started, 2)}
+    except Exception as exc:  # noqa: BLE001 - reported by the cells that need this stage
+        return {"stage": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _worker_logging() -> None:
+    """As `run` sets it up in the driver: INFO from the suite's loggers goes to each cell's log file."""
+    import logging
+
+    for name in ("benchmark", "baselines", "tasksets"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+def _context(cfg):
+    from benchmark.context import Context
+
+    _worker_logging()
+
+    return Context(cfg, progress=False)
+
+
+def stage_data(cfg: dict, tasks: list[str]) -> dict:
+    def go():
+        ctx = _context(cfg)
+        for task in tasks:
+            ctx.rows(task)
+    return _stage("data", go)
+
+
+def _pool(ctx, data: str) -> dict:
+    return ctx.pseudo_labelled() if data == "pseudo" else ctx.labelled_pool()
+
+
+def stage_pseudo_labels(cfg: dict, *_deps) -> dict:
+    return _stage("pseudo-labels", lambda: _context(cfg).pseudo_labelled())
+
+
+def stage_embeddings(cfg: dict, data: str, *_deps) -> dict:
+    def go():
+        from benchmark import encoders
+
+        ctx = _context(cfg)
+        encoders.embed(cfg["encoder"], _pool(ctx, data)["texts"])
+    return _stage("embeddings", go)
+
+
+def stage_clustering(cfg: dict, data: str, grouping: str, *_deps) -> dict:
+    def go():
+        import numpy as np
+
+        ctx = _context(cfg)
+        pool = _pool(ctx, data)
+        pre = cfg["pretrain"]
+        ctx.tasksets(grouping, pool["texts"], np.asarray(pool["labels"]), k=pre["k"], m=pre["m"], seed=pre["seed"])
+    return _stage("clusterings", go)
+
+
+def stage_prompt(cfg: dict, method_name: str, *_deps) -> dict:
+    def go():
+        from baselines import get_method
+
+        _context(cfg).prepared(get_method(method_name))
+    return _stage(f"prompt {method_name}", go)
+
+
+def cell_task(cell_fields: dict, out: str, *_deps) -> dict:
+    from benchmark import runner
+
+    _worker_logging()
+    cell = runner.Cell(**cell_fields)
+    record = runner.run_cell(cell, pathlib.Path(out), progress=False)
+    return {"status": record["status"], "error": record.get("error"), "wall_s": record.get("wall_s"),
+            "accuracy": (record.get("metrics") or {}).get("accuracy")}
+
+
+# -- the driver --------------------------------------------------------------------------------
+
+def plan(cells, ctx_for) -> tuple[list[tuple], dict]:
+    """The stage graph for ``cells``: a list of (key, function name, args, dependency keys) in an
+    order where every dependency comes first, and {cell key: dependency keys}."""
+    from baselines import get_method
+
+    stages: dict = {}
+    order: list = []
+
+    def add(key, fn, args, deps):
+        if key not in stages:
+            stages[key] = (key, fn, args, tuple(deps))
+            order.append(key)
+        return key
+
+    cell_deps = {}
+    by_cfg: dict = {}
+    for cell in cells:
+        by_cfg.setdefault(config_hash(cell.config), []).append(cell)
+    for cfg_key, group in by_cfg.items():
+        cfg = group[0].config
+        ctx = ctx_for(cfg)
+        needs = {m: _needs(get_method(m), ctx) for m in sorted({c.method for c in group})}
+        tasks = sorted({c.task for c in group})
+        pre = cfg["pretrain"]
+        if any(n["data"] for n in needs.values()):
+            tasks = sorted(set(tasks) | {pre["labelled_pool"]}
+                           | ({pre["unlabelled"]} if any(n["data"] == "pseudo" for n in needs.values()) else set()))
+        data = add(("data", cfg_key), "stage_data", (cfg, tasks), [])
+        for cell in group:
+            n = needs[cell.method]
+            deps = [data]
+            if n["data"] == "pseudo":
+                deps = [add(("pseudo-labels", config_hash(ctx.pseudo_labelled_key())), "stage_pseudo_labels",
+                             (cfg,), deps)]
+            if n["data"]:
+                data_key = config_hash(ctx.pseudo_labelled_key() if n["data"] == "pseudo" else ctx.labelled_pool_key())
+            if n["grouping"]:
+                if n["grouping"] == "kmeans":
+                    deps = [add(("embeddings", cfg["encoder"], data_key), "stage_embeddings", (cfg, n["data"]), deps)]
+                deps = [add(("clusterings", n["grouping"], data_key, pre["k"], pre["m"], pre["seed"],
+                             pre["val_fraction"]), "stage_clustering", (cfg, n["data"], n["grouping"]), deps)]
+            if n["prompt"]:
+                method = get_method(cell.method)
+                key = config_hash(method.artifact_key(ctx)) if hasattr(method, "artifact_key") else cfg_key
+                deps = [add(("prompt", cell.method, key), "stage_prompt", (cfg, cell.method), deps)]
+            cell_deps[cell.key] = tuple(deps)
+    return [stages[k] for k in order], cell_deps
+
+
+def _failed_record(cell, error: str) -> dict:
+    from benchmark import config as config_mod
+    from benchmark import runner
+
+    return {"status": "failed", "suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
+            "point": cell.point, "profile": cell.config.get("profile"), "backbone": cell.config["backbone"],
+            "config": cell.config, "reductions": config_mod.reductions(cell.config), "key": cell.key,
+            "versions": runner.versions(), "git": runner.git_commit(), "error": error, "provenance": {},
+            "wall_s": None, "executor": "ray"}
+
+
+def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress: bool = True,
+              stream=sys.stderr, max_retries: int = MAX_RETRIES) -> dict:
+    """Run every missing or failed cell on Ray; the same counts as ``runner.run_cells``."""
+    from benchmark import runner
+    from benchmark.context import Context
+    from benchmark.io import write_json
+
+    ray = _ray()
+    connect(address)
+    out = pathlib.Path(out)
+    todo = [c for c in cells if runner.cell_status(out, c) != "done"]
+    counts = {"total": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0}
+    if counts["skipped"]:
+        print(f"{counts['skipped']} of {len(cells)} cells already done in {out}; running the other {len(todo)}",
+              file=stream)
+    if not todo:
+        return counts
+    contexts: dict = {}
+
+    def ctx_for(cfg):
+        key = config_hash(cfg)
+        if key not in contexts:
+            contexts[key] = Context(cfg, progress=False)
+        return contexts[key]
+
+    stages, cell_deps = plan(todo, ctx_for)
+    functions = {name: ray.remote(globals()[name]) for name in
+                 {"stage_data", "stage_pseudo_labels", "stage_embeddings", "stage_clustering", "stage_prompt",
+                  "cell_task"}}
+    refs: dict = {}
+    for key, fn, args, deps in stages:
+        opts = {"num_cpus": 1, "num_gpus": _gpus(args[0]), "max_retries": max_retries, "retry_exceptions": False}
+        refs[key] = functions[fn].options(name=f"{key[0]}", **opts).remote(*args, *[refs[d] for d in deps])
+    pending = {}
+    for cell in todo:
+        opts = {"num_cpus": 1, "num_gpus": _gpus(cell.config), "max_retries": max_retries, "retry_exceptions": False}
+        fields = {"suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
+                  "point": cell.point, "config": cell.config}
+        ref = functions["cell_task"].options(name=f"cell {cell.describe()}", **opts).remote(
+            fields, str(out), *[refs[d] for d in cell_deps[cell.key]])
+        pending[ref] = cell
+    print(f"ray: {len(stages)} shared stages and {len(todo)} cells submitted", file=stream)
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        cell = pending.pop(ready[0])
+        try:
+            summary = ray.get(ready[0])
+        except Exception as exc:  # noqa: BLE001 - the worker died more than max_retries times
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+            if runner.cell_status(out, cell) != "done":   # never overwrite a finished result
+                write_json(runner.cell_path(out, cell), _failed_record(cell, error), checksum=True)
+            summary = {"status": "failed", "error": error}
+        counts[summary["status"]] += 1
+        if summary["status"] == "failed":
+            print(f"cell {cell.describe()} FAILED: {summary['error']}", file=stream)
+        else:
+            acc = summary.get("accuracy")
+            print(f"cell {cell.describe()} done in {summary['wall_s']:.0f} s"
+                  + (f": accuracy {acc:.4f}" if acc is not None else ""), file=stream)
+    return counts
+
+
+def shutdown() -> None:
+    ray = _ray()
+    if ray.is_initialized():
+        ray.shutdown()
