@@ -303,9 +303,11 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
     return record
 
 
-def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, stream=sys.stderr) -> dict:
+def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, stream=None) -> dict:
     """The local executor: every missing or failed cell, in order, one progress display for all."""
     from tqdm.auto import tqdm
+
+    stream = stream or sys.stderr   # looked up now: sys.stderr may have been replaced since import
 
     todo = [c for c in cells if cell_status(out, c) != "done"]
     counts = {"total": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0}

@@ -246,8 +246,9 @@ def _failed_record(cell, error: str) -> dict:
 
 
 def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress: bool = True,
-              stream=sys.stderr, max_retries: int = MAX_RETRIES) -> dict:
+              stream=None, max_retries: int = MAX_RETRIES) -> dict:
     """Run every missing or failed cell on Ray; the same counts as ``runner.run_cells``."""
+    stream = stream or sys.stderr
     from benchmark import runner
     from benchmark.context import Context
     from benchmark.io import write_json

