@@ -107,6 +107,9 @@ class Backbone(nn.Module):
         object.__setattr__(self, "_fp32_master", [])     # [(parameter, its float32 data)] while stored bf16
         object.__setattr__(self, "_head_cache", None)    # (key, bf16 copy of a float32 LM-head weight)
         object.__setattr__(self, "_token_cache", {})     # stripped text -> token ids (encode)
+        # under bf16, attention scores and their softmax-weighted sum in float32 (the 4-d matmuls of
+        # eager attention; the projections stay bf16): off by default, measured by `benchmark perf`
+        self.fp32_attention = False
         self.trainable = False
         cfg = model.config
         self.embed_dim = int(model.get_input_embeddings().weight.shape[1])
@@ -364,7 +367,11 @@ class Backbone(nn.Module):
     def _autocast(self):
         if not self.autocast_bf16:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.autocast(device_type=self.device.type, dtype=torch.bfloat16))
+        if self.fp32_attention:
+            stack.enter_context(_Fp32Attention(self.device.type))
+        return stack
 
     def _inputs(self, batch: Batch, prompt):
         emb = self.model.get_input_embeddings()(batch.input_ids)
@@ -446,6 +453,26 @@ class Backbone(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, kind={self.kind!r}, embed_dim={self.embed_dim}"
+
+
+class _Fp32Attention(torch.overrides.TorchFunctionMode):
+    """Inside bf16 autocast, run every batched (>= 3-d by >= 3-d) ``matmul`` in float32 with autocast off
+    and return float32: in eager attention these are ``q @ k^T`` (so the scaling, the mask and the
+    softmax see float32 scores) and ``probs @ v``; the linear layers (``F.linear``) stay bf16.
+    Autograd records float32 ops, so backward and double backward are float32 there too."""
+
+    def __init__(self, device_type: str):
+        super().__init__()
+        self.device_type = device_type
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__) and len(args) == 2 and \
+                isinstance(args[0], torch.Tensor) and isinstance(args[1], torch.Tensor) and \
+                args[0].dim() >= 3 and args[1].dim() >= 3:
+            with torch.autocast(device_type=self.device_type, enabled=False):
+                return func(args[0].float(), args[1].float())     # float32 out: scores, mask, softmax
+        return func(*args, **kwargs)
 
 
 def _first_not_none(*values):

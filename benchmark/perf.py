@@ -248,10 +248,12 @@ def _log(msg: str):
 
 # --------------------------------------------------------------------------- precision switches
 
-def set_precision(bb, bf16: bool, bf16_weights: bool = True):
-    """float32, bf16 autocast over float32 weights, or bf16 autocast with bf16-stored weights."""
+def set_precision(bb, bf16: bool, bf16_weights: bool = True, fp32_attention: bool = False):
+    """float32, bf16 autocast over float32 weights, or bf16 autocast with bf16-stored weights
+    (optionally with the attention matmuls in float32)."""
     bb.autocast_bf16 = False
     bb.bf16_weights = bf16_weights
+    bb.fp32_attention = fp32_attention
     bb.autocast_bf16 = bf16
 
 
@@ -264,6 +266,7 @@ class Variant:
     bf16: bool
     bf16_weights: bool = True
     bucketing: bool = True
+    fp32_attention: bool = False
     reference: bool = False
     default: bool = False
 
@@ -282,6 +285,7 @@ def meta_variants(cfg: PerfConfig, bf16_ok: bool, have_l2l: bool) -> list[Varian
                 out.append(Variant("batched bf16, autocast only (fp32 weights)", "batched", True,
                                    bf16_weights=False))
                 out.append(Variant("batched bf16, no length bucketing", "batched", True, bucketing=False))
+                out.append(Variant("batched bf16, attention matmuls in fp32", "batched", True, fp32_attention=True))
             out.append(Variant("batched bf16 (default)", "batched", True, default=True))
     return out
 
@@ -324,7 +328,7 @@ def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, 
     grads = {}
     tasks0 = _tasks(len(texts), cfg.k, cfg.m, cfg.seed)
     for v in variants:                      # warm-up = the FLOP-counted step, on the repeat-0 tasks
-        set_precision(bb, v.bf16, v.bf16_weights)
+        set_precision(bb, v.bf16, v.bf16_weights, v.fp32_attention)
         step = _meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks0, mcfg, cfg.prompt_tokens)
         flops, grad = count_flops(step)
         rows[v.name]["flops"] = flops
@@ -334,7 +338,7 @@ def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, 
         tasks = _tasks(len(texts), cfg.k, cfg.m, cfg.seed + 1 + r)
         order = variants if r % 2 == 0 else variants[::-1]      # interleaved, alternating order
         for v in order:
-            set_precision(bb, v.bf16, v.bf16_weights)
+            set_precision(bb, v.bf16, v.bf16_weights, v.fp32_attention)
             step = _meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks, mcfg, cfg.prompt_tokens)
             with PeakMemory(device) as mem:
                 t = timed(step, device)
@@ -372,9 +376,18 @@ def run_tune(cfg: PerfConfig, bb, device, bf16_ok: bool, texts, labels) -> dict:
     scorer = Scorer(bb, label_words(bb), cfg.max_length)
     rng = np.random.default_rng(cfg.seed)
     out = []
-    precisions = [("fp32", False)] + ([("bf16", True)] if bf16_ok else [])
-    for name, bf16 in precisions:
-        set_precision(bb, bf16)
+    precisions = [("fp32", False, False)]
+    if bf16_ok:
+        precisions += [("bf16", True, False)] + ([("bf16 + fp32 attention", True, True)] if cfg.ablations else [])
+    grads = {}
+    idx0 = rng.choice(len(texts), cfg.tune_batch, replace=False)
+    for name, bf16, fp32_attn in precisions:   # the gradient of one batch at each precision, same prompt
+        set_precision(bb, bf16, fp32_attention=fp32_attn)
+        prompt = SoftPrompt(cfg.prompt_tokens, bb.embed_dim, seed=0).to(device)
+        scorer.loss([texts[i] for i in idx0], labels[idx0], prompt()).backward()
+        grads[name] = prompt.weight.grad.detach().float().cpu()
+    for name, bf16, fp32_attn in precisions:
+        set_precision(bb, bf16, fp32_attention=fp32_attn)
         prompt = SoftPrompt(cfg.prompt_tokens, bb.embed_dim, seed=0).to(device)
         opt = torch.optim.AdamW(prompt.parameters(), lr=3e-3, weight_decay=0.01)
 
@@ -390,7 +403,9 @@ def run_tune(cfg: PerfConfig, bb, device, bf16_ok: bool, texts, labels) -> dict:
         med = statistics.median(times)
         out.append({"precision": name, "batch": cfg.tune_batch, "times_s": times, "median_s": med,
                     "steps_per_s": 1 / med, "gflop_per_step": statistics.mean(flops) / 1e9,
-                    "gflops_per_s": statistics.mean(flops) / med / 1e9})
+                    "gflops_per_s": statistics.mean(flops) / med / 1e9,
+                    "grad_cosine_vs_fp32": float(torch.nn.functional.cosine_similarity(
+                        grads[name].flatten(), grads["fp32"].flatten(), dim=0))})
         _log(f"tune {name}: {1 / med:.2f} steps/s, {statistics.mean(flops) / med / 1e9:.0f} GFLOP/s")
     return {"prompt_tokens": cfg.prompt_tokens, "max_length": cfg.max_length, "rows": out}
 
@@ -452,7 +467,7 @@ def run_sweep(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool) -> dic
     from benchmark.train import Scorer
 
     default = next(v for v in meta_variants(cfg, bf16_ok, have_l2l) if v.default)
-    set_precision(bb, default.bf16, default.bf16_weights)
+    set_precision(bb, default.bf16, default.bf16_weights, default.fp32_attention)
     template = bb.template_length()
     base_k, base_n, base_l = cfg.k, cfg.prompt_tokens, cfg.sweep_base_text
     points = []
@@ -592,6 +607,16 @@ def targets(result: dict) -> dict:
         ratio = default["speedup_vs_reference"]
         out["meta_step_3x"] = {"target": 3.0, "measured": ratio, "met": ratio >= 3.0,
                                "what": f"{meta['default']} vs {meta['reference']}, K={meta['k']}, m={meta['m']}"}
+    if default and default["variant"]["bf16"]:
+        cos = default["grad_cosine_vs_fp32"]
+        out["bf16_meta_grad_cosine"] = {"target": 0.99, "measured": cos, "met": cos >= 0.99,
+                                        "what": f"cosine of the {meta['default']} meta-gradient to float32's "
+                                                f"on this backbone"}
+        fp32_rows = [v for v in meta["variants"] if not v["variant"]["bf16"] and v["variant"]["engine"] == "batched"]
+        if fp32_rows and ref and ref["variant"]["engine"] == "l2l":
+            ratio = fp32_rows[0]["speedup_vs_reference"]
+            out["meta_step_3x_fp32"] = {"target": 3.0, "measured": ratio, "met": ratio >= 3.0,
+                                        "what": f"{fp32_rows[0]['variant']['name']} (no bf16) vs {meta['reference']}"}
     ceiling = result["ceiling"].get("bf16")
     tune = {r["precision"]: r for r in result["tune"]["rows"]}
     if ceiling and "bf16" in tune:
@@ -656,14 +681,16 @@ def markdown(result: dict, command: str | None = None) -> str:
     tn = result["tune"]
     lines += ["", f"## Downstream prompt tuning (batch {tn['rows'][0]['batch']}, {tn['prompt_tokens']} prompt tokens, "
               "forward + backward + AdamW)", "",
-              "| precision | s/step | steps/s | GFLOP/step | GFLOP/s | % of bf16 ceiling | % of own-dtype ceiling |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+              "| precision | s/step | steps/s | GFLOP/step | GFLOP/s | % of bf16 ceiling | % of own-dtype ceiling "
+              "| grad cosine vs fp32 |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in tn["rows"]:
         bf = result["ceiling"].get("bf16", {}).get("gflops")
-        own = result["ceiling"].get(r["precision"], result["ceiling"]["fp32"])["gflops"]
+        own = result["ceiling"].get(r["precision"].split()[0], result["ceiling"]["fp32"])["gflops"]
         lines.append(f"| {r['precision']} | {_f(r['median_s'], 3)} | {_f(r['steps_per_s'])} | "
                      f"{_f(r['gflop_per_step'], 1)} | {_f(r['gflops_per_s'], 0)} | "
-                     f"{_f(100 * r['gflops_per_s'] / bf, 1) + '%' if bf else '–'} | {_f(100 * r['gflops_per_s'] / own, 1)}% |")
+                     f"{_f(100 * r['gflops_per_s'] / bf, 1) + '%' if bf else '–'} | {_f(100 * r['gflops_per_s'] / own, 1)}% | "
+                     f"{r.get('grad_cosine_vs_fp32', float('nan')):.4f} |")
     sc = result["score"]
     lines += ["", f"## Test-set scoring ({sc['rows']} rows, batch {sc['batch']}, no grad)", "",
               "| path | rows/s | GFLOP/s | predictions equal to fp32 |", "|---|---:|---:|---:|"]
@@ -689,8 +716,12 @@ def markdown(result: dict, command: str | None = None) -> str:
         lines += ["", "## Targets", ""]
         for name, t in result["targets"].items():
             verdict = "met" if t["met"] else f"missed by {_f(100 * (1 - t['measured'] / t['target']), 0)}%"
-            shown = f"{t['measured']:.2f}×" if name.startswith("meta") else f"{100 * t['measured']:.1f}%"
-            want = f"{t['target']:.0f}×" if name.startswith("meta") else f"{100 * t['target']:.0f}%"
+            if name.startswith("meta"):
+                shown, want = f"{t['measured']:.2f}×", f"{t['target']:.0f}×"
+            elif "cosine" in name:
+                shown, want = f"{t['measured']:.4f}", f"{t['target']:.2f}"
+            else:
+                shown, want = f"{100 * t['measured']:.1f}%", f"{100 * t['target']:.0f}%"
             lines.append(f"- {t['what']}: {shown} (target ≥ {want}): **{verdict}**")
     return "\n".join(lines) + "\n"
 
