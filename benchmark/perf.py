@@ -588,6 +588,12 @@ def run(cfg: PerfConfig) -> dict:
     if cfg.sweep:
         result["sweep"] = run_sweep(cfg, bb, device, bf16_ok, have_l2l)
     set_precision(bb, False)
+    # the ceiling again at the end: on a shared machine the better of the two is the closer to the truth
+    for key, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        if key in peaks:
+            again = matmul_peak(dtype, device, n)
+            peaks[key]["gflops_start"], peaks[key]["gflops_end"] = peaks[key]["gflops"], again["gflops"]
+            peaks[key]["gflops"] = max(peaks[key]["gflops"], again["gflops"])
     try:
         info["loadavg_end"] = list(os.getloadavg())
     except OSError:  # pragma: no cover
@@ -656,9 +662,11 @@ def markdown(result: dict, command: str | None = None) -> str:
         lines.append(f"- {m['learn2learn_note']}")
     if command:
         lines.append(f"- command: `{command}`")
-    lines += ["", "## Ceiling: matrix-multiply peak of this torch", "", "| dtype | n | GFLOP/s |", "|---|---:|---:|"]
+    lines += ["", "## Ceiling: matrix-multiply peak of this torch (the better of a run at the start and at the end)",
+              "", "| dtype | n | GFLOP/s | at start | at end |", "|---|---:|---:|---:|---:|"]
     for k, v in result["ceiling"].items():
-        lines.append(f"| {k} | {v['n']} | {_f(v['gflops'], 0)} |")
+        lines.append(f"| {k} | {v['n']} | {_f(v['gflops'], 0)} | {_f(v.get('gflops_start'), 0)} | "
+                     f"{_f(v.get('gflops_end'), 0)} |")
     ms = result["meta_step"]
     lines += ["", f"## Prompt-MAML meta-step (K={ms['k']}, m={ms['m']}, {ms['prompt_tokens']} prompt tokens, "
               f"{'first' if ms['first_order'] else 'second'} order; median of {ms['repeats']}, interleaved)", "",
