@@ -86,7 +86,11 @@ def parse_override(text: str) -> tuple[list[str], object]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise UserError(f"override {text!r}: value is not a valid scalar ({exc})") from exc
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"override {text!r}: value {raw!r} is not a valid YAML scalar or list ({problem}); "
+                        "allowed: a number, true/false, null, a word or a list like [0, 1]") from None
+    if isinstance(value, str) and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+", value.strip()):
+        value = float(value)   # YAML 1.1 reads 3e-5 (no dot) as a string; a user means the number
     return key.strip().split("."), value
 
 

@@ -118,6 +118,16 @@ def _existing_parent(path: pathlib.Path) -> pathlib.Path:
     return path
 
 
+def _probe_write(folder: pathlib.Path) -> None:
+    """A real write, removed at once: permission bits do not stop root, a read-only mount or a full disk do."""
+    import tempfile
+
+    with tempfile.TemporaryFile(dir=folder, prefix=".metapt-probe-") as probe:
+        probe.write(b"x" * 4096)
+        probe.flush()
+        os.fsync(probe.fileno())
+
+
 def check_results_dir(out: pathlib.Path) -> None:
     """Refuse, writing nothing, a results directory that cannot be used: written by an incompatible
     version, not a directory, read-only, or on a full disk. Called before any training."""
@@ -143,13 +153,8 @@ def check_results_dir(out: pathlib.Path) -> None:
     if not parent.is_dir():
         raise UserError(f"results directory {out} cannot be created: {parent} is not a directory",
                         hint="choose another --out")
-    try:   # a real write: permission bits do not stop root, a read-only mount or a full disk does
-        import tempfile
-
-        with tempfile.TemporaryFile(dir=parent, prefix=".metapt-probe-") as probe:
-            probe.write(b"x" * 4096)
-            probe.flush()
-            os.fsync(probe.fileno())
+    try:
+        _probe_write(parent)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise UserError(f"results directory {out} is not writable ({reason} in {parent})",

@@ -30,6 +30,20 @@ def _split(text):
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
+def _console_logging(verbose: bool) -> None:
+    """Warnings (INFO with -v) to the current stderr; INFO always goes to each cell's log file."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_metapt_console", False)]:
+        root.removeHandler(handler)   # a second run in the same process (tests) writes to its own stderr
+    handler = logging.StreamHandler(sys.stderr)
+    handler._metapt_console = True
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.addHandler(handler)
+    for name in ("benchmark", "baselines", "tasksets"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def run(args) -> int:
     """Check everything first (exit 2 and nothing written on a bad input), then run the cells."""
     import errno
@@ -38,11 +52,8 @@ def run(args) -> int:
     from benchmark.executors import check_executor
 
     check_executor(args.executor, args.address)
-    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.WARNING)
-    for name in ("benchmark", "baselines", "tasksets"):   # INFO goes to each cell's log file
-        logging.getLogger(name).setLevel(logging.INFO)
-    cfg = resolve_profile(args)
+    _console_logging(args.verbose)
+    cfg = resolve_profile(args, stream=sys.stderr)
     cells = runner.expand(args.suite, cfg, tasks=_split(args.tasks), methods=_split(args.methods))
     if not cells:
         raise UserError(f"suite {args.suite!r} has no cells for tasks={args.tasks} methods={args.methods}")
@@ -56,7 +67,7 @@ def run(args) -> int:
     if cfg["data_source"] != "paper":
         print("data: registry STAND-INS for the paper's datasets (results are not comparable to the paper's "
               "numbers as such; every result file and table says so)", file=sys.stderr)
-    print_reductions(cfg)
+    print_reductions(cfg, stream=sys.stderr)
     if args.dry_run:
         preflight.check_cells(cells, load_backbone=False)
         for cell in cells:

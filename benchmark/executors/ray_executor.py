@@ -63,6 +63,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     ray = _ray()
     if ray.is_initialized():
         return
+    if address not in (None, "auto"):
+        _reachable(address)
     try:
         if address is None:
             ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
@@ -73,6 +75,20 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
         raise UserError(f"cannot reach a Ray cluster at --address {address} ({str(exc).splitlines()[0]})",
                         hint="start one with `ray start --head --node-ip-address 127.0.0.1` and pass "
                              "--address auto, or leave --address out to start a local cluster") from exc
+
+
+def _reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail fast (Ray itself retries an unreachable GCS for minutes): the port must accept a connection."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot reach a Ray cluster at --address {address} ({exc.strerror or exc})",
+                        hint="start one with `ray start --head --node-ip-address 127.0.0.1` and pass its "
+                             "address (or auto), or leave --address out to start a local cluster") from exc
 
 
 def _gpus(cfg: dict) -> float:
