@@ -60,6 +60,7 @@ class PerfConfig:
     k: int = 10
     m: int = 4
     prompt_tokens: int = 20
+    prompt_init: str = "random"     # the profiles' prompt_init: random | vocab
     max_length: int = 64            # text + template tokens, as the profiles' max_length
     first_order: bool = False
     inner_lr: float = 0.08
@@ -296,11 +297,12 @@ def _tasks(n_rows: int, k: int, m: int, seed: int):
     return [(row[:m].tolist(), row[m:].tolist()) for row in pick]
 
 
-def _meta_step_fn(variant: Variant, bb, scorer, texts, labels, tasks, mcfg, n_prompt):
+def _meta_step_fn(variant: Variant, bb, scorer, texts, labels, tasks, mcfg, n_prompt, init="random"):
     from benchmark.maml import meta_step_batched, meta_step_l2l
     from benchmark.prompt import SoftPrompt
 
-    prompt = SoftPrompt(n_prompt, bb.embed_dim, seed=0).to(bb.device)
+    prompt = SoftPrompt(n_prompt, bb.embed_dim, init=init, embeddings=bb.input_embeddings().weight.float(),
+                        seed=0).to(bb.device)
     if variant.engine == "l2l":
         from benchmark.l2l import MAML
         arg, engine = MAML(prompt, lr=mcfg.inner_lr, first_order=mcfg.first_order), meta_step_l2l
@@ -329,7 +331,8 @@ def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, 
     tasks0 = _tasks(len(texts), cfg.k, cfg.m, cfg.seed)
     for v in variants:                      # warm-up = the FLOP-counted step, on the repeat-0 tasks
         set_precision(bb, v.bf16, v.bf16_weights, v.fp32_attention)
-        step = _meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks0, mcfg, cfg.prompt_tokens)
+        step = _meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks0, mcfg, cfg.prompt_tokens,
+                             cfg.prompt_init)
         flops, grad = count_flops(step)
         rows[v.name]["flops"] = flops
         grads[v.name] = grad.detach().float().cpu().clone()
@@ -339,7 +342,8 @@ def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, 
         order = variants if r % 2 == 0 else variants[::-1]      # interleaved, alternating order
         for v in order:
             set_precision(bb, v.bf16, v.bf16_weights, v.fp32_attention)
-            step = _meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks, mcfg, cfg.prompt_tokens)
+            step = _meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks, mcfg, cfg.prompt_tokens,
+                                 cfg.prompt_init)
             with PeakMemory(device) as mem:
                 t = timed(step, device)
             rows[v.name]["times_s"].append(t)
@@ -361,7 +365,8 @@ def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, 
             g.flatten(), grads[fp32_ref.name].flatten(), dim=0))
     for v in variants:
         rows[v.name]["speedup_vs_reference"] = rows[ref.name]["median_s"] / rows[v.name]["median_s"]
-    return {"k": cfg.k, "m": cfg.m, "prompt_tokens": cfg.prompt_tokens, "max_length": cfg.max_length,
+    return {"k": cfg.k, "m": cfg.m, "prompt_tokens": cfg.prompt_tokens, "prompt_init": cfg.prompt_init,
+            "max_length": cfg.max_length,
             "first_order": cfg.first_order, "repeats": cfg.repeats, "reference": ref.name,
             "default": next((v.name for v in variants if v.default), None),
             "variants": list(rows.values())}
@@ -668,7 +673,8 @@ def markdown(result: dict, command: str | None = None) -> str:
         lines.append(f"| {k} | {v['n']} | {_f(v['gflops'], 0)} | {_f(v.get('gflops_start'), 0)} | "
                      f"{_f(v.get('gflops_end'), 0)} |")
     ms = result["meta_step"]
-    lines += ["", f"## Prompt-MAML meta-step (K={ms['k']}, m={ms['m']}, {ms['prompt_tokens']} prompt tokens, "
+    lines += ["", f"## Prompt-MAML meta-step (K={ms['k']}, m={ms['m']}, {ms['prompt_tokens']} prompt tokens "
+              f"({ms.get('prompt_init', 'random')} init), "
               f"{'first' if ms['first_order'] else 'second'} order; median of {ms['repeats']}, interleaved)", "",
               "| engine | s/step | meta-steps/s | × reference | GFLOP/step | GFLOP/s | % of ceiling | peak MB "
               "| grad rel. err. vs ref. | grad cosine vs fp32 |",

@@ -26,6 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--k", type=int, default=10, help="meta tasks per meta-step (default 10)")
     parser.add_argument("--m", type=int, default=4, help="support = query rows per task (default 4)")
     parser.add_argument("--prompt-tokens", type=int, default=20, help="soft prompt length (default 20)")
+    parser.add_argument("--prompt-init", default="random", choices=["random", "vocab"],
+                        help="soft prompt initialisation of the meta-step (default random, as the profiles)")
     parser.add_argument("--max-length", type=int, default=64, help="text + template tokens (default 64)")
     parser.add_argument("--first-order", action="store_true", help="first-order MAML (default second order)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant; medians (default 3)")
@@ -60,7 +62,8 @@ def config_from_args(args):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1")
     return PerfConfig(backbone=args.backbone, device=args.device, threads=args.threads, k=args.k, m=args.m,
-                      prompt_tokens=args.prompt_tokens, max_length=args.max_length, first_order=args.first_order,
+                      prompt_tokens=args.prompt_tokens, prompt_init=args.prompt_init, max_length=args.max_length,
+                      first_order=args.first_order,
                       repeats=args.repeats, engines=engines, ablations=not args.no_ablations,
                       tune_batch=args.tune_batch, tune_steps=args.tune_steps, score_rows=args.score_rows,
                       score_batch=args.score_batch, sweep=not args.no_sweep, sweep_k=_ints(args.sweep_k),
