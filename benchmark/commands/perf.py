@@ -34,6 +34,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--engines", default="l2l,batched", help="engines to time (default l2l,batched)")
     parser.add_argument("--no-ablations", action="store_true",
                         help="skip the bf16-autocast-only and no-bucketing variants")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated parts of meta-step variant names to leave out (never the reference "
+                             "or the default), e.g. 'l2l bf16,attention'")
     parser.add_argument("--tune-batch", type=int, default=4, help="prompt-tuning batch (default 4)")
     parser.add_argument("--tune-steps", type=int, default=6, help="timed prompt-tuning steps (default 6)")
     parser.add_argument("--score-rows", type=int, default=192, help="rows scored per timing (default 192)")
@@ -65,6 +68,7 @@ def config_from_args(args):
                       prompt_tokens=args.prompt_tokens, prompt_init=args.prompt_init, max_length=args.max_length,
                       first_order=args.first_order,
                       repeats=args.repeats, engines=engines, ablations=not args.no_ablations,
+                      skip=tuple(x.strip() for x in args.skip.split(",") if x.strip()),
                       tune_batch=args.tune_batch, tune_steps=args.tune_steps, score_rows=args.score_rows,
                       score_batch=args.score_batch, sweep=not args.no_sweep, sweep_k=_ints(args.sweep_k),
                       sweep_prompt=_ints(args.sweep_prompt), sweep_text=_ints(args.sweep_text),
