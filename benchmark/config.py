@@ -258,7 +258,10 @@ def validate(cfg: dict) -> None:
     if 2 * pre["m"] > pre["rows"]:
         raise UserError(f"setting pretrain.m = {pre['m']} needs {2 * pre['m']} rows per meta task but pretrain.rows "
                         f"= {pre['rows']}; allowed: 1 <= pretrain.m <= {pre['rows'] // 2}")
-    for name, limit in (cfg.get("axis_limits") or {}).items():
+    limits = cfg.get("axis_limits") or {}
+    if not isinstance(limits, dict):
+        raise UserError(f"setting axis_limits = {limits!r} is invalid; allowed: a mapping such as {{n_train: 320}}")
+    for name, limit in limits.items():
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit):
             raise UserError(f"setting axis_limits.{name} = {limit!r} is invalid; allowed: a number")
 

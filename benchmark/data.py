@@ -80,6 +80,24 @@ class TaskSpec:
         return sources.assets_for(self.standin) if self.standin else []
 
 
+def _str_list(value, key: str, where: str) -> list[str]:
+    """A YAML list of names (strings or numbers); anything else is the user's to fix."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or any(isinstance(v, (dict, list)) or v is None for v in value):
+        raise UserError(f"{where}: field {key!r} must be a list of words, e.g. [bad, good]; got {value!r}")
+    return [str(v) for v in value]
+
+
+def _data_path(decl: pathlib.Path, value, key: str) -> str:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value).strip():
+        raise UserError(f"{decl}: field {key!r} must be a file name (.csv or .jsonl), got {value!r}")
+    try:
+        return str((decl.parent / str(value)).resolve())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{decl}: field {key!r} = {value!r} is not a usable path ({exc})") from None
+
+
 def _spec_from_yaml(path: pathlib.Path, *, user: bool) -> TaskSpec:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -99,8 +117,8 @@ def _spec_from_yaml(path: pathlib.Path, *, user: bool) -> TaskSpec:
     role = raw.get("role", "downstream")
     if role not in ROLES:
         raise UserError(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
-    classes = [str(c) for c in (raw.get("classes") or [])]
-    words = [str(w) for w in (raw.get("label_words") or [])]
+    classes = _str_list(raw.get("classes"), "classes", where)
+    words = _str_list(raw.get("label_words"), "label_words", where)
     if len(classes) != len(words):
         raise UserError(f"{where}: {len(classes)} classes but {len(words)} label_words; give one word per class")
     if role != "pretrain-unlabelled" and len(classes) < 2:
@@ -111,11 +129,14 @@ def _spec_from_yaml(path: pathlib.Path, *, user: bool) -> TaskSpec:
     if user:
         if "data" not in raw:
             raise UserError(f"{where}: missing field 'data' (the CSV or JSONL file of text,label rows)")
-        data = str((path.parent / str(raw["data"])).resolve())
+        data = _data_path(path, raw["data"], "data")
         if raw.get("test"):
-            test = str((path.parent / str(raw["test"])).resolve())
+            test = _data_path(path, raw["test"], "test")
     elif not raw.get("standin"):
         raise UserError(f"{where}: a built-in task needs a 'standin' declaration")
+    for key in ("paper_source", "standin"):
+        if raw.get(key) is not None and not isinstance(raw[key], dict):
+            raise UserError(f"{where}: field {key!r} must be a mapping, got {raw[key]!r}")
     return TaskSpec(name=name, title=str(raw.get("title", name)), role=role, domain=str(raw.get("domain", "")),
                     classes=classes, label_words=words, citation=str(raw.get("citation", "")),
                     license=str(raw.get("license", "")), paper_source=dict(raw.get("paper_source") or {}),
