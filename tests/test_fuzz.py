@@ -54,8 +54,9 @@ overrides = st.one_of(st.builds(lambda k, v: f"{k}={v}", keys, raw_values), st.t
 def set_leaf(cfg, parts, value):
     node = cfg
     for part in parts[:-1]:
-        node = node[part]
-    node[parts[-1]] = value
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):   # (an earlier change may have replaced the section itself)
+        node[parts[-1]] = value
 
 
 @FUZZ

@@ -74,7 +74,9 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         raise UserError(f"cannot reach a Ray cluster at --address {address} ({str(exc).splitlines()[0]})",
                         hint="start one with `ray start --head --node-ip-address 127.0.0.1` and pass "
-                             "--address auto, or leave --address out to start a local cluster") from exc
+                             "--address auto, or leave --address out to start a local cluster; a cluster "
+                             "with token authentication also needs its token (RAY_AUTH_TOKEN or "
+                             "RAY_AUTH_TOKEN_PATH) in this environment") from exc
 
 
 def _reachable(address: str, timeout: float = 3.0) -> None:
