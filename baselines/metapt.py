@@ -48,8 +48,13 @@ class MetaPT(Method):
         mcfg = ctx.maml_config()
         sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=pre["seed"], val_per_task=mcfg.val_tasks_per_cluster)
         torch.manual_seed(pre["seed"])
-        result = meta_train(prompt, scorer, texts, labels, sampler, mcfg, checkpoint=out_dir / "checkpoint.pt",
-                            progress=ctx.progress, desc=f"Prompt-MAML ({self.name}, {grouping}, K={pre['k']})")
+        downstream_bf16 = backbone.autocast_bf16
+        backbone.autocast_bf16 = mcfg.bf16          # float32 meta-gradients unless maml.bf16 says otherwise
+        try:
+            result = meta_train(prompt, scorer, texts, labels, sampler, mcfg, checkpoint=out_dir / "checkpoint.pt",
+                                progress=ctx.progress, desc=f"Prompt-MAML ({self.name}, {grouping}, K={pre['k']})")
+        finally:
+            backbone.autocast_bf16 = downstream_bf16
         report = {"grouping": grouping, "tasks": tasks.summary(), "best_step": result.best_step,
                   "steps": result.steps, "best_val_accuracy": result.best_val_accuracy,
                   "history": result.history, "stopped_early": result.stopped_early, "wall_s": result.wall_s,

@@ -45,6 +45,10 @@ class MAMLConfig:
     val_tasks_per_cluster: int = 2
     checkpoint_every: int = 25
     engine: str = "batched"
+    # bf16 for the frozen backbone during meta-training. Off by default: on smollm2-135m the bf16
+    # second-order meta-gradient has cosine 0.42 / -0.76 to float64's (docs/PERF.md), so
+    # Prompt-MAML runs in float32 even where downstream tuning and scoring use bf16.
+    bf16: bool = False
 
     def validate(self, where: str = "maml") -> None:
         for name in ("inner_lr", "outer_lr", "m", "inner_steps", "max_steps", "patience", "eval_every"):
