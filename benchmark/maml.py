@@ -18,7 +18,6 @@ import dataclasses
 import logging
 import os
 import pathlib
-import random
 import time
 
 import numpy as np
@@ -27,6 +26,7 @@ from tqdm.auto import tqdm
 
 from benchmark.errors import UserError
 from benchmark.io import atomic_path
+from benchmark.train import _rng_state, _set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +133,6 @@ class MetaResult:
     stopped_early: bool
     wall_s: float
     resumed_from: int
-
-
-def _rng_state():
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def _set_rng_state(state):
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
 
 
 def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *,
