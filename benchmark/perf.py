@@ -486,8 +486,18 @@ def run_sweep(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool) -> dic
     seen, out = {}, []
     mcfg = MAMLConfig(inner_lr=cfg.inner_lr, m=cfg.m, first_order=cfg.first_order)
     words = label_words(bb)
+    mb_per_token = None
     for axis, k, n, text in points:
         key = (k, n, text)
+        if key not in seen and mb_per_token and device.type == "cpu":
+            # second order keeps every activation of 2·K·m rows alive: skip a point that would not fit
+            # (a SmolLM2 step at K=10, 100 prompt tokens needed about 20 GB and was OOM-killed once)
+            need = mb_per_token * 2 * k * cfg.m * (n + text + template) * 1.5
+            avail = _available_mb()
+            if avail is not None and need > 0.7 * avail:
+                _log(f"sweep K={k} n={n} text={text} skipped: needs about {need:.0f} MB, {avail:.0f} MB available")
+                seen[key] = {"k": k, "prompt_tokens": n, "text_tokens": text, "skipped": True,
+                             "estimated_mb": need, "available_mb": avail}
         if key not in seen:
             max_length = text + template
             texts = synthetic_texts(2 * k * cfg.m, seed=cfg.seed + 11, fixed_words=2 * text + 4)
@@ -506,9 +516,20 @@ def run_sweep(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool) -> dic
             seen[key] = {"k": k, "prompt_tokens": n, "text_tokens": text, "seq": seq, "rows": rows,
                          "tokens": rows * seq, "attention": rows * seq * seq, "time_s": t, "peak_mb": mem.mb}
             _log(f"sweep K={k} n={n} text={text}: {t:.3f} s")
+            if mem.saved_mb:
+                mb_per_token = max(mb_per_token or 0.0, mem.saved_mb / (rows * seq))
         out.append(dict(seen[key], axis=axis))
-    return {"engine": default.name, "m": cfg.m, "first_order": cfg.first_order, "points": out,
-            "model": cost_model(list(seen.values()))}
+    return {"engine": default.name, "m": cfg.m, "first_order": cfg.first_order,
+            "points": [p for p in out if not p.get("skipped")], "skipped": [p for p in out if p.get("skipped")],
+            "model": cost_model([p for p in seen.values() if not p.get("skipped")])}
+
+
+def _available_mb():
+    try:
+        import psutil
+        return psutil.virtual_memory().available / 2**20
+    except ImportError:  # pragma: no cover
+        return None
 
 
 def cost_model(points: list[dict]) -> dict:
@@ -548,7 +569,14 @@ def cost_model(points: list[dict]) -> dict:
 
 # --------------------------------------------------------------------------- whole run
 
-def run(cfg: PerfConfig) -> dict:
+def _partial(path, result):
+    """Each finished section is saved at once, so a killed run (out of memory, time) keeps its numbers."""
+    if path is not None:
+        pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(path).write_text(json.dumps(result, indent=1, default=str))
+
+
+def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
     from benchmark.context import resolve_device
 
     device = torch.device(resolve_device(cfg.device))
@@ -589,8 +617,11 @@ def run(cfg: PerfConfig) -> dict:
         "ceiling": peaks,
     }
     result["meta_step"] = run_meta(cfg, bb, device, bf16_ok, have_l2l, texts, labels)
+    _partial(partial, result)
     result["tune"] = run_tune(cfg, bb, device, bf16_ok, texts, labels)
+    _partial(partial, result)
     result["score"] = run_score(cfg, bb, device, bf16_ok)
+    _partial(partial, result)
     if cfg.sweep:
         result["sweep"] = run_sweep(cfg, bb, device, bf16_ok, have_l2l)
     set_precision(bb, False)

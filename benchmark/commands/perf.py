@@ -79,9 +79,10 @@ def run(args) -> int:
     from benchmark import paths, perf
 
     cfg = config_from_args(args)
-    result = perf.run(cfg)
     out = args.out or paths.sub("perf")
-    name = args.name or f"{cfg.backbone.replace('/', '_')}-{result['device']}"
+    name = args.name or f"{cfg.backbone.replace('/', '_')}-{cfg.device}"
+    result = perf.run(cfg, partial=out / f"{name}.partial.json")
+    (out / f"{name}.partial.json").unlink(missing_ok=True)
     argv = sys.argv[1:]
     command = None
     if "perf" in argv:   # the command line as typed (reproducible), when run from the CLI
