@@ -206,17 +206,27 @@ def cell_status(out: pathlib.Path, cell: Cell) -> str:
     return "missing" if result is None else result.get("status", "missing")
 
 
+def _slot(entry: dict) -> str:
+    """A cell's place in a suite; a newer config for the same place replaces the older entry."""
+    return json.dumps([entry["suite"], entry["method"], entry["task"], entry["seed"], entry.get("point") or {}],
+                      sort_keys=True)
+
+
 def write_manifest(out: pathlib.Path, suite: str, cells: list[Cell], cfg: dict) -> None:
+    """Record the cells a run expects. Entries of other suites and tasks are kept; an entry for the
+    same (suite, method, task, seed, point) made under older settings is replaced, so `status`
+    and the tables list as missing only what the latest invocation asked for."""
     path = pathlib.Path(out) / "manifest.json"
     entries = {}
     if path.exists():
         try:
             for entry in read_json(path).get("cells", []):
-                entries[entry["key"]] = entry
+                entries[_slot(entry)] = entry
         except (CorruptCacheEntry, KeyError, AttributeError):
             pass
     for cell in cells:
-        entries[cell.key] = cell.manifest_entry()
+        entry = cell.manifest_entry()
+        entries[_slot(entry)] = entry
     write_json(path, {"suite": suite, "profile": cfg.get("profile"), "cells": list(entries.values())})
 
 

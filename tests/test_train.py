@@ -112,3 +112,20 @@ def test_prompt_bad_inputs(tmp_path):
         load_prompt(bad)
     with pytest.raises(UserError, match="does not exist"):
         load_prompt(tmp_path / "missing.safetensors")
+
+
+def test_manifest_keeps_one_entry_per_cell_place(tmp_path):
+    from benchmark import config, runner
+
+    cfg = config.apply_overrides(config.load_profile("smoke"), [])
+    old = runner.expand("sentiment7", cfg, tasks=["sst2"], methods=["pt"])
+    runner.write_manifest(tmp_path, "sentiment7", old, cfg)
+    newer = config.apply_overrides(cfg, ["tune.max_epochs=4"])
+    new = runner.expand("sentiment7", newer, tasks=["sst2"], methods=["pt"])
+    other = runner.expand("sentiment7", newer, tasks=["sst5"], methods=["pt"])
+    runner.write_manifest(tmp_path, "sentiment7", new, newer)
+    runner.write_manifest(tmp_path, "sentiment7", other, newer)
+    import json
+    keys = {e["key"] for e in json.loads((tmp_path / "manifest.json").read_text())["cells"]}
+    assert keys == {c.key for c in new + other}
+    assert not keys & {c.key for c in old}
