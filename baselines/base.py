@@ -64,10 +64,15 @@ def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, met
     result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train.texts), tcfg, seed=seed,
                  desc=f"{method}/{task}/s{seed}", progress=ctx.progress)
     preds = scorer.predict(test.texts, prompt(), batch_size=tcfg.eval_batch_size)
+    return cell_result(spec, split, preds, result)
+
+
+def cell_result(spec, split, test_preds, fit_result) -> dict:
+    """What a downstream cell reports: test metrics, the split's row ids, the training record."""
     return {
-        "metrics": metrics(test.labels, preds, spec.label_words),
+        "metrics": metrics(split.test.labels, test_preds, spec.label_words),
         "split": split.row_ids(),
-        "train": {"steps": result.steps, "epochs": round(result.epochs, 3), "best_step": result.best_step,
-                  "best_val_accuracy": result.best_score, "stopped_early": result.stopped_early,
-                  "evaluations": result.evaluations},
+        "train": {"steps": fit_result.steps, "epochs": round(fit_result.epochs, 3),
+                  "best_step": fit_result.best_step, "best_val_accuracy": fit_result.best_score,
+                  "stopped_early": fit_result.stopped_early, "evaluations": fit_result.evaluations},
     }

@@ -3,8 +3,8 @@ soft prompt, every backbone weight trained: AdamW 3e-5, 20 warm-up steps, batch 
 import numpy as np
 import torch
 
-from baselines.base import Method
-from benchmark.train import Scorer, fit, metrics, module_snapshot
+from baselines.base import Method, cell_result
+from benchmark.train import Scorer, fit, module_snapshot
 
 
 class FullModelTuning(Method):
@@ -35,11 +35,4 @@ class FullModelTuning(Method):
         result = fit(backbone.model.parameters(), loss_fn, val_accuracy, len(train.texts), tcfg, seed=seed,
                      snapshot=snap, restore=restore, desc=f"ft/{task}/s{seed}", progress=ctx.progress)
         backbone.model.eval()
-        preds = scorer.predict(test.texts, batch_size=tcfg.eval_batch_size)
-        return {
-            "metrics": metrics(test.labels, preds, spec.label_words),
-            "split": split.row_ids(),
-            "train": {"steps": result.steps, "epochs": round(result.epochs, 3), "best_step": result.best_step,
-                      "best_val_accuracy": result.best_score, "stopped_early": result.stopped_early,
-                      "evaluations": result.evaluations},
-        }
+        return cell_result(spec, split, scorer.predict(test.texts, batch_size=tcfg.eval_batch_size), result)
