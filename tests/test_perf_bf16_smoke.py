@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from test_regression import GOLDEN, accuracies, standin_cache  # noqa: F401  (fixture re-used)
+from test_regression import GOLDEN, accuracies
 
 MEAN_TOL = 0.03
 CELL_TOL = 0.125
