@@ -23,6 +23,9 @@ class Method:
     name: str = ""
     title: str = ""
     table_row: str | None = None  # the paper's name of the row
+    # Bump when a change alters what the method computes: its cells (and artefacts that include it
+    # in their key) get new hashes, so a results directory never mixes old and new behaviour.
+    version: int = 1
 
     def prepare(self, ctx) -> dict:
         """Shared artefacts (a pre-trained or meta-learned prompt); ``ctx.artifact`` caches them."""
@@ -65,6 +68,18 @@ def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, met
                  desc=f"{method}/{task}/s{seed}", progress=ctx.progress)
     preds = scorer.predict(test.texts, prompt(), batch_size=tcfg.eval_batch_size)
     return cell_result(spec, split, preds, result)
+
+
+def init_record(artifact: dict) -> dict:
+    """What a cell tuned from a shared prompt says about it: the artefact and how its training went."""
+    rep = artifact.get("report") or {}
+    hist = rep.get("evaluations") or [[h["step"], h["val_accuracy"]] for h in rep.get("history") or []]
+    data = rep.get("data_report") or rep.get("pseudo_labels") or {}
+    rows = rep.get("rows") or data.get("rows_after_cap") or data.get("kept_size") or data.get("rows")
+    return {"artifact": f"{artifact.get('kind')}/{artifact.get('hash')}", "steps": rep.get("steps"),
+            "pretrain_rows": rows,
+            "best_step": rep.get("best_step"), "best_val_accuracy": rep.get("best_val_accuracy"),
+            "initial_val_accuracy": hist[0][1] if hist else None, "validations": hist}
 
 
 def cell_result(spec, split, test_preds, fit_result) -> dict:

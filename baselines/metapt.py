@@ -8,13 +8,15 @@ The meta-learned prompt is made once per configuration and reused by every task 
 import numpy as np
 import torch
 
-from baselines.base import Method, tune_downstream
+from baselines.base import Method, init_record, tune_downstream
 from benchmark.maml import meta_train
 from benchmark.prompt import SoftPrompt
 from benchmark.train import Scorer
 
 
 class MetaPT(Method):
+    version = 2  # 2: the meta-learned prompt is the best meta-trained one, never the initial prompt
+
     def __init__(self, name, title, *, data="pseudo", grouping=None, table_row=None):
         self.name, self.title, self.data, self.grouping, self.table_row = name, title, data, grouping, table_row
 
@@ -29,7 +31,7 @@ class MetaPT(Method):
         return {"method": "metapt", "data": self.data, "backbone": cfg["backbone"], "encoder": cfg["encoder"],
                 "prompt_tokens": cfg["prompt_tokens"], "prompt_init": cfg["prompt_init"],
                 "max_length": cfg["max_length"], "maml": cfg["maml"], "pretrain": pre, "bf16": cfg["bf16"],
-                "data_key": data_key}
+                "data_key": data_key, "version": self.version}
 
     def prepare(self, ctx):
         return ctx.artifact("metapt-prompt", self.artifact_key(ctx), self._meta_train)
@@ -52,7 +54,8 @@ class MetaPT(Method):
         backbone.autocast_bf16 = mcfg.bf16          # float32 meta-gradients unless maml.bf16 says otherwise
         try:
             result = meta_train(prompt, scorer, texts, labels, sampler, mcfg, checkpoint=out_dir / "checkpoint.pt",
-                                progress=ctx.progress, desc=f"Prompt-MAML ({self.name}, {grouping}, K={pre['k']})")
+                                progress=ctx.progress, desc=f"Prompt-MAML ({self.name}, {grouping}, K={pre['k']})",
+                                select_initial=False)
         finally:
             backbone.autocast_bf16 = downstream_bf16
         report = {"grouping": grouping, "tasks": tasks.summary(), "best_step": result.best_step,
@@ -63,4 +66,5 @@ class MetaPT(Method):
 
     def run(self, ctx, task, seed):
         art = ctx.prepared(self)
-        return tune_downstream(ctx, task, seed, init=ctx.load_prompt(art), method=self.name)
+        out = tune_downstream(ctx, task, seed, init=ctx.load_prompt(art), method=self.name)
+        return dict(out, init=init_record(art))

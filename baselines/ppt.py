@@ -7,7 +7,7 @@ from the last checkpoint with the same result as an uninterrupted one."""
 import numpy as np
 import torch
 
-from baselines.base import Method, tune_downstream
+from baselines.base import Method, init_record, tune_downstream
 from benchmark.prompt import SoftPrompt
 from benchmark.train import Scorer, fit
 
@@ -16,12 +16,13 @@ class PretrainedPromptTuning(Method):
     name = "ppt"
     title = "PPT"
     table_row = "PPT"
+    version = 2  # 2: the pre-trained prompt is the best trained checkpoint, never the initial prompt
 
     def artifact_key(self, ctx):
         cfg = ctx.cfg
         return {"method": "ppt", "backbone": cfg["backbone"], "prompt_tokens": cfg["prompt_tokens"],
                 "prompt_init": cfg["prompt_init"], "max_length": cfg["max_length"], "ppt": cfg["ppt"],
-                "bf16": cfg["bf16"], "data": ctx.pseudo_labelled_key()}
+                "bf16": cfg["bf16"], "data": ctx.pseudo_labelled_key(), "version": self.version}
 
     def prepare(self, ctx):
         return ctx.artifact("ppt-prompt", self.artifact_key(ctx), self._pretrain)
@@ -52,7 +53,7 @@ class PretrainedPromptTuning(Method):
         torch.manual_seed(seed)
         result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train_idx), tcfg, seed=seed,
                      desc="PPT pre-training", progress=ctx.progress,
-                     checkpoint=out_dir / "checkpoint.pt")  # resumed after a kill; removed once the artefact is made
+                     checkpoint=out_dir / "checkpoint.pt", select_initial=False)  # resumed after a kill; removed once the artefact is made
         report = {"steps": result.steps, "best_step": result.best_step, "best_val_accuracy": result.best_score,
                   "evaluations": result.evaluations, "rows": len(train_idx), "val_rows": len(val_idx),
                   "pseudo_labels": pool["report"], "wall_s": result.wall_s}
@@ -60,4 +61,5 @@ class PretrainedPromptTuning(Method):
 
     def run(self, ctx, task, seed):
         art = ctx.prepared(self)
-        return tune_downstream(ctx, task, seed, init=ctx.load_prompt(art), method=self.name)
+        out = tune_downstream(ctx, task, seed, init=ctx.load_prompt(art), method=self.name)
+        return dict(out, init=init_record(art))

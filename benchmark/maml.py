@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import pathlib
 import time
@@ -136,8 +137,12 @@ class MetaResult:
 
 
 def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *,
-               checkpoint: os.PathLike | None = None, progress: bool = True, desc: str = "Prompt-MAML"):
+               checkpoint: os.PathLike | None = None, progress: bool = True, desc: str = "Prompt-MAML",
+               select_initial: bool = True):
     """Run Prompt-MAML on ``prompt_module`` (a SoftPrompt) in place; return a MetaResult.
+
+    ``select_initial=False`` (what MetaPT uses): the initial prompt's meta-validation accuracy is
+    recorded at step 0 but the result is the best *meta-trained* prompt, never the initial one.
 
     ``sampler.train_tasks(step)`` gives the meta-batch of a step as a list of
     (support_indices, query_indices), one per meta task; ``sampler.validation_tasks()`` the
@@ -165,9 +170,10 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
         resumed_from = step
         log.info("resumed Prompt-MAML from %s at step %d", ckpt, step)
     if best_acc is None:
-        best_acc = meta_validate(prompt_module.weight, scorer, texts, labels, val_tasks, cfg)
+        initial = meta_validate(prompt_module.weight, scorer, texts, labels, val_tasks, cfg)
         best_weight = prompt_module.weight.detach().clone()
-        history.append({"step": 0, "val_accuracy": best_acc})
+        history.append({"step": 0, "val_accuracy": initial})
+        best_acc = initial if select_initial else -math.inf  # -inf: the first meta-trained prompt replaces it
 
     start = time.perf_counter()
     stopped = bad >= cfg.patience  # a checkpoint written after early stopping resumes as finished

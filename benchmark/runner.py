@@ -40,11 +40,15 @@ class Cell:
     seed: int
     point: dict
     config: dict  # the profile with the point applied
+    method_version: int = 1  # the method's ``version``: bumped when its behaviour changes
 
     @property
     def key(self) -> str:
-        return config_hash({"method": self.method, "task": self.task, "seed": self.seed,
-                            "config": self.config, "format": RESULTS_FORMAT})
+        key = {"method": self.method, "task": self.task, "seed": self.seed, "config": self.config,
+               "format": RESULTS_FORMAT}
+        if self.method_version != 1:  # version 1 leaves the key as it was before versions existed
+            key["method_version"] = self.method_version
+        return config_hash(key)
 
     def describe(self) -> str:
         point = ",".join(f"{k}={v}" for k, v in self.point.items())
@@ -102,7 +106,8 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None) -> list[Cell
                 if tasks and task not in tasks:
                     continue
                 for seed in seeds:
-                    cells.append(Cell(suite["name"], method, task, int(seed), point, point_cfg))
+                    cells.append(Cell(suite["name"], method, task, int(seed), point, point_cfg,
+                                      get_method(method).version))
     return cells
 
 
@@ -295,7 +300,7 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
     method = get_method(cell.method)
     started = time.time()
     record = {"status": "done", "suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
-              "point": cell.point, "profile": cell.config.get("profile"), "backbone": cell.config["backbone"],
+              "method_version": cell.method_version, "point": cell.point, "profile": cell.config.get("profile"), "backbone": cell.config["backbone"],
               "config": cell.config, "reductions": config_mod.reductions(cell.config), "key": cell.key,
               "versions": versions(), "git": git_commit(), "machine": machine(), "error": None}
     with _CellLog(pathlib.Path(out) / "logs" / f"{cell.key}.log"):

@@ -190,7 +190,7 @@ class FitResult:
 
 def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 0,
         snapshot=None, restore=None, desc: str = "tune", progress: bool = True,
-        checkpoint=None) -> FitResult:
+        checkpoint=None, select_initial: bool = True) -> FitResult:
     """Minimise ``loss_fn(row_indices)`` with AdamW + linear warm-up; early-stop on ``eval_fn()``.
 
     ``eval_fn()`` returns the validation score (accuracy; higher is better). After
@@ -201,6 +201,10 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
     parameters, optimiser, scheduler, RNG and batch-order states, step and best state are saved
     there atomically; a later call with the same file resumes from it and ends with the same
     parameters as an uninterrupted run.
+
+    ``select_initial=False`` (pre-training): the untrained parameters are scored and recorded at
+    step 0 but never chosen as the best state; the result is the best *trained* checkpoint, as a
+    pre-trained prompt should be (the paper keeps the best of its saved checkpoints).
     """
     params = [p for p in params if p.requires_grad]
     if not params:
@@ -236,8 +240,12 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
         _set_rng_state(state["rng"])
         log.info("%s: resumed from %s at step %d", desc, ckpt, step)
     else:
-        best, best_step, best_state = eval_fn(), 0, snapshot()
-        evaluations = [(0, best)]
+        initial = eval_fn()
+        evaluations = [(0, initial)]
+        if select_initial:
+            best, best_step, best_state = initial, 0, snapshot()
+        else:
+            best, best_step, best_state = -math.inf, 0, snapshot()  # replaced by the first trained evaluation
         bad, step, stopped = 0, 0, False
     bar = tqdm(total=total, initial=step, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     while step < total and not stopped:

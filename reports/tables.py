@@ -131,6 +131,11 @@ def notes(groups: list[Group], res: Results, suite: str) -> str:
                 if line not in seen:
                     seen.add(line)
                     out.append(f"  - {line}")
+    inits = init_lines(groups)
+    if inits:
+        out.append("Shared prompts the tuned cells started from (validation accuracy of the initial "
+                   "prompt → the one kept):")
+        out.extend(f"  - {line}" for line in inits)
     failed = [c for c in res.failed() if c.get("suite") == suite]
     if failed:
         out.append(f"Failed cells ({len(failed)}):")
@@ -147,6 +152,24 @@ def notes(groups: list[Group], res: Results, suite: str) -> str:
         out.extend(f"  - {head} / seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))}{tail}"
                    for (head, tail), ss in seeds.items())
     return "\n".join(f"- {line}" if not line.startswith("  ") else line for line in out)
+
+
+def init_lines(groups: list[Group]) -> list[str]:
+    """One line per pre-trained / meta-learned prompt the groups' cells were tuned from."""
+    seen: dict[str, str] = {}
+    for g in groups:
+        for c in g.cells:
+            init = c.get("init")
+            if not isinstance(init, dict) or init.get("artifact") in seen:
+                continue
+            first, best = init.get("initial_val_accuracy"), init.get("best_val_accuracy")
+            kept = "**the initial prompt**" if init.get("best_step") == 0 else f"step {init.get('best_step')}"
+            val = (f"{first:.3f} → {best:.3f}" if isinstance(first, (int, float)) and isinstance(best, (int, float))
+                   else "n/a")
+            pt = f" [{point_label(g.point)}]" if g.point else ""
+            seen[init["artifact"]] = (f"{g.method}{pt}: `{init['artifact']}`, {init.get('steps')} steps, "
+                                      f"kept {kept}; validation {val}")
+    return list(seen.values())
 
 
 def _cell_name(c: dict) -> str:

@@ -185,3 +185,37 @@ def test_checkpoint_resume_gives_the_same_prompt(tmp_path):
                      checkpoint=ckpt, progress=False)
     assert res.resumed_from == 6
     torch.testing.assert_close(resumed.weight, full.weight, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("select_initial", [True, False])
+def test_meta_train_keeps_a_meta_trained_prompt_when_told_not_to_keep_the_initial(monkeypatch, select_initial):
+    """MetaPT passes select_initial=False: an initial prompt that validates best is recorded in the
+    history but not returned; the best meta-trained prompt is."""
+    import benchmark.maml as maml_mod
+
+    rng = np.random.default_rng(2)
+    feats = rng.normal(size=(120, 6))
+    labels = (feats[:, 0] > 0).astype(int)
+    clusters = [list(range(i, 120, 4)) for i in range(4)]
+    scores = iter([0.9, 0.2, 0.5, 0.3])          # steps 0, 4, 8, 12
+    seen = {}
+
+    def scripted(weight, *args, **kwargs):
+        score = next(scores)
+        seen[score] = weight.detach().clone()
+        return score
+
+    monkeypatch.setattr(maml_mod, "meta_validate", scripted)
+    cfg = MAMLConfig(inner_lr=0.3, outer_lr=0.05, m=3, max_steps=12, eval_every=4, patience=100)
+    prompt = SoftPrompt(2, 6, seed=0)
+    initial = prompt.weight.detach().clone()
+    res = meta_train(prompt, ToyScorer(feats), list(range(120)), labels, ToySampler(clusters, 3, 0), cfg,
+                     progress=False, select_initial=select_initial)
+    assert res.history[0] == {"step": 0, "val_accuracy": 0.9}
+    if select_initial:
+        assert res.best_step == 0
+        torch.testing.assert_close(prompt.weight, initial, atol=0, rtol=0)
+    else:
+        assert res.best_step == 8 and res.best_val_accuracy == 0.5
+        torch.testing.assert_close(prompt.weight, seen[0.5], atol=0, rtol=0)
+        assert not torch.equal(prompt.weight, initial)

@@ -90,6 +90,14 @@ def test_results_carry_config_provenance_and_versions(smoke_results):
     assert len(result["split"]["train"]) == 8 and len(result["split"]["val"]) == 8
     assert set(result["split"]["train"]).isdisjoint(result["split"]["test"])
     assert set(result["metrics"]["recall"]) == {"bad", "good"}
+    for cell in cells:                    # a cell tuned from a shared prompt says how that prompt was made
+        rec = runner.read_cell(runner.cell_path(out, cell))
+        if cell.method in ("ppt", "metapt", "metapt_y"):
+            init = rec["init"]
+            assert rec["method_version"] == 2 and init["artifact"].split("/")[0] in ("ppt-prompt", "metapt-prompt")
+            assert init["best_step"] > 0 and init["validations"][0][0] == 0   # never the untrained prompt
+        else:
+            assert "init" not in rec and rec["method_version"] == 1
 
 
 @pytest.mark.assets

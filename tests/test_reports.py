@@ -374,3 +374,30 @@ def test_pretraining_standin_named_in_note(tmp_path):
     md = tables.table1(load_quiet(tmp_path))
     assert "| SST-2 | MetaPT(Y) |" in md  # the downstream data are the paper's
     assert "Yelp-5 ← synthetic restaurant lines" in md
+
+
+def test_table_notes_say_how_each_shared_prompt_was_trained(tmp_path):
+    """One line per pre-trained / meta-learned prompt, and it says so when the initial prompt was kept
+    (a version-1 artefact could be: then 'MetaPT' is tuning from a random prompt)."""
+    meta = {"artifact": "metapt-prompt/aaaa", "steps": 8, "best_step": 4, "best_val_accuracy": 0.45,
+            "initial_val_accuracy": 0.25, "validations": [[0, 0.25], [4, 0.45], [8, 0.3]]}
+    old_ppt = {"artifact": "ppt-prompt/bbbb", "steps": 76, "best_step": 0, "best_val_accuracy": 0.39,
+               "initial_val_accuracy": 0.39, "validations": [[0, 0.39], [40, 0.27]]}
+    cells = [cell("metapt", t, s, 0.5, init=meta) for t in ("sst5", "sst2") for s in (0, 1)]
+    cells += [cell("ppt", "sst5", s, 0.4, init=old_ppt) for s in (0, 1)] + [cell("ft", "sst5", 0, 0.3)]
+    write(tmp_path, cells)
+    md = tables.table1(load_quiet(tmp_path))
+    assert md.count("`metapt-prompt/aaaa`") == 1 and md.count("`ppt-prompt/bbbb`") == 1
+    assert "metapt: `metapt-prompt/aaaa`, 8 steps, kept step 4; validation 0.250 → 0.450" in md
+    assert "ppt: `ppt-prompt/bbbb`, 76 steps, kept **the initial prompt**; validation 0.390 → 0.390" in md
+
+
+def test_fig3a_says_when_fewer_pretraining_rows_were_used_than_asked(tmp_path):
+    from reports.figures.fig3a import rows_used
+
+    cells = [cell("metapt", "sst5", 0, 0.3, suite="pretrain-size", point={"pretrain.rows": r},
+                  init={"artifact": f"metapt-prompt/{r}", "pretrain_rows": min(r, 335)})
+             for r in (100, 1000, 3000)]
+    write(tmp_path, cells)
+    groups = load_quiet(tmp_path).select(suite="pretrain-size")
+    assert rows_used(groups) == "1000→335, 3000→335"

@@ -129,3 +129,45 @@ def test_manifest_keeps_one_entry_per_cell_place(tmp_path):
     keys = {e["key"] for e in json.loads((tmp_path / "manifest.json").read_text())["cells"]}
     assert keys == {c.key for c in new + other}
     assert not keys & {c.key for c in old}
+
+
+@pytest.mark.parametrize("select_initial", [True, False])
+def test_fit_never_returns_the_untrained_state_when_told_not_to(select_initial):
+    """Pre-training (PPT) passes select_initial=False: the step-0 score is recorded, but the result
+    is the best *trained* state even when the untrained one scored higher."""
+    w = torch.nn.Parameter(torch.zeros(1))
+    scores = iter([0.9, 0.2, 0.6, 0.4, 0.3, 0.1])    # untrained 0.9; best trained at step 2
+    at = {}
+
+    def eval_fn():
+        score = next(scores)
+        at[score] = w.item()
+        return score
+
+    cfg = TrainConfig(lr=0.1, warmup_steps=0, batch_size=1, max_epochs=100, patience=3, eval_every=1)
+    res = fit([w], lambda idx: (w - 10.0).pow(2).sum(), eval_fn, n_rows=1, cfg=cfg, progress=False,
+              select_initial=select_initial)
+    assert res.evaluations[0] == (0, 0.9)
+    if select_initial:
+        assert res.best_step == 0 and w.item() == 0.0
+    else:
+        assert res.best_step == 2 and res.best_score == pytest.approx(0.6)
+        assert w.item() == pytest.approx(at[0.6]) and w.item() != 0.0
+
+
+def test_a_method_version_changes_only_its_own_cell_keys():
+    """Version 1 keeps the key it had before versions existed; a bumped version gives new keys, so
+    cells made by the old behaviour are never taken for the new one."""
+    from benchmark import RESULTS_FORMAT, config, runner
+    from benchmark.io import config_hash
+
+    cfg = config.apply_overrides(config.load_profile("smoke"), [])
+    cells = {c.method: c for c in runner.expand("sentiment7", cfg, tasks=["sst2"])}
+    ft, ppt = cells["ft"], cells["ppt"]
+    assert ft.method_version == 1 and ppt.method_version == 2
+    legacy = {"method": ft.method, "task": ft.task, "seed": ft.seed, "config": ft.config, "format": RESULTS_FORMAT}
+    assert ft.key == config_hash(legacy)
+    legacy_ppt = {"method": ppt.method, "task": ppt.task, "seed": ppt.seed, "config": ppt.config,
+                  "format": RESULTS_FORMAT}
+    assert ppt.key != config_hash(legacy_ppt)
+    assert ppt.key == config_hash(dict(legacy_ppt, method_version=2))
