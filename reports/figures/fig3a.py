@@ -12,7 +12,22 @@ def fig3a(results, out_dir):
     suite, groups, note = pick(results, SUITES["fig3a"], task="sst5", axis=AXIS, method="metapt")
     if not groups:
         raise no_data("fig3a", suite)
+    used = rows_used(groups)
+    if used:
+        note = (note + " " if note else "") + ("rows requested → rows the prompt was meta-trained on (after the "
+                                               "pseudo-label confidence filter and class balance): " + used + ".")
     return line_plot("fig3a", groups, AXIS, xlabel="pre-training rows (log scale)",
                      title="Fig. 3a: MetaPT on SST-5 vs pre-training data", methods=["metapt"],
                      log=10, out_dir=out_dir,
                      extra_note=(note + " " if note else "") + "paper curve not transcribed (no numbers printed)")
+
+
+def rows_used(groups) -> str:
+    """'1000→335, 3000→335' for the points whose meta-training used fewer rows than requested."""
+    out = []
+    for g in sorted(groups, key=lambda g: float(g.point.get(AXIS[0], g.point.get(AXIS[1], 0)))):
+        want = g.point.get(AXIS[0], g.point.get(AXIS[1]))
+        got = {c.get("init", {}).get("pretrain_rows") for c in g.cells} - {None}
+        if want is not None and got and got != {want}:
+            out.append(f"{want}→{'/'.join(str(r) for r in sorted(got))}")
+    return ", ".join(out)
