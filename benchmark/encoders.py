@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import os
 import pathlib
 import re
@@ -23,6 +24,8 @@ import numpy as np
 from benchmark import paths
 from benchmark.errors import UserError, unknown
 from benchmark.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 MAX_SHARDS = 32      # more shards than this are merged into one
 
@@ -393,8 +396,24 @@ def _encode(name: str, texts: list[str], batch_size: int, device: str) -> np.nda
     model = load(name, device=device)
     if isinstance(model, FakeEncoder):
         return model.encode(texts, batch_size=batch_size)
-    out = model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
-    return np.asarray(out, dtype=np.float32)
+    if len(texts) <= PROGRESS_ROWS:
+        out = model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32)
+    from tqdm.auto import tqdm
+
+    log.info("embedding %d texts with %s", len(texts), name)
+    chunk = 16 * batch_size
+    parts = []
+    with tqdm(total=len(texts), desc=f"embed ({name})", unit="text", leave=False, dynamic_ncols=True) as bar:
+        for i in range(0, len(texts), chunk):
+            part = texts[i:i + chunk]
+            parts.append(np.asarray(model.encode(part, batch_size=batch_size, convert_to_numpy=True,
+                                                 show_progress_bar=False), dtype=np.float32))
+            bar.update(len(part))
+    return np.concatenate(parts)
+
+
+PROGRESS_ROWS = 2000  # more texts than this are embedded in chunks behind a progress bar
 
 
 # The smoke profile's encoder: deterministic hashed bag of words, no model, no download.
