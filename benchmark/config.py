@@ -95,12 +95,23 @@ def parse_override(text: str) -> tuple[list[str], object]:
 
 
 def set_path(cfg: dict, keys: list[str], value, *, where: str = "override") -> None:
-    """Set ``cfg[k1][k2]… = value``; only existing settings can be set (typos are errors)."""
+    """Set ``cfg[k1][k2]… = value``; only existing settings can be set (typos are errors).
+
+    A key may itself hold dots (``axis_limits: {pretrain.k: 20}``): where the rest of the path names
+    such a key, it is taken whole (``axis_limits.pretrain.k=10``)."""
+    keys = list(keys)
+    node = cfg
+    for i in range(len(keys) - 1):
+        rest = ".".join(keys[i:])
+        if isinstance(node, dict) and rest in node:
+            keys = keys[:i] + [rest]
+            break
+        node = node.get(keys[i]) if isinstance(node, dict) else None
     node = cfg
     for i, key in enumerate(keys):
         if not isinstance(node, dict) or key not in node:
             known = sorted(node) if isinstance(node, dict) else []
-            raise unknown(f"setting in {where} ({'.'.join(keys[:i]) or 'top level'})", key, known)
+            raise unknown("setting", key, known, where=f"in {where} ({'.'.join(keys[:i]) or 'top level'})")
         if i == len(keys) - 1:
             old = node[key]
             if old is not None and value is not None and isinstance(old, (int, float)) \

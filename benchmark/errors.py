@@ -16,9 +16,10 @@ class UserError(Exception):
         return self.message + (f"\n  hint: {self.hint}" if self.hint else "")
 
 
-def unknown(kind: str, name: str, valid) -> UserError:
+def unknown(kind: str, name: str, valid, *, where: str = "") -> UserError:
     """The error for an unknown registry name: names the valid ones and the closest match."""
     valid = sorted(valid)
     close = difflib.get_close_matches(name, valid, n=1)
     hint = f"did you mean {close[0]!r}?" if close else None
-    return UserError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(valid)}", hint=hint)
+    at = f" {where}" if where else ""
+    return UserError(f"unknown {kind} {name!r}{at}; valid {kind}s: {', '.join(valid)}", hint=hint)

@@ -171,3 +171,16 @@ def test_a_method_version_changes_only_its_own_cell_keys():
                   "format": RESULTS_FORMAT}
     assert ppt.key != config_hash(legacy_ppt)
     assert ppt.key == config_hash(dict(legacy_ppt, method_version=2))
+
+
+def test_override_reaches_a_setting_whose_name_holds_a_dot():
+    """axis_limits keys are dotted setting names ('pretrain.k'); --set axis_limits.pretrain.k=10 sets
+    that key, and a wrong one is refused naming the valid keys."""
+    from benchmark import config
+
+    cfg = config.apply_overrides(config.load_profile("cpu"), ["axis_limits.pretrain.k=10", "pretrain.k=6"])
+    assert cfg["axis_limits"]["pretrain.k"] == 10 and cfg["pretrain"]["k"] == 6
+    with pytest.raises(UserError) as err:
+        config.apply_overrides(config.load_profile("cpu"), ["axis_limits.pretrain.q=10"])
+    assert "unknown setting 'pretrain' in override (axis_limits)" in str(err.value)
+    assert "valid settings: n_train, pretrain.k, pretrain.rows" in str(err.value)
