@@ -231,3 +231,19 @@ def test_fp32_attention_under_bf16(kind):
     assert seen and set(seen) == {torch.float32}
     assert out.dtype == torch.float32 and torch.isfinite(gg).all()
     torch.testing.assert_close(out, ref, atol=0.1, rtol=0.05)
+
+
+@pytest.mark.parametrize("maml_bf16", [False, True])
+def test_perf_default_variant_is_what_prompt_maml_runs(maml_bf16):
+    """The perf table's 'default' row (and its ≥3× target) is the engine meta-training really uses:
+    batched float32 while MAMLConfig.bf16 is off, the bf16 one only when it is on."""
+    from benchmark import perf
+
+    variants = perf.meta_variants(perf.PerfConfig(), bf16_ok=True, have_l2l=True, maml_bf16=maml_bf16)
+    if maml_bf16 is MAMLConfig().bf16:   # left out, it follows the meta-training default
+        assert perf.meta_variants(perf.PerfConfig(), bf16_ok=True, have_l2l=True) == variants
+    default = [v for v in variants if v.default]
+    assert len(default) == 1 and default[0].engine == "batched" and default[0].bf16 is maml_bf16
+    assert "(default)" in default[0].name
+    assert sum("(default)" in v.name for v in variants) == 1
+    assert [v for v in variants if v.reference][0].engine == "l2l"
