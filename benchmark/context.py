@@ -133,7 +133,13 @@ class Context:
             return {"files": ["data.json"], "report": report}
 
         art = self.artifact("pseudo-labels", self.pseudo_labelled_key(), build)
-        return read_json(pathlib.Path(art["dir"]) / "data.json", checksum=True)
+        out = read_json(pathlib.Path(art["dir"]) / "data.json", checksum=True)
+        # a cell using these rows carries their sources' provenance even when the artefact was cached
+        pre, prov = self.cfg["pretrain"], (out.get("report") or {}).get("provenance") or {}
+        for name, part in ((pre["labelled_pool"], "pool"), (pre["unlabelled"], "corpus")):
+            if prov.get(part):
+                self.provenance.setdefault(name, prov[part])
+        return out
 
     def tasksets(self, grouping, texts, labels, *, k, m, seed):
         from benchmark import encoders

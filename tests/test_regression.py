@@ -143,3 +143,19 @@ def test_paper_profile_run_matches_table1():
                 claims.append(f"{task}: MetaPT std not below PPT's")
     assert not far, "cells outside the tolerance: " + "; ".join(far)
     assert not claims, "the paper's claims fail on: " + "; ".join(claims)
+
+
+@pytest.mark.assets
+def test_pretraining_provenance_recorded_even_from_a_cached_artefact(standin_cache):
+    """A cell that reads the pseudo-labelled rows (t-SNE, PPT and MetaPT builds) names the corpus and
+    pool it came from, whether the artefact was just built or read back from the cache."""
+    from benchmark import config
+    from benchmark.context import Context
+
+    cfg = config.apply_overrides(config.load_profile("smoke"), [])
+    pre = cfg["pretrain"]
+    for attempt in ("built or cached", "cached"):
+        ctx = Context(cfg, progress=False)
+        ctx.pseudo_labelled()
+        for name in (pre["unlabelled"], pre["labelled_pool"]):
+            assert ctx.provenance[name]["source"] == "standin", (attempt, name, ctx.provenance.get(name))
