@@ -40,7 +40,13 @@ class Cell:
     seed: int
     point: dict
     config: dict  # the profile with the point applied
-    method_version: int = 1  # the method's ``version``: bumped when its behaviour changes
+    method_version: int | None = None  # the method's ``version`` (bumped when its behaviour changes)
+
+    def __post_init__(self):
+        if self.method_version is None:  # every way of making a Cell gets the registry's version
+            from baselines import get_method
+
+            self.method_version = get_method(self.method).version
 
     @property
     def key(self) -> str:

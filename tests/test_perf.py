@@ -171,7 +171,7 @@ def test_perf_command_writes_json_and_markdown(tmp_path, monkeypatch, capsys):
     md = (tmp_path / "perf" / "t.md").read_text()
     names = [v["variant"]["name"] for v in result["meta_step"]["variants"]]
     assert names[0] == "l2l fp32 (reference)" and result["meta_step"]["reference"] == names[0]
-    assert "batched fp32" in names
+    assert "batched fp32 (default)" in names and result["meta_step"]["default"] == "batched fp32 (default)"
     for v in result["meta_step"]["variants"]:
         assert v["median_s"] > 0 and v["flops"] > 0 and v["peak_mb"] >= 0
         if not v["variant"]["bf16"]:

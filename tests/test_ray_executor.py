@@ -44,8 +44,10 @@ def fresh_cache(tmp_path, name, share_from=None):
 
 
 def run_cli(args, cache, **env):
+    # One thread in both runs: Ray gives a 1-CPU task one OpenMP thread, and float sums (so a
+    # meta-learned prompt, so accuracies) are bit-identical only at equal thread counts.
     full = dict(os.environ, METAPT_CACHE=str(cache), HF_HUB_OFFLINE="1", RAY_USAGE_STATS_ENABLED="0",
-                TOKENIZERS_PARALLELISM="false", **env)
+                TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1", **env)
     full.pop("RAY_ADDRESS", None)
     full.pop("METAPT_FAULT", None) if "METAPT_FAULT" not in env else None
     return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=ROOT, env=full, capture_output=True,

@@ -184,3 +184,13 @@ def test_override_reaches_a_setting_whose_name_holds_a_dot():
         config.apply_overrides(config.load_profile("cpu"), ["axis_limits.pretrain.q=10"])
     assert "unknown setting 'pretrain' in override (axis_limits)" in str(err.value)
     assert "valid settings: n_train, pretrain.k, pretrain.rows" in str(err.value)
+
+
+def test_a_cell_made_without_a_version_takes_the_registry_one():
+    """Executors rebuild cells from plain fields; they must get the same key as the runner's."""
+    from benchmark import config, runner
+
+    cfg = config.apply_overrides(config.load_profile("smoke"), [])
+    for cell in runner.expand("sentiment7", cfg, tasks=["sst2"]):
+        rebuilt = runner.Cell(cell.suite, cell.method, cell.task, cell.seed, cell.point, cell.config)
+        assert rebuilt.method_version == cell.method_version and rebuilt.key == cell.key

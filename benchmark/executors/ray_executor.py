@@ -257,6 +257,7 @@ def _failed_record(cell, error: str) -> dict:
     from benchmark import runner
 
     return {"status": "failed", "suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
+            "method_version": cell.method_version,
             "point": cell.point, "profile": cell.config.get("profile"), "backbone": cell.config["backbone"],
             "config": cell.config, "reductions": config_mod.reductions(cell.config), "key": cell.key,
             "versions": runner.versions(), "git": runner.git_commit(), "error": error, "provenance": {},
@@ -301,7 +302,7 @@ def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress:
     for cell in todo:
         opts = {"num_cpus": 1, "num_gpus": _gpus(cell.config), "max_retries": max_retries, "retry_exceptions": False}
         fields = {"suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
-                  "point": cell.point, "config": cell.config}
+                  "point": cell.point, "config": cell.config, "method_version": cell.method_version}
         ref = functions["cell_task"].options(name=f"cell {cell.describe()}", **opts).remote(
             fields, str(out), *[refs[d] for d in cell_deps[cell.key]])
         pending[ref] = cell
