@@ -70,6 +70,12 @@ def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, met
     return cell_result(spec, split, preds, result)
 
 
+def tune_from_artifact(ctx, task: str, seed: int, artifact: dict, *, method: str) -> dict:
+    """Prompt tuning from a shared (pre-trained or meta-learned) prompt; the cell records which."""
+    out = tune_downstream(ctx, task, seed, init=ctx.load_prompt(artifact), method=method)
+    return dict(out, init=init_record(artifact))
+
+
 def init_record(artifact: dict) -> dict:
     """What a cell tuned from a shared prompt says about it: the artefact and how its training went."""
     rep = artifact.get("report") or {}

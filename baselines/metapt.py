@@ -8,7 +8,7 @@ The meta-learned prompt is made once per configuration and reused by every task 
 import numpy as np
 import torch
 
-from baselines.base import Method, init_record, tune_downstream
+from baselines.base import Method, tune_from_artifact
 from benchmark.maml import meta_train
 from benchmark.prompt import SoftPrompt
 from benchmark.train import Scorer
@@ -65,6 +65,4 @@ class MetaPT(Method):
         return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)
 
     def run(self, ctx, task, seed):
-        art = ctx.prepared(self)
-        out = tune_downstream(ctx, task, seed, init=ctx.load_prompt(art), method=self.name)
-        return dict(out, init=init_record(art))
+        return tune_from_artifact(ctx, task, seed, ctx.prepared(self), method=self.name)

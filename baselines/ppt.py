@@ -7,7 +7,7 @@ from the last checkpoint with the same result as an uninterrupted one."""
 import numpy as np
 import torch
 
-from baselines.base import Method, init_record, tune_downstream
+from baselines.base import Method, tune_from_artifact
 from benchmark.prompt import SoftPrompt
 from benchmark.train import Scorer, fit
 
@@ -60,6 +60,4 @@ class PretrainedPromptTuning(Method):
         return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)
 
     def run(self, ctx, task, seed):
-        art = ctx.prepared(self)
-        out = tune_downstream(ctx, task, seed, init=ctx.load_prompt(art), method=self.name)
-        return dict(out, init=init_record(art))
+        return tune_from_artifact(ctx, task, seed, ctx.prepared(self), method=self.name)

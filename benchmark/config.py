@@ -101,14 +101,11 @@ def set_path(cfg: dict, keys: list[str], value, *, where: str = "override") -> N
     such a key, it is taken whole (``axis_limits.pretrain.k=10``)."""
     keys = list(keys)
     node = cfg
-    for i in range(len(keys) - 1):
+    for i in range(len(keys)):
         rest = ".".join(keys[i:])
         if isinstance(node, dict) and rest in node:
-            keys = keys[:i] + [rest]
-            break
-        node = node.get(keys[i]) if isinstance(node, dict) else None
-    node = cfg
-    for i, key in enumerate(keys):
+            keys = keys[:i] + [rest]        # the rest of the path is one key (with dots)
+        key = keys[i]
         if not isinstance(node, dict) or key not in node:
             known = sorted(node) if isinstance(node, dict) else []
             raise unknown("setting", key, known, where=f"in {where} ({'.'.join(keys[:i]) or 'top level'})")
@@ -122,8 +119,8 @@ def set_path(cfg: dict, keys: list[str], value, *, where: str = "override") -> N
                 raise UserError(f"{where}: {'.'.join(keys)} expects a {type(old).__name__}, "
                                 f"got {value!r}")
             node[key] = value
-        else:
-            node = node[key]
+            return
+        node = node[key]
 
 
 def apply_overrides(cfg: dict, overrides: list[str]) -> dict:

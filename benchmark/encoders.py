@@ -396,15 +396,15 @@ def _encode(name: str, texts: list[str], batch_size: int, device: str) -> np.nda
     model = load(name, device=device)
     if isinstance(model, FakeEncoder):
         return model.encode(texts, batch_size=batch_size)
-    if len(texts) <= PROGRESS_ROWS:
-        out = model.encode(texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(out, dtype=np.float32)
     from tqdm.auto import tqdm
 
-    log.info("embedding %d texts with %s", len(texts), name)
-    chunk = 16 * batch_size
+    large = len(texts) > PROGRESS_ROWS
+    if large:
+        log.info("embedding %d texts with %s", len(texts), name)
+    chunk = 16 * batch_size if large else len(texts)
     parts = []
-    with tqdm(total=len(texts), desc=f"embed ({name})", unit="text", leave=False, dynamic_ncols=True) as bar:
+    with tqdm(total=len(texts), desc=f"embed ({name})", unit="text", leave=False, dynamic_ncols=True,
+              disable=not large) as bar:
         for i in range(0, len(texts), chunk):
             part = texts[i:i + chunk]
             parts.append(np.asarray(model.encode(part, batch_size=batch_size, convert_to_numpy=True,

@@ -112,8 +112,7 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None) -> list[Cell
                 if tasks and task not in tasks:
                     continue
                 for seed in seeds:
-                    cells.append(Cell(suite["name"], method, task, int(seed), point, point_cfg,
-                                      get_method(method).version))
+                    cells.append(Cell(suite["name"], method, task, int(seed), point, point_cfg))
     return cells
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from reports import SUITES
-from reports.figures._common import line_plot, no_data
+from reports.figures._common import axis_value, line_plot, no_data
 from reports.results import pick
 
 AXIS = ("pretrain.rows", "pretrain_rows")
@@ -25,9 +25,9 @@ def fig3a(results, out_dir):
 def rows_used(groups) -> str:
     """'1000→335, 3000→335' for the points whose meta-training used fewer rows than requested."""
     out = []
-    for g in sorted(groups, key=lambda g: float(g.point.get(AXIS[0], g.point.get(AXIS[1], 0)))):
-        want = g.point.get(AXIS[0], g.point.get(AXIS[1]))
+    for g in sorted(groups, key=lambda g: float(axis_value(g, AXIS))):
+        want = axis_value(g, AXIS)
         got = {c.get("init", {}).get("pretrain_rows") for c in g.cells} - {None}
-        if want is not None and got and got != {want}:
+        if got and got != {want}:
             out.append(f"{want}→{'/'.join(str(r) for r in sorted(got))}")
     return ", ".join(out)
