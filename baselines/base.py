@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmark.prompt import SoftPrompt
+from benchmark.prompt import SoftPrompt, make_prompt
 from benchmark.train import Scorer, fit, metrics
 
 
@@ -47,8 +47,7 @@ def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, met
     backbone = ctx.backbone()
     scorer = Scorer(backbone, spec.label_words, cfg["max_length"])
     if init is None:
-        prompt = SoftPrompt(cfg["prompt_tokens"], backbone.embed_dim, init=cfg["prompt_init"],
-                            embeddings=backbone.input_embeddings().weight, seed=seed)
+        prompt = make_prompt(backbone, cfg, seed, spec.label_words)
     else:
         prompt = SoftPrompt.from_tensor(init)
     prompt.to(backbone.device)

@@ -10,7 +10,7 @@ import torch
 
 from baselines.base import Method, tune_from_artifact
 from benchmark.maml import meta_train
-from benchmark.prompt import SoftPrompt
+from benchmark.prompt import make_prompt
 from benchmark.train import Scorer
 
 
@@ -45,8 +45,7 @@ class MetaPT(Method):
         tasks = ctx.tasksets(grouping, texts, labels, k=pre["k"], m=pre["m"], seed=pre["seed"])
         backbone = ctx.backbone()
         scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
-        prompt = SoftPrompt(cfg["prompt_tokens"], backbone.embed_dim, init=cfg["prompt_init"],
-                            embeddings=backbone.input_embeddings().weight, seed=pre["seed"]).to(backbone.device)
+        prompt = make_prompt(backbone, cfg, pre["seed"], ctx.pretrain_label_words()).to(backbone.device)
         mcfg = ctx.maml_config()
         sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=pre["seed"], val_per_task=mcfg.val_tasks_per_cluster)
         torch.manual_seed(pre["seed"])

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from baselines.base import Method, tune_from_artifact
-from benchmark.prompt import SoftPrompt
+from benchmark.prompt import make_prompt
 from benchmark.train import Scorer, fit
 
 
@@ -38,8 +38,7 @@ class PretrainedPromptTuning(Method):
         val_idx, train_idx = order[:n_val], order[n_val:]
         backbone = ctx.backbone()
         scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
-        prompt = SoftPrompt(cfg["prompt_tokens"], backbone.embed_dim, init=cfg["prompt_init"],
-                            embeddings=backbone.input_embeddings().weight, seed=seed).to(backbone.device)
+        prompt = make_prompt(backbone, cfg, seed, ctx.pretrain_label_words()).to(backbone.device)
         tcfg = ctx.train_config("ppt")
 
         def loss_fn(idx):

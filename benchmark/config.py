@@ -169,7 +169,7 @@ def maml_config(section: dict):
 
 _NULLABLE_INTS = {"max_test", "tune.eval_every", "tune.max_steps", "ft.eval_every", "ft.max_steps",
                   "ppt.eval_every", "ppt.max_steps", "pretrain.corpus_rows"}
-_CHOICES = {"device": ("auto", "cpu", "cuda"), "prompt_init": ("random", "vocab"),
+_CHOICES = {"device": ("auto", "cpu", "cuda"), "prompt_init": ("random", "uniform", "normal", "vocab", "label"),
             "maml.engine": ("batched", "l2l")}
 
 
