@@ -115,7 +115,8 @@ def set_path(cfg: dict, keys: list[str], value, *, where: str = "override") -> N
                     and not isinstance(old, bool) and isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = type(old)(value) if isinstance(old, float) else value
             elif old is not None and value is not None and type(old) is not type(value) \
-                    and not (isinstance(old, list) and isinstance(value, list)):
+                    and not (isinstance(old, list) and isinstance(value, list)) \
+                    and ".".join(keys) not in _BOOL_OR_AUTO:     # checked by validate(), allowed values named
                 raise UserError(f"{where}: {'.'.join(keys)} expects a {type(old).__name__}, "
                                 f"got {value!r}")
             node[key] = value
@@ -169,8 +170,10 @@ def maml_config(section: dict):
 
 _NULLABLE_INTS = {"max_test", "tune.eval_every", "tune.max_steps", "ft.eval_every", "ft.max_steps",
                   "ppt.eval_every", "ppt.max_steps", "pretrain.corpus_rows"}
+# true | false | auto (auto: chosen by a measured probe at start, benchmark/precision.py)
+_BOOL_OR_AUTO = {"bf16": (True, False, "auto")}
 _CHOICES = {"device": ("auto", "cpu", "cuda"), "prompt_init": ("random", "uniform", "normal", "vocab", "label"),
-            "maml.engine": ("batched", "l2l")}
+            "maml.engine": ("batched", "l2l"), "pretrain.balance": ("min", "cap", "none")}
 
 
 def _describe_type(value) -> str:
@@ -189,6 +192,10 @@ def _check_types(cfg, ref, prefix: str = "") -> None:
         if key not in cfg:
             raise UserError(f"setting {name} is missing; allowed: {_describe_type(want)} as in the paper profile")
         value = cfg[key]
+        if name in _BOOL_OR_AUTO:
+            if not any(value is v or (isinstance(v, str) and value == v) for v in _BOOL_OR_AUTO[name]):
+                raise UserError(f"setting {name} = {value!r} is invalid; allowed: true, false, auto")
+            continue
         if isinstance(want, dict):
             _check_types(value, want, name + ".")
             continue
@@ -251,6 +258,9 @@ def validate(cfg: dict) -> None:
     if not 0 < cfg["pretrain"]["pseudo_threshold"] <= 1:
         raise UserError(f"setting pretrain.pseudo_threshold = {cfg['pretrain']['pseudo_threshold']}; "
                         "allowed: 0 < value <= 1")
+    if not cfg["pretrain"]["balance_ratio"] >= 1:
+        raise UserError(f"setting pretrain.balance_ratio = {cfg['pretrain']['balance_ratio']}; allowed: a number >= 1 "
+                        "(pretrain.balance: cap keeps at most that many times the smallest class per class)")
     if not 0 < cfg["pretrain"]["val_fraction"] < 1:
         raise UserError(f"setting pretrain.val_fraction = {cfg['pretrain']['val_fraction']}; allowed: 0 < value < 1")
     for key in ("pretrain.corpus_rows", "pretrain.seed", "maml.weight_decay", "maml.val_tasks_per_cluster",

@@ -104,6 +104,7 @@ class Context:
         return {"pool": pre["labelled_pool"], "corpus": pre["unlabelled"], "rows": pre["rows"],
                 "corpus_rows": pre["corpus_rows"],
                 "threshold": pre["pseudo_threshold"], "labeller": pre["labeller"], "encoder": self.cfg["encoder"],
+                "balance": pre["balance"], "balance_ratio": pre["balance_ratio"] if pre["balance"] == "cap" else None,
                 "seed": pre["seed"], "source": self.cfg["data_source"]}
 
     def pseudo_labelled(self) -> dict:
@@ -122,7 +123,8 @@ class Context:
                 pick = np.sort(np.random.default_rng(pre["seed"]).permutation(len(corpus_texts))[:pre["corpus_rows"]])
                 corpus_texts = [corpus_texts[i] for i in pick]
             out = pseudo_label(pool.texts, pool.labels, corpus_texts, threshold=pre["pseudo_threshold"],
-                               balance="min", seed=pre["seed"], labeller=labeller,
+                               balance=pre["balance"], balance_ratio=pre["balance_ratio"], seed=pre["seed"],
+                               labeller=labeller,
                                encoder=self.cfg["encoder"] if needs_embeddings else None)
             texts, labels = _cap_balanced(out.texts, out.labels, pre["rows"], pre["seed"])
             report = dict(out.report, labeller=pre["labeller"], rows_after_cap=len(texts), corpus_rows_annotated=len(corpus_texts),

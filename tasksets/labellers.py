@@ -7,6 +7,8 @@
 Registered names (``LABELLERS``):
 
 - ``logreg-embeddings``: logistic regression on sentence embeddings (offline; needs an encoder).
+- ``logreg-embeddings-balanced``: the same with class weights inverse to the pool's class
+  frequencies (rare classes get more confident rows; see ``pretrain.balance`` for the other cure).
 - ``roberta-base``: the paper's labeller (after Gu et al.), RoBERTa-base fine-tuned as a sequence
   classifier on the labelled pool; hub id ``FacebookAI/roberta-base`` (needs the internet once).
 
@@ -24,11 +26,12 @@ from typing import NamedTuple
 import numpy as np
 
 from benchmark.errors import UserError, unknown
-from tasksets.pseudo_label import logreg_labeller
+from tasksets.pseudo_label import logreg_balanced_labeller, logreg_labeller
 
 # name -> a labeller callable, or a HF model id / folder fine-tuned by hf_classifier_labeller
 LABELLERS: dict = {
     "logreg-embeddings": logreg_labeller,
+    "logreg-embeddings-balanced": logreg_balanced_labeller,
     "roberta-base": "FacebookAI/roberta-base",
 }
 

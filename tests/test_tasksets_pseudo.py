@@ -119,3 +119,67 @@ def test_tsne_points_deterministic_and_subsampled():
     assert p3.shape == (10, 2)
     with pytest.raises(UserError):
         tsne_points(emb, a[:5])
+
+
+def test_balance_cap_keeps_at_most_r_times_the_smallest_class():
+    mn, _ = run(threshold=0.9, balance="min", seed=0)
+    cap, yc = run(threshold=0.9, balance="cap", balance_ratio=2.0, seed=0)
+    conf = cap.report["per_class_confident"]
+    smallest = min(conf.values())
+    assert cap.report["confident_size"] == mn.report["confident_size"]
+    want = {c: min(n, 2 * smallest) for c, n in conf.items()}     # hand computation of the policy
+    assert cap.report["per_class_kept"] == want
+    assert cap.report["kept_size"] == sum(want.values()) > mn.report["kept_size"] == 3 * smallest
+    assert set(mn.indices) <= set(range(len(yc))) and (np.array(cap.labels) == yc[cap.indices]).mean() > 0.95
+    assert cap.report["balance_policy"] == (f"at most 2 x the smallest class ({smallest}) = {2 * smallest} rows "
+                                            f"per class; kept {sum(want.values())} of {sum(conf.values())} confident rows")
+    assert mn.report["balance_policy"].startswith(f"every class down-sampled to the smallest ({smallest})")
+    one, _ = run(threshold=0.9, balance="cap", balance_ratio=1.0, seed=0)
+    assert one.indices == mn.indices                                 # r = 1 is the min policy
+    everything, _ = run(threshold=0.9, balance="none", seed=0)
+    assert everything.report["kept_size"] == everything.report["confident_size"]
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0, "3", True])
+def test_balance_ratio_must_be_at_least_one(ratio):
+    with pytest.raises(UserError, match="balance_ratio must be a number >= 1"):
+        run(threshold=0.9, balance="cap", balance_ratio=ratio)
+
+
+def test_class_weighted_labeller_gives_the_rare_class_more_confident_rows():
+    from tasksets.labellers import get_labeller
+
+    # an imbalanced pool (70/25/5) with overlapping classes: an unweighted labeller rarely dares
+    # to call the rare class, a class-weighted one does
+    pt, y, pe, ct, yc, ce = separable(n_pool=600, noise=2.5)
+    rng = np.random.default_rng(1)
+    keep = np.sort(np.concatenate([np.flatnonzero(y == 0), np.flatnonzero(y == 1)[:150],
+                                   rng.permutation(np.flatnonzero(y == 2))[:30]]))
+    pt, y, pe = [pt[i] for i in keep], y[keep], pe[keep]
+    plain = pseudo_label(pt, y, ct, pool_embeddings=pe, corpus_embeddings=ce, threshold=0.8, balance=None)
+    weighted_fn, needs = get_labeller("logreg-embeddings-balanced")
+    weighted = pseudo_label(pt, y, ct, pool_embeddings=pe, corpus_embeddings=ce, threshold=0.8, balance=None,
+                            labeller=weighted_fn)
+    assert needs and weighted.report["labeller"] == "logreg_balanced_labeller"
+    assert weighted.report["per_class_confident"]["2"] > plain.report["per_class_confident"]["2"]
+
+
+def test_label_purity_of_meta_tasks():
+    from tasksets.pseudo_label import label_purity
+
+    summary = {"tasks": [{"labels": {"0": 115, "1": 12}}, {"labels": {"0": 5, "1": 5, "2": 10}}]}
+    p = label_purity(summary)
+    assert p["per_task"] == [round(115 / 127, 4), 0.5]
+    assert p["overall"] == round((115 + 10) / 147, 4) and p["max"] == round(115 / 127, 4) and p["min"] == 0.5
+    assert label_purity({"tasks": []})["overall"] is None
+
+
+def test_profile_balance_settings_are_checked():
+    from benchmark import config as config_mod
+
+    cfg = config_mod.load_profile("smoke")
+    assert config_mod.apply_overrides(cfg, ["pretrain.balance=cap", "pretrain.balance_ratio=2"])["pretrain"]["balance"] == "cap"
+    with pytest.raises(UserError, match="pretrain.balance = 'max' is invalid; allowed: min, cap, none"):
+        config_mod.apply_overrides(cfg, ["pretrain.balance=max"])
+    with pytest.raises(UserError, match="pretrain.balance_ratio = 0.5; allowed: a number >= 1"):
+        config_mod.apply_overrides(cfg, ["pretrain.balance_ratio=0.5"])
