@@ -111,6 +111,7 @@ class Backbone(nn.Module):
         # eager attention; the projections stay bf16): off by default, measured by `benchmark perf`
         self.fp32_attention = False
         self.trainable = False
+        self.source: dict | None = None     # hub models: ref, revision and the commit SHA loaded
         cfg = model.config
         self.embed_dim = int(model.get_input_embeddings().weight.shape[1])
         self.vocab_size = int(model.get_input_embeddings().weight.shape[0])
@@ -511,6 +512,7 @@ class BackboneEntry:
     what: str
     gguf_file: str | None = None
     add_bos: bool | None = None
+    revision: str = "main"   # hub entries: resolved to a commit SHA at load; $METAPT_HUB_REVISIONS overrides
 
     @property
     def offline(self) -> bool:
@@ -632,10 +634,22 @@ def _hf_offline():
             os.environ["HF_HUB_OFFLINE"] = old
 
 
-def _load_hf(ref: str, kind: str | None, *, local: bool, dtype, attn: str, label: str):
+def _hub_revision(ref: str, declared: str, label: str) -> dict:
+    """The revision a hub model loads at: resolved to its commit SHA when the hub is reachable, so the
+    weights read are the commit recorded (``Backbone.source``)."""
+    from benchmark.sources import requested_revision, resolve_revision   # same layer: the hub helpers
+
+    revision, origin = requested_revision({"revision": declared}, label, ref)
+    sha = None if _hub_offline() else resolve_revision(ref, revision, repo_type="model")
+    return {"ref": ref, "revision": revision, "revision_from": origin, "revision_sha": sha}
+
+
+def _load_hf(ref: str, kind: str | None, *, local: bool, dtype, attn: str, label: str, revision: str | None = None):
     from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM,
                               AutoModelForSeq2SeqLM, AutoTokenizer)
     kw = {"local_files_only": True} if (local or _hub_offline()) else {}
+    if revision and not local:
+        kw["revision"] = revision
     try:
         config = AutoConfig.from_pretrained(ref, **kw)
         kind = kind or detect_kind(config)
@@ -677,16 +691,21 @@ def load(name: str = DEFAULT, device: str | torch.device = "cpu", dtype: torch.d
                                         attn=attn_implementation, label=name)
         bb = from_model(model, tok, kind, entry.name, autocast_bf16=autocast_bf16, add_bos=entry.add_bos)
     elif entry is not None:
-        model, tok, kind = _load_hf(entry.ref, entry.kind, local=False, dtype=dtype,
-                                    attn=attn_implementation, label=name)
+        source = _hub_revision(entry.ref, entry.revision, entry.name)
+        model, tok, kind = _load_hf(entry.ref, entry.kind, local=False, dtype=dtype, attn=attn_implementation,
+                                    label=name, revision=source["revision_sha"] or source["revision"])
         bb = from_model(model, tok, kind, entry.name, autocast_bf16=autocast_bf16)
+        bb.source = source
     elif pathlib.Path(name).expanduser().is_dir():
         model, tok, kind = _load_hf(str(pathlib.Path(name).expanduser()), None, local=True, dtype=dtype,
                                     attn=attn_implementation, label=name)
         bb = from_model(model, tok, kind, name, autocast_bf16=autocast_bf16)
     elif re.fullmatch(r"[\w.\-]+/[\w.\-]+", name) and not os.path.exists(name):
-        model, tok, kind = _load_hf(name, None, local=False, dtype=dtype, attn=attn_implementation, label=name)
+        source = _hub_revision(name, "main", name)
+        model, tok, kind = _load_hf(name, None, local=False, dtype=dtype, attn=attn_implementation, label=name,
+                                    revision=source["revision_sha"] or source["revision"])
         bb = from_model(model, tok, kind, name, autocast_bf16=autocast_bf16)
+        bb.source = source
     else:
         err = unknown("backbone", name, REGISTRY)
         err.hint = (err.hint + "; " if err.hint else "") + \

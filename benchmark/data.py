@@ -137,6 +137,8 @@ def _spec_from_yaml(path: pathlib.Path, *, user: bool) -> TaskSpec:
     for key in ("paper_source", "standin"):
         if raw.get(key) is not None and not isinstance(raw[key], dict):
             raise UserError(f"{where}: field {key!r} must be a mapping, got {raw[key]!r}")
+    if isinstance(raw.get("paper_source"), dict) and raw["paper_source"].get("format") == "hf_hub":
+        sources.check_hub_id(raw["paper_source"].get("hub_id"), f"{where}: paper_source")
     return TaskSpec(name=name, title=str(raw.get("title", name)), role=role, domain=str(raw.get("domain", "")),
                     classes=classes, label_words=words, citation=str(raw.get("citation", "")),
                     license=str(raw.get("license", "")), paper_source=dict(raw.get("paper_source") or {}),
@@ -411,6 +413,7 @@ def _load_standin(spec: TaskSpec) -> Rows:
 
 def _paper_params(spec: TaskSpec, path=None, test_path=None) -> dict:
     params = dict(spec.paper_source)
+    params["_task"] = spec.name          # names the task in messages and in revision overrides
     if path is not None:
         params["path"] = str(path)
     if test_path is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import pathlib
 import textwrap
 
 from benchmark import assets, data
@@ -27,6 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=["pool", "train", "val", "test"], default="pool",
                    help="show rows of the seeded few-shot split instead of the pool's first rows")
     p.add_argument("--seed", type=int, default=0)
+    p = subs.add_parser("check", help="say what a profile's data and models will meet before any training "
+                                      "(--online: from HF hub metadata, no data downloaded)")
+    p.add_argument("--online", action="store_true", help="resolve hub ids, revisions, configs, splits, columns "
+                                                         "and label ranges on the HuggingFace hub")
+    p.add_argument("--profile", default="paper", help="profile whose assets to check (default paper)")
+    p.add_argument("--tasks", help="comma-separated tasks (default: every built-in task with a paper source)")
+    p.add_argument("--sample", type=int, default=0, metavar="N",
+                   help="also stream the first N rows of each hub train split (columns, label range)")
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -124,12 +133,99 @@ def _show(args) -> int:
     return 0
 
 
+def _model_refs(cfg: dict) -> list[tuple[str, str, str, str]]:
+    """(what, hub id, declared revision, override name) of each hub model the profile loads."""
+    from benchmark import backbones, encoders
+    from tasksets.labellers import LABELLERS
+
+    out = []
+    entry = backbones.REGISTRY.get(cfg["backbone"])
+    if entry is not None and entry.source == "hub":
+        out.append(("backbone", entry.ref, entry.revision, entry.name))
+    elif entry is None and "/" in cfg["backbone"] and not pathlib.Path(cfg["backbone"]).exists():
+        out.append(("backbone", cfg["backbone"], "main", cfg["backbone"]))
+    enc = encoders.REGISTRY.get(cfg["encoder"])
+    if enc is not None and enc.source == "hub":
+        out.append(("encoder", enc.ref, "main", enc.name))
+    elif enc is None and not pathlib.Path(cfg["encoder"]).exists() and "/" in cfg["encoder"]:
+        out.append(("encoder", cfg["encoder"], "main", cfg["encoder"]))
+    lab = LABELLERS.get(cfg["pretrain"]["labeller"], cfg["pretrain"]["labeller"])
+    if isinstance(lab, str):
+        out.append(("labeller", lab, "main", cfg["pretrain"]["labeller"]))
+    return out
+
+
+def _check(args) -> int:
+    """Every asset of a profile, checked before a GPU-day is spent; exit 1 when something will fail."""
+    from benchmark import config as config_mod, sources
+
+    if args.sample < 0:
+        raise UserError(f"--sample must be >= 0 (got {args.sample})")
+    cfg = config_mod.load_profile(args.profile)
+    names = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else \
+        [s.name for s in data.list_tasks() if not s.user and s.paper_source]
+    specs = [data.get_task(n) for n in names]      # an unknown task: exit 2 before anything is asked
+    sources.revision_overrides()                   # a malformed override: exit 2 likewise
+    results: list[tuple[str, list[tuple[str, str]]]] = []
+    if cfg["data_source"] == "standin":
+        results.append(("data", [("ok", f"profile {cfg['profile']!r} reads the registry stand-ins; nothing of "
+                                         f"the paper's data is needed (`data fetch` checks the archives)")]))
+        specs = []
+    for spec in specs:
+        params = data._paper_params(spec)
+        fmt = params.get("format")
+        if spec.user or not spec.paper_source:
+            lines = [("ok", "user task: its own file " + str(spec.data))]
+        elif fmt == "hf_hub":
+            if args.online:
+                lines = sources.hub_report(params, n_classes=spec.n_classes, sample=args.sample)
+            else:
+                try:
+                    sources.check_hub_id(params.get("hub_id"), spec.name)
+                    rev, origin = sources.requested_revision(params, spec.name, params["hub_id"])
+                    lines = [("ok", f"{params['hub_id']} at {rev!r} ({origin}); add --online to resolve it")]
+                except UserError as exc:
+                    lines = [("FAIL", exc.message)]
+        else:
+            try:
+                ok = sources.paper_configured(params)
+                lines = [("ok", f"{fmt}: {sources._resolve_path(params, 'path')}")] if ok else \
+                    [("FAIL", f"{fmt}: no file configured; set ${params.get('path_env')} (and "
+                              f"${params.get('test_path_env')}) to the original release files")]
+            except UserError as exc:
+                lines = [("FAIL", exc.message)]
+        results.append((spec.name, lines))
+    for what, ref, declared, name in _model_refs(cfg):
+        rev, origin = sources.requested_revision({"revision": declared}, name, ref)
+        if args.online:
+            results.append((what, sources.model_report(ref, rev, origin, what=what)))
+        else:
+            try:
+                sources.check_hub_id(ref, what)
+                results.append((what, [("ok", f"{ref} at {rev!r} ({origin}); add --online to resolve it")]))
+            except UserError as exc:
+                results.append((what, [("FAIL", exc.message)]))
+    failed = [name for name, lines in results if any(status == "FAIL" for status, _ in lines)]
+    print(f"profile {cfg['profile']}: " + ("online check against the HuggingFace hub (metadata only)"
+                                           if args.online else "offline check (ids and declared revisions only)"))
+    for name, lines in results:
+        for status, line in lines:
+            print(f"{status:4s}  {name:20s} {line}")
+    if failed:
+        print(f"\n{len(failed)} asset(s) will fail: {', '.join(failed)}")
+        return 1
+    print("\nevery asset resolves" + ("" if args.online else " (offline: revisions not resolved)"))
+    return 0
+
+
 def run(args) -> int:
     action = getattr(args, "data_command", None)
+    if action == "check":
+        return _check(args)
     if action == "list":
         return _list(args)
     if action == "fetch":
         return _fetch(args)
     if action == "show":
         return _show(args)
-    raise UserError("missing action: use `data list`, `data fetch [NAME…]` or `data show NAME`")
+    raise UserError("missing action: use `data list`, `data fetch [NAME…]`, `data show NAME` or `data check [--online]`")
