@@ -453,7 +453,8 @@ def paper_hf_hub(params: dict) -> Loaded:
             return datasets.load_dataset(hub_id, config, split=split, revision=sha, streaming=streaming)
         except Exception as exc:  # network, auth, id: all mean "cannot reach the paper's data"
             raise UserError(f"could not load {hub_id!r} split {split!r} at revision {sha[:12]} from the "
-                            f"HuggingFace hub ({type(exc).__name__}: {str(exc)[:200]})",
+                            f"HuggingFace hub ({type(exc).__name__}: {str(exc)[:200]}); the hub is unreachable from "
+                            f"here, or the repository does not load at that commit",
                             hint="`python -m benchmark data check --online` says what is wrong; "
                                  "`--source standin` runs offline on the registry stand-ins") from None
 

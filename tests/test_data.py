@@ -263,8 +263,8 @@ def _fake_datasets(monkeypatch, tables=None, error=None):
     mod.__spec__ = importlib.machinery.ModuleSpec("datasets", None)
     calls = []
 
-    def load_dataset(hub_id, config=None, split=None, streaming=False):
-        calls.append((hub_id, config, split, streaming))
+    def load_dataset(hub_id, config=None, split=None, streaming=False, revision=None):
+        calls.append((hub_id, config, split, streaming, revision))
         if error:
             raise error
         return tables[split]
@@ -290,14 +290,20 @@ def test_hub_unreachable_is_a_user_error_and_auto_falls_back(fake_assets, monkey
 
 
 def test_hub_rows_and_official_test(fake_assets, monkeypatch):
+    import types as _t
+    sha = "b" * 40   # what the (mocked) hub says 'main' is now
+    monkeypatch.setattr(sources, "hub_api", lambda: _t.SimpleNamespace(
+        dataset_info=lambda repo_id, revision=None: _t.SimpleNamespace(sha=sha)))
     calls = _fake_datasets(monkeypatch, tables={
         "train": [{"title": "Great", "content": "loved it", "label": 1}, {"title": "Bad", "content": "broke", "label": 0}],
         "test": [{"title": "Fine", "content": "ok", "label": 1}]})
     rows = data.load("amazon2", source="paper")
     assert rows.texts == ["Great. loved it", "Bad. broke"] and rows.labels == [1, 0]
     assert rows.official_test.texts == ["Fine. ok"] and rows.official_test.ids == ["amazon2:test:0"]
-    assert rows.provenance["source"] == "paper" and rows.provenance["origin"].startswith("hf:amazon_polarity")
-    assert calls[0][:3] == ("amazon_polarity", None, "train")
+    assert rows.provenance["source"] == "paper"
+    assert rows.provenance["origin"] == f"hf:fancyzhx/amazon_polarity/amazon_polarity@{sha[:12]}:train"
+    assert calls[0] == ("fancyzhx/amazon_polarity", "amazon_polarity", "train", False, sha)
+    assert rows.provenance["notes"]["revision_sha"] == sha
     assert data.load("amazon2").provenance["source"] == "paper"            # auto with `datasets` present
 
 
