@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import re
 import pathlib
 
@@ -25,16 +26,47 @@ PROFILE_DIR = HERE / "profiles"
 SUITE_DIR = HERE / "suites"
 
 
+PROFILES_PATH_ENV = "METAPT_PROFILES_PATH"
+SUITES_PATH_ENV = "METAPT_SUITES_PATH"
+
+
 def _yaml_files(folder: pathlib.Path) -> dict[str, pathlib.Path]:
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
 
 
+def _user_files(env: str) -> dict[str, pathlib.Path]:
+    """YAML files in the folders of ``$env`` (``os.pathsep``-separated), as tasks are found on
+    ``METAPT_TASKS_PATH``: users add suites and profiles without editing the package."""
+    found: dict[str, pathlib.Path] = {}
+    for folder in filter(None, os.environ.get(env, "").split(os.pathsep)):
+        folder = pathlib.Path(folder).expanduser()
+        if not folder.is_dir():
+            raise UserError(f"${env} names {str(folder)!r}, which is not a folder")
+        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def _find(kind: str, name: str, folder: pathlib.Path, env: str) -> pathlib.Path:
+    """A built-in name, a name on ``$env``, or the path of a YAML file."""
+    name = str(name)
+    if name.endswith((".yaml", ".yml")) or os.sep in name:
+        path = pathlib.Path(name).expanduser()
+        if not path.is_file():
+            raise UserError(f"{kind} file {name!r} does not exist")
+        return path.resolve()
+    files = {**_user_files(env), **_yaml_files(folder)}   # a built-in name wins
+    if name not in files:
+        raise unknown(kind, name, files)
+    return files[name]
+
+
 def list_profiles() -> list[str]:
-    return list(_yaml_files(PROFILE_DIR))
+    return list({**_yaml_files(PROFILE_DIR), **_user_files(PROFILES_PATH_ENV)})
 
 
 def list_suites() -> list[str]:
-    return list(_yaml_files(SUITE_DIR))
+    return list({**_yaml_files(SUITE_DIR), **_user_files(SUITES_PATH_ENV)})
 
 
 def _read_yaml(path: pathlib.Path) -> dict:
@@ -58,24 +90,28 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 def load_profile(name: str) -> dict:
-    """A profile as a nested dict; ``extends: paper`` profiles are merged over their parent."""
-    files = _yaml_files(PROFILE_DIR)
-    if name not in files:
-        raise unknown("profile", name, files)
-    data = _read_yaml(files[name])
+    """A profile as a nested dict; ``extends: paper`` profiles are merged over their parent.
+    ``name``: a built-in profile, one on ``$METAPT_PROFILES_PATH``, or a YAML file's path."""
+    path = _find("profile", name, PROFILE_DIR, PROFILES_PATH_ENV)
+    data = _read_yaml(path)
     parent = data.pop("extends", None)
     if parent:
         data = _merge(load_profile(parent), data)
-    data["profile"] = name
+    data["profile"] = path.stem if path.parent != PROFILE_DIR else name
     return data
 
 
 def load_suite(name: str) -> dict:
-    files = _yaml_files(SUITE_DIR)
-    if name not in files:
-        raise unknown("suite", name, files)
-    data = _read_yaml(files[name])
-    data.setdefault("name", name)
+    """A suite: a built-in name, one on ``$METAPT_SUITES_PATH``, or a YAML file's path. A file that is
+    not a suite (no ``tasks`` + ``methods`` lists, nor ``include``) is refused before anything runs."""
+    path = _find("suite", name, SUITE_DIR, SUITES_PATH_ENV)
+    data = _read_yaml(path)
+    lists = lambda key: isinstance(data.get(key), list) and data[key] and all(isinstance(x, str) for x in data[key])  # noqa: E731
+    if not (lists("include") or (lists("tasks") and lists("methods"))):
+        raise UserError(f"{path} is not a suite: a suite YAML has 'tasks' and 'methods' lists of names "
+                        f"(optionally 'axis', 'seeds') or an 'include' list of suites; found keys "
+                        f"{', '.join(map(str, data)) or 'none'}")
+    data.setdefault("name", path.stem)
     return data
 
 
@@ -171,7 +207,7 @@ def maml_config(section: dict):
 _NULLABLE_INTS = {"max_test", "tune.eval_every", "tune.max_steps", "ft.eval_every", "ft.max_steps",
                   "ppt.eval_every", "ppt.max_steps", "pretrain.corpus_rows"}
 # true | false | auto (auto: chosen by a measured probe at start, benchmark/precision.py)
-_BOOL_OR_AUTO = {"bf16": (True, False, "auto")}
+_BOOL_OR_AUTO = {"bf16": (True, False, "auto"), "maml.chunk_tasks": ("auto",)}  # chunk: auto or an int
 _CHOICES = {"device": ("auto", "cpu", "cuda"), "prompt_init": ("random", "uniform", "normal", "vocab", "label"),
             "maml.engine": ("batched", "l2l"), "pretrain.balance": ("min", "cap", "none")}
 
@@ -192,6 +228,8 @@ def _check_types(cfg, ref, prefix: str = "") -> None:
         if key not in cfg:
             raise UserError(f"setting {name} is missing; allowed: {_describe_type(want)} as in the paper profile")
         value = cfg[key]
+        if name == "maml.chunk_tasks":
+            continue    # auto or an integer 1..K: MAMLConfig.validate names the range
         if name in _BOOL_OR_AUTO:
             if not any(value is v or (isinstance(v, str) and value == v) for v in _BOOL_OR_AUTO[name]):
                 raise UserError(f"setting {name} = {value!r} is invalid; allowed: true, false, auto")
@@ -245,7 +283,7 @@ def validate(cfg: dict) -> None:
         except TypeError as exc:
             raise UserError(f"profile section {section!r}: {exc}") from exc
     try:
-        maml_config(cfg["maml"]).validate("maml")
+        maml_config(cfg["maml"]).validate("maml", n_tasks=cfg["pretrain"]["k"])
     except TypeError as exc:
         raise UserError(f"profile section 'maml': {exc}") from exc
     if not cfg.get("seeds"):

@@ -50,7 +50,10 @@ class Context:
     def backbone(self):
         from benchmark import backbones
 
-        key = (self.cfg["backbone"], resolve_device(self.cfg["device"]), bool(self.cfg["bf16"]))
+        from benchmark import precision
+
+        bf16 = precision.resolve(self.cfg)["bf16"]   # a config made without `run` may still say auto
+        key = (self.cfg["backbone"], resolve_device(self.cfg["device"]), bool(bf16))
         if key not in _BACKBONES:
             log.info("loading backbone %s on %s (bf16 autocast: %s)", *key)
             _BACKBONES[key] = backbones.load(key[0], device=key[1], autocast_bf16=key[2])

@@ -271,9 +271,12 @@ def git_commit() -> str:
 def machine() -> dict:
     import torch
 
+    from benchmark import precision
+
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "bf16_auto": precision.recorded()}   # the probe's figures: here, never in a key
 
 
 # -- execution ---------------------------------------------------------------------------------

@@ -28,7 +28,9 @@ def resolve_profile(args, stream=sys.stderr) -> dict:
         overrides.append(f"seeds=[{args.seeds}]")
     cfg = config_mod.apply_overrides(cfg, overrides)
     print(f"profile: {name} ({why})", file=stream)
-    return cfg
+    from benchmark import precision
+
+    return precision.resolve(cfg, stream=stream)   # bf16: auto -> true/false, so the keys say what ran
 
 
 def results_dir(args, suite: str) -> pathlib.Path:

@@ -191,10 +191,11 @@ def stage_prompt(cfg: dict, method_name: str, *_deps) -> dict:
     return _stage(f"prompt {method_name}", go)
 
 
-def cell_task(cell_fields: dict, out: str, *_deps) -> dict:
-    from benchmark import runner
+def cell_task(cell_fields: dict, out: str, precision_record=None, *_deps) -> dict:
+    from benchmark import precision, runner
 
     _worker_logging()
+    precision.adopt(precision_record)   # the driver's bf16 decision, for the cell's machine record
     cell = runner.Cell(**cell_fields)
     record = runner.run_cell(cell, pathlib.Path(out), progress=False)
     return {"status": record["status"], "error": record.get("error"), "wall_s": record.get("wall_s"),
@@ -268,7 +269,7 @@ def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress:
               stream=None, max_retries: int = MAX_RETRIES) -> dict:
     """Run every missing or failed cell on Ray; the same counts as ``runner.run_cells``."""
     stream = stream or sys.stderr
-    from benchmark import runner
+    from benchmark import precision, runner
     from benchmark.context import Context
     from benchmark.io import write_json
 
@@ -304,7 +305,7 @@ def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress:
         fields = {"suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
                   "point": cell.point, "config": cell.config, "method_version": cell.method_version}
         ref = functions["cell_task"].options(name=f"cell {cell.describe()}", **opts).remote(
-            fields, str(out), *[refs[d] for d in cell_deps[cell.key]])
+            fields, str(out), precision.recorded(), *[refs[d] for d in cell_deps[cell.key]])
         pending[ref] = cell
     print(f"ray: {len(stages)} shared stages and {len(todo)} cells submitted", file=stream)
     while pending:
