@@ -60,7 +60,7 @@ class MetaPT(Method):
         report = {"grouping": grouping, "tasks": tasks.summary(), "best_step": result.best_step,
                   "steps": result.steps, "best_val_accuracy": result.best_val_accuracy,
                   "history": result.history, "stopped_early": result.stopped_early, "wall_s": result.wall_s,
-                  "resumed_from": result.resumed_from, "data_report": pool.get("report")}
+                  "resumed_from": result.resumed_from, "chunk": result.chunk, "data_report": pool.get("report")}
         return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)
 
     def run(self, ctx, task, seed):

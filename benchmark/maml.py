@@ -50,13 +50,30 @@ class MAMLConfig:
     # second-order meta-gradient has cosine 0.42 / -0.76 to float64's (docs/PERF.md), so
     # Prompt-MAML runs in float32 even where downstream tuning and scoring use bf16.
     bf16: bool = False
+    # Meta tasks per forward/backward of the batched engine: the second-order step keeps every
+    # activation of its rows alive until the backward, so all K tasks at once peaked at 7-8 GB on
+    # smollm2 (K=10). Chunks accumulate the same meta-gradient in bounded memory. "auto": the
+    # largest chunk whose measured activations fit ``memory_budget_mb``.
+    chunk_tasks: int | str = "auto"
+    # budget for the meta-step's saved activations; null: 1/8 of the machine's physical memory
+    # (deterministic for a machine: 3 GB on 24 GB, 2 GB on a 16 GB laptop)
+    memory_budget_mb: int | None = None
 
-    def validate(self, where: str = "maml") -> None:
+    def validate(self, where: str = "maml", n_tasks: int | None = None) -> None:
         for name in ("inner_lr", "outer_lr", "m", "inner_steps", "max_steps", "patience", "eval_every"):
             if getattr(self, name) <= 0:
                 raise UserError(f"{where}.{name} must be > 0, got {getattr(self, name)}")
         if self.engine not in ENGINES:
             raise UserError(f"{where}.engine {self.engine!r} is unknown; valid: {', '.join(ENGINES)}")
+        upper = f"1..{n_tasks} (K, the meta tasks per step)" if n_tasks else "an integer >= 1"
+        chunk = self.chunk_tasks
+        if chunk != "auto" and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1
+                                or (n_tasks is not None and chunk > n_tasks)):
+            raise UserError(f"setting {where}.chunk_tasks = {chunk!r} is invalid; allowed: auto or {upper}")
+        budget = self.memory_budget_mb
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+            raise UserError(f"setting {where}.memory_budget_mb = {budget!r} is invalid; allowed: null (1/8 of "
+                            "the machine's memory) or a number of MB > 0")
 
 
 def _rows(texts, labels, idx):
@@ -90,19 +107,83 @@ def _batched_adapt(prompt_weight, scorer, texts, labels, tasks, inner_lr, inner_
     return adapted
 
 
+def _chunks(tasks, chunk_tasks):
+    size = len(tasks) if chunk_tasks in (None, "auto") else int(chunk_tasks)
+    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+
+
 def meta_step_batched(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConfig) -> float:
-    """Task-batched engine: the same meta-gradient as ``meta_step_l2l`` in three passes."""
+    """Task-batched engine: the same meta-gradient as ``meta_step_l2l`` in three passes per chunk of
+    ``cfg.chunk_tasks`` tasks; each chunk's backward adds its part of the summed query loss's
+    gradient to the prompt's ``.grad``, and frees that chunk's activations before the next."""
     if len({len(s) for s, _ in tasks} | {len(q) for _, q in tasks}) != 1:
         raise ValueError("the batched engine needs the same m for every support and query set")
     weight = prompt_module.weight
-    adapted = _batched_adapt(weight, scorer, texts, labels, tasks, cfg.inner_lr, cfg.inner_steps,
-                             create_graph=not cfg.first_order)
     m = len(tasks[0][1])
-    q_texts, q_labels = _rows(texts, labels, [i for _, query in tasks for i in query])
-    query_losses = scorer.losses(q_texts, q_labels, adapted.repeat_interleave(m, dim=0))
-    total = query_losses.view(len(tasks), m).mean(1).sum()
-    total.backward()
-    return total.item()
+    total = 0.0
+    for chunk in _chunks(tasks, cfg.chunk_tasks):
+        adapted = _batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
+                                 create_graph=not cfg.first_order)
+        q_texts, q_labels = _rows(texts, labels, [i for _, query in chunk for i in query])
+        query_losses = scorer.losses(q_texts, q_labels, adapted.repeat_interleave(m, dim=0))
+        loss = query_losses.view(len(chunk), m).mean(1).sum()
+        loss.backward()
+        total += loss.item()
+    return total
+
+
+def default_budget_mb() -> float:
+    """1/8 of physical memory: a fixed share, so a machine always picks the same chunk."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):   # not POSIX: psutil, when installed
+        import psutil
+
+        total = psutil.virtual_memory().total
+    return total / 8 / 2**20
+
+
+def _saved_mb(fn) -> float:
+    """MB of tensors autograd saves for backward while ``fn`` runs (each storage once)."""
+    seen = set()
+
+    def pack(t):
+        storage = t.untyped_storage()
+        seen.add((storage.data_ptr(), storage.nbytes()))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(nbytes for _, nbytes in seen) / 2**20
+
+
+def choose_chunk(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConfig) -> dict:
+    """The chunk size the meta-step will use, with the evidence (for the artefact report).
+
+    ``auto``: one task's second-order step is measured (saved activations) on the task of ``tasks``
+    with the longest texts, and the chunk is the most tasks that fit ``memory_budget_mb``. The
+    measurement depends only on the config and the data, so a machine always picks the same chunk."""
+    n_tasks = len(tasks)
+    cfg.validate()      # chunk > K was refused against pretrain.k; fewer real tasks (label grouping) clamp
+    budget = cfg.memory_budget_mb or default_budget_mb()
+    if cfg.engine != "batched":
+        return {"chunk_tasks": 1, "how": "l2l engine: one task at a time", "budget_mb": budget}
+    if cfg.chunk_tasks != "auto":
+        return {"chunk_tasks": min(int(cfg.chunk_tasks), n_tasks), "how": "set", "budget_mb": round(budget, 1)}
+    longest = max(tasks, key=lambda t: sum(len(str(texts[i])) for i in t[0] + t[1]))
+    weight = prompt_module.weight
+    saved_grad = weight.grad
+    one = dataclasses.replace(cfg, chunk_tasks=1)
+    task_mb = _saved_mb(lambda: meta_step_batched(prompt_module, scorer, texts, labels, [longest], one))
+    weight.grad = saved_grad
+    if task_mb > budget:
+        raise UserError(f"setting maml.memory_budget_mb = {budget:.0f} cannot hold one meta task: its "
+                        f"meta-step saves {task_mb:.0f} MB of activations; allowed: a budget >= {task_mb:.0f} MB "
+                        "(or null), or a shorter prompt / max_length / maml.m")
+    chunk = max(1, min(n_tasks, int(budget // task_mb)))
+    log.info("Prompt-MAML: %d of %d tasks per chunk (%.0f MB per task, budget %.0f MB)", chunk, n_tasks,
+             task_mb, budget)
+    return {"chunk_tasks": chunk, "how": "auto", "task_mb": round(task_mb, 1), "budget_mb": round(budget, 1)}
 
 
 ENGINES = {"l2l": meta_step_l2l, "batched": meta_step_batched}
@@ -113,15 +194,16 @@ def meta_validate(prompt_weight, scorer, texts, labels, tasks, cfg: MAMLConfig) 
     if not tasks:
         return float("nan")
     weight = prompt_weight.detach().requires_grad_(True)
-    with torch.enable_grad():
-        adapted = _batched_adapt(weight, scorer, texts, labels, tasks, cfg.inner_lr, cfg.inner_steps,
-                                 create_graph=False).detach()
     correct = total = 0
-    for t, (_, query) in enumerate(tasks):
-        q_texts, q_labels = _rows(texts, labels, query)
-        preds = scorer.predict(q_texts, adapted[t])
-        correct += int((preds == np.asarray(q_labels)).sum())
-        total += len(query)
+    for chunk in _chunks(tasks, cfg.chunk_tasks):   # first order, but a chunk's activations still add up
+        with torch.enable_grad():
+            adapted = _batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
+                                     create_graph=False).detach()
+        for t, (_, query) in enumerate(chunk):
+            q_texts, q_labels = _rows(texts, labels, query)
+            preds = scorer.predict(q_texts, adapted[t])
+            correct += int((preds == np.asarray(q_labels)).sum())
+            total += len(query)
     return correct / total
 
 
@@ -134,6 +216,7 @@ class MetaResult:
     stopped_early: bool
     wall_s: float
     resumed_from: int
+    chunk: dict | None = None       # the meta-step's task chunk and how it was chosen
 
 
 def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *,
@@ -152,6 +235,8 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
     from benchmark.l2l import MAML
 
     cfg.validate()
+    chunk = choose_chunk(prompt_module, scorer, texts, labels, sampler.train_tasks(0), cfg)
+    cfg = dataclasses.replace(cfg, chunk_tasks=chunk["chunk_tasks"])
     maml = MAML(prompt_module, lr=cfg.inner_lr, first_order=cfg.first_order)
     optimizer = torch.optim.AdamW(maml.parameters(), lr=cfg.outer_lr, weight_decay=cfg.weight_decay)
     engine = ENGINES[cfg.engine]
@@ -210,7 +295,8 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
     with torch.no_grad():
         prompt_module.weight.copy_(best_weight)
     return MetaResult(best_val_accuracy=float(best_acc), best_step=best_step, steps=step, history=history,
-                      stopped_early=stopped, wall_s=time.perf_counter() - start, resumed_from=resumed_from)
+                      stopped_early=stopped, wall_s=time.perf_counter() - start, resumed_from=resumed_from,
+                      chunk=chunk)
 
 
 class ClusterSampler:

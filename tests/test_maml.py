@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark import backbones
+from benchmark.errors import UserError
 from benchmark.l2l import MAML
 from benchmark.maml import MAMLConfig, meta_step_batched, meta_step_l2l, meta_train
 from benchmark.prompt import SoftPrompt
@@ -219,3 +220,71 @@ def test_meta_train_keeps_a_meta_trained_prompt_when_told_not_to_keep_the_initia
         assert res.best_step == 8 and res.best_val_accuracy == 0.5
         torch.testing.assert_close(prompt.weight, seen[0.5], atol=0, rtol=0)
         assert not torch.equal(prompt.weight, initial)
+
+
+# -- memory-bounded meta-step: chunks of tasks accumulate the same meta-gradient ---------------------
+
+TASKS5 = TASKS + [([12, 13], [14, 15]), ([1, 4], [9, 2])]
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_chunked_meta_gradient_equals_unchunked(scorer, first_order):
+    grads = {}
+    for chunk in (5, 2, 1):        # 2: uneven chunks (2, 2, 1)
+        prompt = _prompt(scorer)
+        cfg = MAMLConfig(inner_lr=0.08, first_order=first_order, m=2, chunk_tasks=chunk)
+        loss = meta_step_batched(prompt, scorer, TEXTS, LABELS, TASKS5, cfg)
+        grads[chunk] = (prompt.weight.grad.detach().clone(), loss)
+    whole, loss = grads[5]
+    assert whole.norm() > 0
+    for chunk in (2, 1):
+        rel = (grads[chunk][0] - whole).norm() / whole.norm()
+        assert rel < 1e-6, f"chunk {chunk}: relative error {rel:.2e}"
+        assert grads[chunk][1] == pytest.approx(loss, rel=1e-6)
+
+
+def test_meta_validate_chunked_equals_unchunked(scorer):
+    from benchmark.maml import meta_validate
+
+    weight = _prompt(scorer).weight
+    accs = {c: meta_validate(weight, scorer, TEXTS, LABELS, TASKS5, MAMLConfig(m=2, chunk_tasks=c)) for c in (5, 2)}
+    assert accs[5] == accs[2]
+
+
+def test_auto_chunk_is_the_most_tasks_the_budget_holds(scorer):
+    from benchmark.maml import choose_chunk
+
+    prompt = _prompt(scorer)
+    one = choose_chunk(prompt, scorer, TEXTS, LABELS, TASKS5, MAMLConfig(m=2, memory_budget_mb=10**6))
+    assert one["how"] == "auto" and one["chunk_tasks"] == 5 and one["task_mb"] > 0
+    assert prompt.weight.grad is None      # measuring leaves no gradient behind
+    task_mb = one["task_mb"]
+    two = choose_chunk(prompt, scorer, TEXTS, LABELS, TASKS5, MAMLConfig(m=2, memory_budget_mb=2.5 * task_mb))
+    assert two["chunk_tasks"] == 2
+    again = choose_chunk(prompt, scorer, TEXTS, LABELS, TASKS5, MAMLConfig(m=2, memory_budget_mb=2.5 * task_mb))
+    assert again == two                     # deterministic for a config and its data
+    with pytest.raises(UserError, match=r"maml.memory_budget_mb .* cannot hold one meta task.*allowed"):
+        choose_chunk(prompt, scorer, TEXTS, LABELS, TASKS5, MAMLConfig(m=2, memory_budget_mb=0.5 * task_mb))
+    fixed = choose_chunk(prompt, scorer, TEXTS, LABELS, TASKS5, MAMLConfig(m=2, chunk_tasks=3))
+    assert fixed["chunk_tasks"] == 3 and fixed["how"] == "set"
+
+
+@pytest.mark.parametrize("value", [0, -1, 11, "half", True])
+def test_bad_chunk_is_refused_naming_the_setting(value):
+    from benchmark import config
+
+    cfg = config.load_profile("smoke")
+    k = cfg["pretrain"]["k"]
+    cfg["maml"]["chunk_tasks"] = value if value != 11 else k + 1
+    with pytest.raises(UserError, match=rf"maml.chunk_tasks = .* allowed: auto or 1..{k}"):
+        config.validate(cfg)
+
+
+def test_bad_chunk_on_the_command_line_exits_2_before_anything_runs(tmp_path, capsys):
+    from benchmark import cli
+
+    code = cli.main(["run", "--suite", "sentiment7", "--profile", "smoke", "--out", str(tmp_path / "r"),
+                     "--set", "maml.chunk_tasks=0"])
+    assert code == 2
+    assert "maml.chunk_tasks = 0" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
