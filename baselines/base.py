@@ -62,11 +62,14 @@ def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, met
         preds = scorer.predict(val.texts, prompt(), batch_size=tcfg.eval_batch_size)
         return float((preds == np.asarray(val.labels)).mean())
 
+    # The initial prompt scored on the same test rows: the reference row that says what the
+    # downstream tuning itself added (no gradient, no RNG: the tuned result is unchanged).
+    before = scorer.predict(test.texts, prompt(), batch_size=tcfg.eval_batch_size)
     torch.manual_seed(seed)
     result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train.texts), tcfg, seed=seed,
                  desc=f"{method}/{task}/s{seed}", progress=ctx.progress)
     preds = scorer.predict(test.texts, prompt(), batch_size=tcfg.eval_batch_size)
-    return cell_result(spec, split, preds, result)
+    return cell_result(spec, split, preds, result, before_tuning=before)
 
 
 def tune_from_artifact(ctx, task: str, seed: int, artifact: dict, *, method: str) -> dict:
@@ -87,12 +90,24 @@ def init_record(artifact: dict) -> dict:
             "initial_val_accuracy": hist[0][1] if hist else None, "validations": hist}
 
 
-def cell_result(spec, split, test_preds, fit_result) -> dict:
-    """What a downstream cell reports: test metrics, the split's row ids, the training record."""
-    return {
-        "metrics": metrics(split.test.labels, test_preds, spec.label_words),
+def cell_result(spec, split, test_preds, fit_result, *, before_tuning=None) -> dict:
+    """What a downstream cell reports: test metrics, the split's row ids, the training record.
+
+    ``test`` holds the label and the prediction of every test row, in the order of
+    ``split["test"]``, so a report can pair two methods row by row (McNemar, paired bootstrap)
+    without rerunning; ``before_tuning`` the same for the prompt the tuning started from.
+    """
+    labels = [int(x) for x in split.test.labels]
+    out = {
+        "metrics": metrics(labels, test_preds, spec.label_words),
         "split": split.row_ids(),
+        "test": {"labels": labels, "preds": [int(x) for x in test_preds]},
         "train": {"steps": fit_result.steps, "epochs": round(fit_result.epochs, 3),
                   "best_step": fit_result.best_step, "best_val_accuracy": fit_result.best_score,
                   "stopped_early": fit_result.stopped_early, "evaluations": fit_result.evaluations},
     }
+    if before_tuning is not None:
+        m = metrics(labels, before_tuning, spec.label_words)
+        out["before_tuning"] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"],
+                                "preds": [int(x) for x in before_tuning]}
+    return out

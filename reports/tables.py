@@ -1,8 +1,13 @@
 """Tables 1 and 2 and the per-class recall table as Markdown: our numbers beside the paper's.
 
-Accuracy is shown in percent, mean ± std over seeds (sample std, ddof=1). MetaPT and MetaPT(Y) are
-compared with each baseline by Welch's t-test over seeds (two-sided, ``scipy.stats.ttest_ind``
-with ``equal_var=False``); with fewer than two seeds on a side the test reads "n/a".
+Accuracy is shown in percent, mean ± std over seeds (sample std, ddof=1, the paper's form) with a
+95 % interval from a bootstrap over seeds and test rows (:mod:`reports.stats`). Below each task's
+methods come reference rows: always answering the test rows' most frequent class, and each
+prompt method's accuracy before downstream tuning. The paper's comparisons are paired (same
+split, same test rows): the difference with its interval, a bootstrap and an exact McNemar
+p-value, and the smallest difference the run could have detected; across the seven tasks, a
+stratified bootstrap of the mean difference, the interquartile mean and the probability of
+improvement.
 
 >>> from reports import results, tables
 >>> res = results.load("results")          # doctest: +SKIP
@@ -11,16 +16,14 @@ with ``equal_var=False``); with fewer than two seeds on a side the test reads "n
 from __future__ import annotations
 
 import math
-import warnings
 
-from scipy import stats
-
-from reports import SUITES, paper
+from reports import SUITES, evidence, paper
+from reports.evidence import fmt_ci, fmt_p, fmt_pts
 from reports.results import Group, Results, describe, format_reduction, pick, point_label
 
 TABLE1_METHODS = ["ft", "pt", "ppt", "metapt", "metapt_y"]
-TABLE1_OURS = ["metapt", "metapt_y"]
-TABLE1_BASELINES = ["ft", "pt", "ppt"]
+# The paper's Table 1 claims: MetaPT over PPT and FT, MetaPT(Y) over PPT.
+TABLE1_PAIRS = [("metapt", "ppt"), ("metapt", "ft"), ("metapt_y", "ppt")]
 TABLE2_METHODS = ["metapt_kmeans", "metapt_lda", "metapt_random", "metapt_label", "ppt"]
 # Table 2 comparisons: K-means (the paper's choice) against every other row, each grouping vs PPT.
 TABLE2_PAIRS = ([("metapt_kmeans", m) for m in TABLE2_METHODS[1:]]
@@ -59,52 +62,120 @@ def task_cell(task: str, groups: list[Group]) -> str:
 
 
 def method_cell(g: Group) -> str:
-    label = paper.method_title(g.method)
+    label = evidence.title(g.method)
     return f"{label} [{point_label(g.point)}]" if g.point else label
 
 
-# -- significance ----------------------------------------------------------------------------
-def welch(a: list[float], b: list[float]) -> dict:
-    """Welch's two-sided t-test of two seed samples: ``{"t", "p", "n_a", "n_b", "note"}``.
-
-    ``p`` is None with fewer than two values on a side ("n/a") or when neither side varies.
-    """
-    out = {"t": None, "p": None, "n_a": len(a), "n_b": len(b), "note": ""}
-    if len(a) < 2 or len(b) < 2:
-        out["note"] = "n/a (n<2)"
-        return out
-    if max(a) == min(a) and max(b) == min(b):
-        out["note"] = "n/a (no variance)"
-        return out
-    with warnings.catch_warnings():  # near-constant samples: scipy warns, the p still stands
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = stats.ttest_ind(a, b, equal_var=False)
-    if math.isnan(res.pvalue):
-        out["note"] = "n/a (no variance)"
-        return out
-    out["t"], out["p"] = float(res.statistic), float(res.pvalue)
-    return out
+# -- reference rows and paired comparisons ------------------------------------------------------
+def references(groups: list[Group]) -> list[Group]:
+    """Majority class, then each prompt method's before-tuning score, for one (task, point)."""
+    out = [evidence.majority(groups)] + [evidence.before_tuning(g) for g in groups]
+    return [g for g in out if g is not None]
 
 
-def _p(test: dict) -> str:
-    return test["note"] if test["p"] is None else f"{test['p']:.3g}"
+def ci_cell(g: Group) -> str:
+    ci = evidence.accuracy_ci(g)
+    if ci is None:
+        return "—"
+    return fmt_ci(ci["lo"], ci["hi"], signed=False) + (" rows only" if g.n == 1 else "")
 
 
-def significance_rows(groups: list[Group], pairs: list[tuple[str, str]]) -> list[list[str]]:
-    """One row per (task, point, ours, baseline) where both sides have results."""
-    by = {(g.task, g.method, str(g.point)): g for g in groups}
-    rows = []
-    for task, point in sorted({(g.task, str(g.point)) for g in groups}):
-        for ours, base in pairs:
-            a, b = by.get((task, ours, point)), by.get((task, base, point))
+def accuracy_rows(groups: list[Group], paper_cell) -> tuple[list[list[str]], list[str]]:
+    """One row per group (method) then its references, per (task, point) in the given order; and
+    the (task, point)s whose majority row could not be computed."""
+    rows, no_majority = [], []
+    for key in dict.fromkeys((g.task, point_label(g.point)) for g in groups):
+        tg = [g for g in groups if (g.task, point_label(g.point)) == key]
+        for g in tg:
+            cell = paper_cell(g)
+            delta = "—" if not cell else f"{100 * g.mean - cell['mean']:+.2f}"
+            rows.append([task_cell(g.task, groups), method_cell(g), str(g.n), pct(g.mean, g.std, g.n),
+                         ci_cell(g), frac(*g.stat("macro_f1")) if g.values("macro_f1") else "—",
+                         paper.fmt(cell), delta])
+        refs = references(tg)
+        if not any(r.method == evidence.MAJORITY for r in refs):
+            no_majority.append(paper.task_title(key[0]) + (f" [{key[1]}]" if key[1] else ""))
+        for r in refs:
+            rows.append([task_cell(r.task, groups), f"*{method_cell(r)}* (reference)", str(r.n),
+                         pct(r.mean, r.std, r.n), ci_cell(r), "—", "—", "—"])
+    return rows, no_majority
+
+
+def reference_note(no_majority: list[str]) -> list[str]:
+    if not no_majority:
+        return []
+    return [f"_Majority-class row not computed for {', '.join(no_majority)}: the cells carry no per-row "
+            "labels (written before they were saved)._", ""]
+
+
+def comparison_rows(groups: list[Group], pairs: list[tuple[str, str]]) -> tuple[list[list[str]], list[str]]:
+    """Paired rows per (task, point, a, b) with both sides present; and notes for the pairs that
+    could not be computed (no shared seed, no per-row predictions)."""
+    by = {(g.task, point_label(g.point), g.method): g for g in groups}
+    rows, skipped = [], []
+    for task, point in dict.fromkeys((g.task, point_label(g.point)) for g in groups):
+        for a_name, b_name in pairs:
+            a, b = by.get((task, point, a_name)), by.get((task, point, b_name))
             if a is None or b is None:
                 continue
-            test = welch(a.accuracies, b.accuracies)
-            diff = 100 * (a.mean - b.mean)
-            rows.append([task_cell(task, groups), f"{method_cell(a)} vs {method_cell(b)}",
-                         f"{test['n_a']} / {test['n_b']}", f"{diff:+.2f}",
-                         "—" if test["t"] is None else f"{test['t']:.2f}", _p(test)])
-    return rows
+            name = f"{method_cell(a)} vs {method_cell(b)}"
+            d, why = evidence.compare(a, b)
+            if d is None:
+                skipped.append(f"{paper.task_title(task)}{f' [{point}]' if point else ''}, {name}: "
+                               f"not computed, {why}")
+                continue
+            rows.append([paper.task_title(task) + (f" [{point}]" if point else ""), name, str(d["seeds"]),
+                         str(d["rows"]), fmt_pts(d["diff"]), fmt_ci(d["lo"], d["hi"]), fmt_p(d["p"]),
+                         fmt_p(d["p_mcnemar"]), fmt_pts(d["mde"], signed=False), d["basis"]])
+    return rows, skipped
+
+
+def across_rows(groups: list[Group], pairs: list[tuple[str, str]]) -> tuple[list[list[str]], list[str]]:
+    """One row per pair: the stratified bootstrap across tasks (rliable's aggregates)."""
+    rows, skipped = [], []
+    for a_name, b_name in pairs:
+        by_task = {}
+        for g in groups:
+            if not g.point and g.method in (a_name, b_name):
+                by_task.setdefault(g.task, {})[g.method] = g
+        both = [(v[a_name], v[b_name]) for v in by_task.values() if a_name in v and b_name in v]
+        name = f"{paper.method_title(a_name)} vs {paper.method_title(b_name)}"
+        if len(both) < 2:
+            continue
+        agg, why = evidence.across(both)
+        if agg is None:
+            skipped.append(f"{name} across tasks: not computed, {why}")
+            continue
+        rows.append([name, str(len(agg["tasks"])), str(agg["runs"]),
+                     f"{fmt_pts(agg['mean_diff']['value'])} {fmt_ci(agg['mean_diff']['lo'], agg['mean_diff']['hi'])}",
+                     f"{fmt_pts(agg['iqm_diff']['value'])} {fmt_ci(agg['iqm_diff']['lo'], agg['iqm_diff']['hi'])}",
+                     f"{agg['poi']['value']:.2f} " + (
+                         "—" if math.isnan(agg['poi']['lo']) else f"[{agg['poi']['lo']:.2f}, {agg['poi']['hi']:.2f}]")])
+    return rows, skipped
+
+
+def comparison_sections(groups: list[Group], pairs: list[tuple[str, str]], *, across: bool) -> list[str]:
+    rows, skipped = comparison_rows(groups, pairs)
+    parts = ["## Paired comparisons (same split and test rows per seed)", "",
+             "Δ is a − b in accuracy points; the 95 % interval and the bootstrap p resample seeds and "
+             "test rows together (rows only where one seed: labelled so); McNemar's exact p pools the "
+             "rows of all seeds; MDE is the smallest true difference this run detects with 80 % power.",
+             ""]
+    parts += [_md(["Task", "Comparison (a vs b)", "seeds", "rows", "Δ (points)", "95 % CI", "p (bootstrap)",
+                   "p (McNemar)", "MDE (points)", "interval from"], rows)
+              if rows else "_No comparison could be computed._", ""]
+    parts += [f"- {m}" for m in skipped] + ([""] if skipped else [])
+    if across:
+        arows, askipped = across_rows(groups, pairs)
+        parts += ["## Across tasks (stratified bootstrap over seeds within each task)", "",
+                  "Mean and interquartile mean (IQM) of the per-seed differences over tasks, and the "
+                  "probability that a run of a beats a run of b on a task (mean over tasks), each with a "
+                  "95 % percentile interval; with one seed per task no interval can be drawn (—).", ""]
+        parts += [_md(["Comparison (a vs b)", "tasks", "seeds per task", "mean Δ (points) [95 % CI]",
+                       "IQM Δ (points) [95 % CI]", "P(a > b) [95 % CI]"], arows)
+                  if arows else "_Fewer than two tasks with both methods._", ""]
+        parts += [f"- {m}" for m in askipped] + ([""] if askipped else [])
+    return parts
 
 
 # -- notes -----------------------------------------------------------------------------------
@@ -198,21 +269,10 @@ def table1(res: Results) -> str:
     tasks = paper.numbers()["table1"]["tasks"]
     rank = lambda t: tasks.index(t) if t in tasks else len(tasks)  # noqa: E731
     groups = sorted(groups, key=lambda g: (rank(g.task), g.task, str(g.point), order[g.method]))
-    rows = []
-    for g in groups:
-        cell = paper.table1_cell(g.method, g.task)
-        delta = "—" if not cell else f"{100 * g.mean - cell['mean']:+.2f}"
-        rows.append([task_cell(g.task, groups), method_cell(g), str(g.n),
-                     pct(g.mean, g.std, g.n), frac(*g.stat("macro_f1")) if g.values("macro_f1") else "—",
-                     paper.fmt(cell), delta])
-    body = _md(["Task", "Method", "seeds", "Ours acc %", "Ours macro-F1", "Paper acc %",
-                "Ours − paper"], rows)
-    pairs = [(a, b) for a in TABLE1_OURS for b in TABLE1_BASELINES]
-    sig = significance_rows(groups, pairs)
-    parts = head + [body, ""]
-    parts += ["## Significance (Welch's t-test over seeds, two-sided)", ""]
-    parts += [_md(["Task", "Comparison", "n (ours / baseline)", "Δ acc (points)", "t", "p"], sig)
-              if sig else "_No pair with results on both sides._", ""]
+    rows, no_majority = accuracy_rows(groups, lambda g: paper.table1_cell(g.method, g.task))
+    body = _md(["Task", "Method", "seeds", "Ours acc % (mean ± std)", "95 % CI", "Ours macro-F1",
+                "Paper acc %", "Ours − paper"], rows)
+    parts = head + [body, ""] + reference_note(no_majority) + comparison_sections(groups, TABLE1_PAIRS, across=True)
     parts += ["Notes:", "", notes(groups, res, suite),
               "- Paper column: Table 1 of the paper, T5-base, mean ± std over 5 seeds; "
               "plain PT is not in the paper's table.", ""]
@@ -231,17 +291,10 @@ def table2(res: Results) -> str:
         return "\n".join(head + [_empty("Table 2", suite), "", notes(groups, res, suite), ""])
     order = {m: i for i, m in enumerate(TABLE2_METHODS)}
     groups = sorted(groups, key=lambda g: (str(g.point), order[g.method]))
-    rows = []
-    for g in groups:
-        cell = paper.table2_cell(g.method)
-        delta = "—" if not cell else f"{100 * g.mean - cell['mean']:+.2f}"
-        rows.append([method_cell(g), task_cell(g.task, groups), str(g.n), pct(g.mean, g.std, g.n),
-                     paper.fmt(cell), delta])
-    body = _md(["Method", "Task", "seeds", "Ours acc %", "Paper acc %", "Ours − paper"], rows)
-    sig = significance_rows(groups, TABLE2_PAIRS)
-    parts = head + [body, "", "## Significance (Welch's t-test over seeds, two-sided)", ""]
-    parts += [_md(["Task", "Comparison", "n (a / b)", "Δ acc (points)", "t", "p"], sig)
-              if sig else "_No pair with results on both sides._", ""]
+    rows, no_majority = accuracy_rows(groups, lambda g: paper.table2_cell(g.method))
+    body = _md(["Task", "Method", "seeds", "Ours acc % (mean ± std)", "95 % CI", "Ours macro-F1",
+                "Paper acc %", "Ours − paper"], rows)
+    parts = head + [body, ""] + reference_note(no_majority) + comparison_sections(groups, TABLE2_PAIRS, across=False)
     extra = paper.numbers()["table2"].get("notes", [])
     parts += ["Notes:", "", notes(groups, res, suite)]
     parts += [f"- Paper: {' '.join(n.split())}" for n in extra]

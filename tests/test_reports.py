@@ -11,7 +11,6 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from benchmark import cli
 from benchmark.errors import UserError
@@ -167,24 +166,51 @@ def _table1_cells():
     return out
 
 
-def test_significance_matches_scipy(tmp_path):
-    cells = _table1_cells()
-    write(tmp_path, cells)
-    res = load_quiet(tmp_path)
-    a = [c["metrics"]["accuracy"] for c in cells if c["method"] == "metapt"]
-    b = [c["metrics"]["accuracy"] for c in cells if c["method"] == "ppt"]
-    want = stats.ttest_ind(a, b, equal_var=False)
-    got = tables.welch(a, b)
-    assert got["p"] == pytest.approx(want.pvalue) and got["t"] == pytest.approx(want.statistic)
-    assert got["n_a"] == 5 and got["n_b"] == 5
-    md = tables.table1(res)
-    assert f"{want.pvalue:.3g}" in md
-    assert "MetaPT vs PPT" in md and "MetaPT(Y) vs FT" in md and "5 / 5" in md
+def with_rows(c, labels, correct, *, before=None, n_classes=5):
+    """Give a synthetic cell per-row labels and predictions (right where ``correct``), as
+    baselines/base.py cell_result writes them; ``before``: the same for the initial prompt."""
+    labels = np.asarray(labels)
+    def preds(ok):
+        return np.where(np.asarray(ok), labels, (labels + 1) % n_classes).astype(int).tolist()
+    c["split"] = {"test": [f"r{i}" for i in range(len(labels))]}
+    c["test"] = {"labels": labels.astype(int).tolist(), "preds": preds(correct)}
+    c["metrics"] = dict(c["metrics"], accuracy=float(np.mean(correct)), n=len(labels))
+    if before is not None:
+        c["before_tuning"] = {"accuracy": float(np.mean(before)), "n": len(labels), "preds": preds(before)}
+    return c
 
 
-def test_welch_small_samples():
-    assert tables.welch([0.4], [0.3, 0.5])["note"] == "n/a (n<2)"
-    assert tables.welch([0.4, 0.4], [0.3, 0.3])["note"] == "n/a (no variance)"
+def test_paired_comparison_by_hand(tmp_path):
+    """8 rows, one seed: MetaPT right on rows 0-5, PPT on rows 4-7 -> 4 wins, 2 losses; exact
+    McNemar p = P(Bin(6, .5) <= 2) * 2 = 2 * (1 + 6 + 15) / 64."""
+    labels = [0, 1, 2, 0, 1, 2, 0, 1]
+    a = with_rows(cell("metapt", "sst5", 0, 0.0), labels, [1, 1, 1, 1, 1, 1, 0, 0], before=[1, 0, 0, 0, 0, 0, 0, 0])
+    b = with_rows(cell("ppt", "sst5", 0, 0.0), labels, [0, 0, 0, 0, 1, 1, 1, 1])
+    write(tmp_path, [a, b])
+    md = tables.table1(load_quiet(tmp_path))
+    assert "| SST-5 | MetaPT vs PPT | 1 | 8 | +25.0 |" in md
+    assert f"| {2 * 22 / 64:.2g} |" in md and "rows only (1 seed)" in md
+    # reference rows: majority class of the test rows (0 and 1: 3 of 8), MetaPT before tuning (1 of 8)
+    assert "*Majority class (test rows)* (reference) | 1 | 37.50 (n=1)" in md
+    assert "*MetaPT before tuning* (reference) | 1 | 12.50 (n=1)" in md
+    assert "PPT before tuning" not in md  # that cell saved no before-tuning score
+
+
+def test_older_cells_render_and_say_what_was_not_computed(tmp_path):
+    write(tmp_path, _table1_cells())
+    md = tables.table1(load_quiet(tmp_path))
+    assert "| SST-5 (stand-in: synthetic test snippets) | MetaPT | 5 | 45.22 ± 1.00 | — |" in md
+    assert "MetaPT vs PPT: not computed, the cells carry no per-row predictions" in md
+    assert "Majority-class row not computed for SST-5" in md
+    assert "Welch" not in md
+
+
+def test_comparison_without_shared_seed_is_skipped_with_a_note(tmp_path):
+    labels = [0, 1] * 10
+    write(tmp_path, [with_rows(cell("metapt", "sst5", 0, 0.0), labels, [1] * 20),
+                     with_rows(cell("ppt", "sst5", 1, 0.0), labels, [0] * 20)])
+    md = tables.table1(load_quiet(tmp_path))
+    assert "MetaPT vs PPT: not computed, no seed in common" in md
 
 
 def test_table1_paper_column_and_standin_note(tmp_path):

@@ -6,9 +6,10 @@ import warnings
 
 from benchmark.errors import UserError
 
-HELP = "write Tables 1-2, recall and Figures 2, 3a, 3b, 4 (Markdown, PNG, SVG) from results"
+HELP = ("write Tables 1-2, recall, the paper's claims with verdicts and Figures 2, 3a, 3b, 4 "
+        "(Markdown, PNG, SVG) from results")
 
-TABLE_FILES = {"table1": "table1.md", "table2": "table2.md", "recall": "recall.md"}
+TABLE_FILES = {"table1": "table1.md", "table2": "table2.md", "recall": "recall.md", "claims": "claims.md"}
 
 
 def add_arguments(parser) -> None:
@@ -17,7 +18,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="where to write the report (default: <results>/report)")
     parser.add_argument("--only", metavar="NAMES", default=None,
-                        help="comma-separated subset of: table1, table2, recall, fig2, fig3a, fig3b, fig4")
+                        help="comma-separated subset of: table1, table2, recall, claims, fig2, fig3a, fig3b, fig4")
     parser.add_argument("--profile", default=None, help="use only cells of this profile")
     parser.add_argument("--backbone", default=None, help="use only cells of this backbone")
 
@@ -25,9 +26,13 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from benchmark import paths
     from benchmark.errors import unknown
+    from reports import claims
+    from reports import evidence
     from reports import results as results_mod
     from reports.figures import FIGURES, NoData
     from reports.tables import NO_RESULTS, TABLES
+
+    TABLES = dict(TABLES, claims=claims.claims_md)
 
     root = pathlib.Path(args.results).expanduser() if args.results else paths.sub("results")
     if not root.is_dir():
@@ -51,6 +56,13 @@ def run(args) -> int:
         print(f"warning: {w}")
     print(f"read {len(res.cells)} cells ({len(res.done())} done, {len(res.failed())} not done) "
           f"of suites {', '.join(res.suites()) or 'none'} from {root}")
+
+    scored = [c for g in res.groups().values() for c in g.cells]
+    no_rows = [c for c in scored if evidence.rows(c) is None]
+    if no_rows:
+        print(f"note: {len(no_rows)} of {len(scored)} scored cells carry no per-row predictions (written "
+              "before they were saved): their paired comparisons, majority rows and the claim verdicts "
+              "that need them are marked as not computed")
 
     out.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []
