@@ -90,12 +90,16 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None) -> list[Cell
         return cells
     for name in suite["methods"]:
         get_method(name)
-    for name in suite["tasks"]:
-        data.get_task(name)
+    suite_specs = [data.get_task(name) for name in suite["tasks"]]
     for name in tasks or []:
         data.get_task(name)
     for name in methods or []:
         get_method(name)
+    suite_tasks = list(suite["tasks"])
+    if tasks and all(s.role == "downstream" for s in suite_specs):
+        # `--tasks` names any registered downstream task (built-in or the user's): the suite's methods run
+        # on it; a suite over pre-training data (t-SNE) keeps its own tasks
+        suite_tasks += [t for t in tasks if t not in suite_tasks and data.get_task(t).role == "downstream"]
     key, values = _axis_values(suite, cfg)
     seeds = suite.get("seeds") or cfg["seeds"]
     cells = []
@@ -108,7 +112,7 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None) -> list[Cell
         for method in suite["methods"]:
             if methods and method not in methods:
                 continue
-            for task in suite["tasks"]:
+            for task in suite_tasks:
                 if tasks and task not in tasks:
                     continue
                 for seed in seeds:

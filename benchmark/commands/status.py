@@ -15,6 +15,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", type=pathlib.Path, help="results directory (default: <cache>/results)")
 
 
+def _user_mark(task: str) -> str:
+    """' (user)' for a task the user declared (METAPT_TASKS_PATH or a YAML path): no paper number exists."""
+    from benchmark import data
+
+    try:
+        return " (user)" if data.get_task(task).user else ""
+    except UserError:
+        return " (not registered now)"
+
+
 def _report(out: pathlib.Path) -> dict:
     """Print done / failed / missing per suite; return the counts."""
     from benchmark.runner import read_cell
@@ -25,7 +35,9 @@ def _report(out: pathlib.Path) -> dict:
         raise UserError(f"{out} has no manifest.json: not a results directory written by `benchmark run`")
     suites: dict = {}
     for entry in manifest["cells"]:
-        counts = suites.setdefault(entry.get("suite", "?"), {"done": 0, "failed": 0, "missing": 0, "lines": []})
+        counts = suites.setdefault(entry.get("suite", "?"), {"done": 0, "failed": 0, "missing": 0, "lines": [],
+                                                             "tasks": {}})
+        counts["tasks"].setdefault(entry["task"], [0, 0])[1] += 1
         result = read_cell(out / "cells" / f"{entry['key']}.json")
         point = ",".join(f"{k}={v}" for k, v in (entry.get("point") or {}).items())
         name = f"{entry['method']}/{entry['task']}/seed{entry['seed']}" + (f"/{point}" if point else "")
@@ -37,10 +49,12 @@ def _report(out: pathlib.Path) -> dict:
             counts["lines"].append(f"  FAILED   {name}: {result.get('error')}")
         else:
             counts["done"] += 1
+            counts["tasks"][entry["task"]][0] += 1
     print(f"results: {out}")
     for suite, c in suites.items():
         total = c["done"] + c["failed"] + c["missing"]
         print(f"suite {suite}: {c['done']} done, {c['failed']} failed, {c['missing']} missing of {total}")
+        print("  tasks: " + ", ".join(f"{t}{_user_mark(t)} {d}/{n}" for t, (d, n) in c["tasks"].items()))
         for line in c["lines"]:
             print(line)
     return suites
