@@ -19,6 +19,7 @@ COMMANDS = {
     "data": "benchmark.commands.data",
     "models": "benchmark.commands.models",
     "perf": "benchmark.commands.perf",
+    "calibrate": "benchmark.commands.calibrate",
 }
 
 

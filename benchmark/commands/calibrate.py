@@ -1,0 +1,62 @@
+"""`python -m benchmark calibrate`: choose prompt init, learning rates and budgets for a backbone
+from training and validation rows (never test rows); see docs/CALIBRATION.md."""
+from __future__ import annotations
+
+import sys
+
+from benchmark import paths
+from benchmark.commands._common import add_profile_options, resolve_profile
+from benchmark.errors import UserError
+
+HELP = "calibrate prompt init, learning rates and budgets on training + validation rows (report, PNG, profile fragment)"
+
+
+def _numbers(text, name):
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise UserError(f"calibrate: --{name} {text!r} is not a comma-separated list of numbers; "
+                        "allowed: e.g. 0.003,0.03,0.3") from None
+
+
+def add_arguments(parser) -> None:
+    from benchmark.calibrate import Grid
+
+    g = Grid()
+    add_profile_options(parser)
+    parser.add_argument("--tasks", help=f"downstream tasks (default {','.join(g.tasks)})")
+    parser.add_argument("--inits", help=f"prompt inits to compare (default {','.join(g.inits)})")
+    parser.add_argument("--lrs", help=f"downstream learning rates (default {','.join(map(str, g.lrs))})")
+    parser.add_argument("--steps", type=int, default=g.steps, help=f"steps per tuning curve (default {g.steps})")
+    parser.add_argument("--eval-every", type=int, default=g.eval_every,
+                        help=f"steps between validations (default {g.eval_every})")
+    parser.add_argument("--alphas", help=f"Prompt-MAML inner rates (default {','.join(map(str, g.alphas))})")
+    parser.add_argument("--betas", help=f"Prompt-MAML outer rates (default {','.join(map(str, g.betas))})")
+    parser.add_argument("--maml-steps", type=int, default=g.maml_steps,
+                        help=f"meta-steps per beta run (default {g.maml_steps})")
+    parser.add_argument("--maml-eval-every", type=int, default=g.maml_eval_every,
+                        help=f"meta-steps between meta-validations (default {g.maml_eval_every})")
+    parser.add_argument("--ppt-steps", type=int, help="PPT curve steps (default: the rows a Prompt-MAML run uses)")
+    parser.add_argument("--pretrain-data", default=g.pretrain_data,
+                        help="pseudo (MetaPT's and PPT's pool, default) or labelled (cheaper: no corpus annotation)")
+    parser.add_argument("--no-maml", action="store_true", help="skip the Prompt-MAML calibration")
+    parser.add_argument("--no-ppt", action="store_true", help="skip the PPT curve")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    from benchmark.calibrate import Grid, calibrate
+
+    g = Grid()
+    grid = Grid(tasks=[t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else g.tasks,
+                inits=[t.strip() for t in args.inits.split(",") if t.strip()] if args.inits else g.inits,
+                lrs=_numbers(args.lrs, "lrs") if args.lrs else g.lrs,
+                steps=args.steps, eval_every=args.eval_every,
+                alphas=_numbers(args.alphas, "alphas") if args.alphas else g.alphas,
+                betas=_numbers(args.betas, "betas") if args.betas else g.betas,
+                maml_steps=args.maml_steps, maml_eval_every=args.maml_eval_every, ppt_steps=args.ppt_steps,
+                pretrain_data=args.pretrain_data, maml=not args.no_maml, ppt=not args.no_ppt)
+    cfg = resolve_profile(args, stream=sys.stderr)
+    out = args.out or paths.cache_dir() / "calibration" / cfg["profile"]
+    calibrate(cfg, grid, out, progress=not args.no_progress)
+    return 0
