@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only; never a display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from benchmark.errors import UserError  # noqa: E402
-from reports import paper  # noqa: E402
+from reports import evidence, paper  # noqa: E402
 from reports.results import Group, describe, format_reduction  # noqa: E402
 
 # One style per method so a method looks the same in every figure.
@@ -32,17 +32,20 @@ def no_data(name: str, suite: str, what: str = "") -> NoData:
                   f"run python -m benchmark run --suite {suite}")
 
 
-def footer(items, extra: str = "") -> str:
-    """One wrapped caption: profile, backbone, stand-in data and scaled-down settings."""
+def footer(items, extra: str = "", bars: bool = False) -> str:
+    """A short caption: profile, backbone, whether the data stand in for the paper's, and how many
+    settings differ from the paper (the full list is in the Markdown report, claims.md)."""
     d = describe(items)
     bits = [f"profile: {', '.join(d['profiles']) or 'unknown'}",
             f"backbone: {', '.join(d['backbones']) or 'unknown'} (paper: {paper.numbers()['backbone']})"]
     if d["standins"]:
-        bits.append("STAND-IN DATA, not the paper's: " + "; ".join(
-            f"{d['standin_for'][t]} ← {lbl}" for t, lbl in sorted(d["standins"].items())))
-    if d["reductions"]:
-        lines = sorted({format_reduction(k, v) for r in d["reductions"] for k, v in r.items()})
-        bits.append("scaled down: " + ", ".join(lines))
+        bits.append("STAND-IN DATA, not the paper's: "
+                    + ", ".join(sorted(f"{d['standin_for'][t]}" for t in d["standins"])))
+    n_red = len({format_reduction(k, v) for r in d["reductions"] for k, v in r.items()})
+    if n_red:
+        bits.append(f"{n_red} settings differ from the paper: see claims.md")
+    if bars:
+        bits.append("bars: 95 % interval (seeds + test rows; rows only where one seed)")
     if extra:
         bits.append(extra)
     return "\n".join(textwrap.wrap(" · ".join(bits), width=110))
@@ -60,15 +63,18 @@ def axis_value(g: Group, axes):
 
 
 def series(groups: list[Group], axes) -> dict[str, tuple[list, list, list, list]]:
-    """method -> (x, mean %, std %, n) sorted by x; std 0 where one seed."""
+    """method -> (x, mean %, [below, above] % of the 95 % interval, n) sorted by x; the std over
+    seeds stands in where a cell lacks its row count."""
     axes = [axes] if isinstance(axes, str) else list(axes)
     out: dict[str, tuple[list, list, list, list]] = {}
     for g in sorted(groups, key=lambda g: (g.method, axis_value(g, axes))):
-        xs, ms, ss, ns = out.setdefault(g.method, ([], [], [], []))
-        std = g.std
+        xs, ms, es, ns = out.setdefault(g.method, ([], [], [[], []], []))
+        ci = evidence.accuracy_ci(g)
+        std = 0.0 if g.std != g.std else 100 * g.std  # NaN (one seed) -> no bar
         xs.append(axis_value(g, axes))
         ms.append(100 * g.mean)
-        ss.append(0.0 if std != std else 100 * std)  # NaN (one seed) -> no error bar
+        es[0].append(std if ci is None else max(100 * (g.mean - ci["lo"]), 0.0))
+        es[1].append(std if ci is None else max(100 * (ci["hi"] - g.mean), 0.0))
         ns.append(g.n)
     return out
 
@@ -96,7 +102,7 @@ def add_footer(fig, text: str) -> None:
 
 def line_plot(name: str, groups: list[Group], axis: str, *, xlabel: str, title: str,
               methods: list[str], log: int | None, out_dir, extra_note: str = "") -> list[pathlib.Path]:
-    """Accuracy vs one ablation axis, one line per method with std error bars."""
+    """Accuracy vs one ablation axis, one line per method with 95 % interval bars."""
     data = series(groups, axis)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     drawn = []
@@ -117,7 +123,7 @@ def line_plot(name: str, groups: list[Group], axis: str, *, xlabel: str, title: 
                        ha="right" if len(xs_all) > 6 else "center")
     ax.minorticks_off()
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("SST-5 accuracy (%), mean ± std over seeds")
+    ax.set_ylabel("SST-5 accuracy (%), mean over seeds, 95 % interval")
     ax.set_title(f"{title}\n({title_suffix(groups)})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
@@ -125,5 +131,5 @@ def line_plot(name: str, groups: list[Group], axis: str, *, xlabel: str, title: 
     note = extra_note
     if absent:
         note = (note + " · " if note else "") + "no results for " + ", ".join(absent)
-    add_footer(fig, footer(groups, note))
+    add_footer(fig, footer(groups, note, bars=True))
     return save(fig, out_dir, name)
