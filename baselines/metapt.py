@@ -10,8 +10,9 @@ import torch
 
 from baselines.base import Method, tune_from_artifact
 from benchmark.maml import meta_train
-from benchmark.prompt import make_prompt
+from benchmark.prompt import make_prompt, row_norms
 from benchmark.train import Scorer
+from tasksets.pseudo_label import label_purity
 
 
 class MetaPT(Method):
@@ -48,6 +49,7 @@ class MetaPT(Method):
         prompt = make_prompt(backbone, cfg, pre["seed"], ctx.pretrain_label_words()).to(backbone.device)
         mcfg = ctx.maml_config()
         sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=pre["seed"], val_per_task=mcfg.val_tasks_per_cluster)
+        initial_norm = row_norms(prompt.weight)
         torch.manual_seed(pre["seed"])
         downstream_bf16 = backbone.autocast_bf16
         backbone.autocast_bf16 = mcfg.bf16          # float32 meta-gradients unless maml.bf16 says otherwise
@@ -60,7 +62,15 @@ class MetaPT(Method):
         report = {"grouping": grouping, "tasks": tasks.summary(), "best_step": result.best_step,
                   "steps": result.steps, "best_val_accuracy": result.best_val_accuracy,
                   "history": result.history, "stopped_early": result.stopped_early, "wall_s": result.wall_s,
-                  "resumed_from": result.resumed_from, "chunk": result.chunk, "data_report": pool.get("report")}
+                  "resumed_from": result.resumed_from, "chunk": result.chunk, "data_report": pool.get("report"),
+                  # what it cost, comparable with PPT's: rows through the backbone per meta-step are K tasks x
+                  # (m support + m query), forward and backward (second order: a second backward through the support)
+                  "compute": {"rows_forward_backward": result.steps * len(tasks.task_ids) * 2 * pre["m"],
+                              "second_order": not mcfg.first_order,
+                              "rows_forward_validation": len(result.history) * len(sampler.validation_tasks()) * 2 * pre["m"],
+                              "wall_s": result.wall_s},
+                  "row_norm": {"initial": initial_norm, "kept": row_norms(prompt.weight)},
+                  "label_purity": label_purity(tasks.summary())}
         return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)
 
     def run(self, ctx, task, seed):

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from baselines.base import Method, tune_from_artifact
-from benchmark.prompt import make_prompt
+from benchmark.prompt import make_prompt, row_norms
 from benchmark.train import Scorer, fit
 
 
@@ -40,6 +40,7 @@ class PretrainedPromptTuning(Method):
         scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
         prompt = make_prompt(backbone, cfg, seed, ctx.pretrain_label_words()).to(backbone.device)
         tcfg = ctx.train_config("ppt")
+        initial_norm = row_norms(prompt.weight)
 
         def loss_fn(idx):
             rows = train_idx[idx]
@@ -55,7 +56,12 @@ class PretrainedPromptTuning(Method):
                      checkpoint=out_dir / "checkpoint.pt", select_initial=False)  # resumed after a kill; removed once the artefact is made
         report = {"steps": result.steps, "best_step": result.best_step, "best_val_accuracy": result.best_score,
                   "evaluations": result.evaluations, "rows": len(train_idx), "val_rows": len(val_idx),
-                  "pseudo_labels": pool["report"], "wall_s": result.wall_s}
+                  "pseudo_labels": pool["report"], "wall_s": result.wall_s,
+                  # what it cost, comparable with Prompt-MAML's: rows through the backbone
+                  "compute": {"rows_forward_backward": result.steps * tcfg.batch_size,
+                              "rows_forward_validation": len(result.evaluations) * len(val_idx),
+                              "wall_s": result.wall_s},
+                  "row_norm": {"initial": initial_norm, "kept": row_norms(prompt.weight)}}
         return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)
 
     def run(self, ctx, task, seed):

@@ -90,3 +90,24 @@ def test_scaled_inits_need_the_embeddings():
         SoftPrompt(2, 8, init="normal")
     with pytest.raises(ValueError, match="label words"):
         SoftPrompt(2, 8, init="label", embeddings=torch.zeros(10, 8))
+
+
+def test_ppt_and_metapt_start_from_the_profile_init_and_report_their_compute(standin_cache, tmp_path):
+    """One init for all prompt methods: with prompt_init=label both pre-trainings start from the pool's
+    label-word embeddings; each artefact report states the rows it put through the backbone."""
+    from baselines import get_method
+    from benchmark.context import Context
+
+    cfg = config_mod.apply_overrides(config_mod.load_profile("smoke"), ["prompt_init=label"])
+    ctx = Context(cfg, progress=False, artifacts_dir=tmp_path / "artifacts")
+    start = row_norms(make_prompt(ctx.backbone(), cfg, 0, ctx.pretrain_label_words()).weight)
+    ppt = ctx.prepared(get_method("ppt"))["report"]
+    assert ppt["row_norm"]["initial"] == pytest.approx(start)
+    assert ppt["compute"]["rows_forward_backward"] == ppt["steps"] * cfg["ppt"]["batch_size"] > 0
+    assert ppt["compute"]["rows_forward_validation"] == len(ppt["evaluations"]) * ppt["val_rows"]
+    meta = ctx.prepared(get_method("metapt_y"))["report"]
+    assert meta["row_norm"]["initial"] == pytest.approx(start)
+    k, m = meta["tasks"]["k_effective"], cfg["pretrain"]["m"]
+    assert meta["compute"]["rows_forward_backward"] == meta["steps"] * k * 2 * m > 0
+    assert meta["compute"]["second_order"] is True
+    assert 1 / 5 <= meta["label_purity"]["overall"] <= 1
