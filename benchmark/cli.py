@@ -19,6 +19,7 @@ COMMANDS = {
     "data": "benchmark.commands.data",
     "models": "benchmark.commands.models",
     "perf": "benchmark.commands.perf",
+    "export": "benchmark.commands.export",
     "calibrate": "benchmark.commands.calibrate",
 }
 
