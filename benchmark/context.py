@@ -57,6 +57,8 @@ class Context:
         if key not in _BACKBONES:
             log.info("loading backbone %s on %s (bf16 autocast: %s)", *key)
             _BACKBONES[key] = backbones.load(key[0], device=key[1], autocast_bf16=key[2])
+        if _BACKBONES[key].source:   # hub models: the id and commit the weights came from
+            self.provenance.setdefault("backbone", _BACKBONES[key].source)
         return _BACKBONES[key]
 
     def trainable_backbone(self):
