@@ -247,3 +247,72 @@ def test_perf_default_variant_is_what_prompt_maml_runs(maml_bf16):
     assert "(default)" in default[0].name
     assert sum("(default)" in v.name for v in variants) == 1
     assert [v for v in variants if v.reference][0].engine == "l2l"
+
+
+def test_attention_switch_gives_the_same_losses_and_switches_back(kind):
+    """SDPA where no double backward is needed: same numbers as eager, and the backbone goes back to eager
+    (second-order MAML needs it) even when the block fails."""
+    bb = _bb(kind)
+    scorer = Scorer(bb, ["bad", "good"], max_length=24)
+    prompt = torch.randn(3, bb.embed_dim)
+    eager = scorer.losses(TEXTS, [0, 1] * (len(TEXTS) // 2), prompt)
+    with bb.attention("sdpa"):
+        assert bb.attn_implementations() == {"sdpa"}
+        sdpa = scorer.losses(TEXTS, [0, 1] * (len(TEXTS) // 2), prompt)
+    torch.testing.assert_close(sdpa, eager, atol=1e-5, rtol=1e-5)
+    with pytest.raises(RuntimeError):
+        with bb.attention("sdpa"):
+            raise RuntimeError("boom")
+    assert bb.attn_implementations() == {"eager"}
+
+
+def test_profile_breakdown_shares_cover_the_wall_time():
+    from benchmark.perf import profile_breakdown
+
+    a, q = torch.randn(512, 512), torch.randn(8, 64, 64)
+
+    def matmuls():
+        for _ in range(10):
+            a @ a
+
+    def attention():
+        for _ in range(10):
+            torch.softmax(torch.bmm(q, q.transpose(1, 2)), -1)
+
+    for fn, planted in ((matmuls, "matmul"), (attention, "attention")):
+        p = profile_breakdown(fn)
+        shares = [p[k] for k in ("matmul", "attention", "elementwise/other", "python/overhead")]
+        assert all(s >= 0 for s in shares) and sum(shares) == pytest.approx(1.0, abs=0.02)
+        assert p["bound_by"] == planted and p[planted] > 0.5, p
+
+
+def test_perf_sections_memory_and_bf16_inits(tmp_path, monkeypatch):
+    """The memory section's chunked steps give the unchunked meta-gradient; bf16-inits compares to float64."""
+    import json
+
+    from benchmark import cli
+    monkeypatch.setenv("METAPT_CACHE", str(tmp_path / "cache"))
+    argv = ["perf", "--backbone", "tiny-t5", "--threads", "1", "--k", "3", "--m", "2", "--prompt-tokens", "4",
+            "--max-length", "24", "--repeats", "1", "--sections", "memory,bf16-inits,ft", "--tune-steps", "2",
+            "--peak-n", "128", "--out", str(tmp_path / "perf"), "--name", "t"]
+    assert cli.main(argv) == 0
+    result = json.loads((tmp_path / "perf" / "t.json").read_text())
+    assert "meta_step" not in result and "tune" not in result
+    rows = result["memory"]["rows"]
+    assert [r["chunk_tasks"] for r in rows] == [3, result["memory"]["auto"]["chunk_tasks"], 2]
+    assert all(r["grad_rel_err_vs_unchunked"] < 1e-6 for r in rows)
+    assert {(r["init"], r["order"]) for r in result["bf16_inits"]["rows"]} == \
+        {("vocab", "first"), ("vocab", "second"), ("normal", "first"), ("normal", "second")}
+    assert all(r["cosine_float32"] > 0.9999 for r in result["bf16_inits"]["rows"])
+    assert {r["attention"] for r in result["ft"]["rows"]} == {"eager", "sdpa"}
+    assert result["bf16_auto"]["bf16"] in (True, False) and "meta_step_memory" in result["targets"]
+    md = (tmp_path / "perf" / "t.md").read_text()
+    for heading in ("## Memory-bounded meta-step", "## bf16 meta-gradient at proper inits", "## Full fine-tuning",
+                    "## The precision `bf16: auto` chose"):
+        assert heading in md
+
+
+def test_perf_rejects_unknown_sections(capsys):
+    from benchmark import cli
+    assert cli.main(["perf", "--sections", "meta,warp"]) == 2
+    assert "allowed: all or a comma-separated list of meta, memory" in capsys.readouterr().err

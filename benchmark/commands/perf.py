@@ -48,6 +48,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sweep-base-text", type=int, default=16,
                         help="text tokens while K or the prompt length varies (default 16)")
     parser.add_argument("--peak-n", type=int, help="matmul size of the ceiling (default 2048 CPU, 8192 GPU)")
+    parser.add_argument("--sections", default="all",
+                        help="comma-separated parts to run: meta, memory, bf16-inits, tune, score, ft, sweep "
+                             "(default all; the ceiling and the bf16: auto decision are always measured)")
+    parser.add_argument("--attention", default="eager,sdpa",
+                        help="attention kernels timed for tuning, scoring and FT (default eager,sdpa)")
+    parser.add_argument("--cosine-k", type=int, default=3,
+                        help="meta tasks of the bf16-vs-float64 meta-gradient comparison (default 3)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the torch.profiler op breakdowns")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=pathlib.Path, help="output folder (default <cache>/perf)")
     parser.add_argument("--name", help="file name stem (default <backbone>-<device>)")
@@ -60,8 +68,18 @@ def config_from_args(args):
     bad = [e for e in engines if e not in ("l2l", "batched")]
     if bad or not engines:
         raise UserError(f"unknown engine(s) {bad or args.engines!r}; valid: l2l, batched")
+    from benchmark.perf import SECTIONS
+
+    sections = SECTIONS if args.sections == "all" else tuple(x.strip() for x in args.sections.split(",") if x.strip())
+    bad = [x for x in sections if x not in SECTIONS]
+    if bad or not sections:
+        raise UserError(f"--sections {args.sections!r}: unknown part(s) {', '.join(bad) or '(none given)'}; "
+                        f"allowed: all or a comma-separated list of {', '.join(SECTIONS)}")
+    attention = tuple(x.strip() for x in args.attention.split(",") if x.strip())
+    if not attention or any(x not in ("eager", "sdpa") for x in attention):
+        raise UserError(f"--attention {args.attention!r} is invalid; allowed: eager, sdpa or eager,sdpa")
     for name in ("k", "m", "prompt_tokens", "max_length", "repeats", "tune_batch", "tune_steps", "score_rows",
-                 "score_batch"):
+                 "score_batch", "cosine_k"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1")
     return PerfConfig(backbone=args.backbone, device=args.device, threads=args.threads, k=args.k, m=args.m,
@@ -72,7 +90,8 @@ def config_from_args(args):
                       tune_batch=args.tune_batch, tune_steps=args.tune_steps, score_rows=args.score_rows,
                       score_batch=args.score_batch, sweep=not args.no_sweep, sweep_k=_ints(args.sweep_k),
                       sweep_prompt=_ints(args.sweep_prompt), sweep_text=_ints(args.sweep_text),
-                      sweep_base_text=args.sweep_base_text, peak_n=args.peak_n, seed=args.seed)
+                      sweep_base_text=args.sweep_base_text, peak_n=args.peak_n, seed=args.seed,
+                      sections=sections, attention=attention, cosine_k=args.cosine_k, profile=not args.no_profile)
 
 
 def run(args) -> int:
