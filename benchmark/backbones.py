@@ -232,6 +232,19 @@ class Backbone(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.model.get_input_embeddings().weight.dtype
 
+    @contextlib.contextmanager
+    def attention(self, implementation: str):
+        """Run a block with another attention kernel ("sdpa", "eager"), then switch back. Loading uses
+        eager because second-order MAML cannot differentiate CPU SDPA twice; a loop with no double
+        backward (tuning, scoring, FT, first-order) may use SDPA. Switching only rewrites the configs'
+        ``_attn_implementation`` (no weights move), so it costs microseconds."""
+        before = self.model.config._attn_implementation
+        self.model.set_attn_implementation(implementation)
+        try:
+            yield self
+        finally:
+            self.model.set_attn_implementation(before)
+
     def attn_implementations(self) -> set[str]:
         """The attention implementations in use by the model and every sub-model (e.g. T5's stacks)."""
         return {str(getattr(m.config, "_attn_implementation", None)) for m in self.model.modules()
