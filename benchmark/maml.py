@@ -132,6 +132,9 @@ def meta_step_batched(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConf
     return total
 
 
+TASK_MARGIN = 1.25   # per-task activations = this x the median task's (longer tasks pad to longer rows)
+
+
 def default_budget_mb() -> float:
     """1/8 of physical memory: a fixed share, so a machine always picks the same chunk."""
     try:
@@ -161,8 +164,10 @@ def choose_chunk(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConfig) -
     """The chunk size the meta-step will use, with the evidence (for the artefact report).
 
     ``auto``: one task's second-order step is measured (saved activations) on the task of ``tasks``
-    with the longest texts, and the chunk is the most tasks that fit ``memory_budget_mb``. The
-    measurement depends only on the config and the data, so a machine always picks the same chunk."""
+    with the median text length, 1.25 x that is taken per task (rows are padded per length bucket,
+    so a chunk of longer tasks costs more; the longest task alone would overstate the mean about 2x),
+    and the chunk is the most tasks that fit ``memory_budget_mb``. The measurement depends only on
+    the config and the data, so a machine always picks the same chunk."""
     n_tasks = len(tasks)
     cfg.validate()      # chunk > K was refused against pretrain.k; fewer real tasks (label grouping) clamp
     budget = cfg.memory_budget_mb or default_budget_mb()
@@ -170,11 +175,12 @@ def choose_chunk(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConfig) -
         return {"chunk_tasks": 1, "how": "l2l engine: one task at a time", "budget_mb": budget}
     if cfg.chunk_tasks != "auto":
         return {"chunk_tasks": min(int(cfg.chunk_tasks), n_tasks), "how": "set", "budget_mb": round(budget, 1)}
-    longest = max(tasks, key=lambda t: sum(len(str(texts[i])) for i in t[0] + t[1]))
+    by_length = sorted(tasks, key=lambda t: sum(len(str(texts[i])) for i in t[0] + t[1]))
+    median = by_length[len(by_length) // 2]
     weight = prompt_module.weight
     saved_grad = weight.grad
     one = dataclasses.replace(cfg, chunk_tasks=1)
-    task_mb = _saved_mb(lambda: meta_step_batched(prompt_module, scorer, texts, labels, [longest], one))
+    task_mb = TASK_MARGIN * _saved_mb(lambda: meta_step_batched(prompt_module, scorer, texts, labels, [median], one))
     weight.grad = saved_grad
     if task_mb > budget:
         raise UserError(f"setting maml.memory_budget_mb = {budget:.0f} cannot hold one meta task: its "

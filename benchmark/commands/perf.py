@@ -55,6 +55,8 @@ def add_arguments(parser) -> None:
                         help="attention kernels timed for tuning, scoring and FT (default eager,sdpa)")
     parser.add_argument("--cosine-k", type=int, default=3,
                         help="meta tasks of the bf16-vs-float64 meta-gradient comparison (default 3)")
+    parser.add_argument("--memory-chunks", default="2,auto,all",
+                        help="task chunks timed by the memory section: any of 2, auto, all (= K); default all three")
     parser.add_argument("--no-profile", action="store_true", help="skip the torch.profiler op breakdowns")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=pathlib.Path, help="output folder (default <cache>/perf)")
@@ -78,6 +80,10 @@ def config_from_args(args):
     attention = tuple(x.strip() for x in args.attention.split(",") if x.strip())
     if not attention or any(x not in ("eager", "sdpa") for x in attention):
         raise UserError(f"--attention {args.attention!r} is invalid; allowed: eager, sdpa or eager,sdpa")
+    chunks = tuple(x.strip() for x in args.memory_chunks.split(",") if x.strip())
+    if not chunks or any(x not in ("2", "auto", "all") for x in chunks):
+        raise UserError(f"--memory-chunks {args.memory_chunks!r} is invalid; allowed: a comma-separated list of "
+                        "2, auto, all")
     for name in ("k", "m", "prompt_tokens", "max_length", "repeats", "tune_batch", "tune_steps", "score_rows",
                  "score_batch", "cosine_k"):
         if getattr(args, name) < 1:
@@ -91,7 +97,8 @@ def config_from_args(args):
                       score_batch=args.score_batch, sweep=not args.no_sweep, sweep_k=_ints(args.sweep_k),
                       sweep_prompt=_ints(args.sweep_prompt), sweep_text=_ints(args.sweep_text),
                       sweep_base_text=args.sweep_base_text, peak_n=args.peak_n, seed=args.seed,
-                      sections=sections, attention=attention, cosine_k=args.cosine_k, profile=not args.no_profile)
+                      sections=sections, attention=attention, cosine_k=args.cosine_k, profile=not args.no_profile,
+                      memory_chunks=chunks)
 
 
 def run(args) -> int:

@@ -65,6 +65,7 @@ class PerfConfig:
     attention: tuple = ("eager", "sdpa")   # kernels timed for the loops without double backward
     cosine_k: int = 3               # meta tasks of the bf16-vs-float64 meta-gradient comparison
     profile: bool = True            # torch.profiler op breakdown of each timed loop
+    memory_chunks: tuple = ("2", "auto", "all")   # chunks of the memory section ("all" = K)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -304,6 +305,12 @@ class PeakRSS:
         return None
 
     def __enter__(self):
+        try:   # hand memory freed by earlier steps back to the system first (glibc keeps it mapped)
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
         try:
             pathlib.Path("/proc/self/clear_refs").write_text("5")
             self.resettable = True
