@@ -19,6 +19,7 @@ COMMANDS = {
     "data": "benchmark.commands.data",
     "models": "benchmark.commands.models",
     "perf": "benchmark.commands.perf",
+    "publish": "benchmark.commands.publish",
     "export": "benchmark.commands.export",
     "calibrate": "benchmark.commands.calibrate",
 }

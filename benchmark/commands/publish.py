@@ -1,0 +1,110 @@
+"""``python -m benchmark publish``: a results folder's finished cells, compact, into a folder to commit.
+
+Published results are what MTEB does with its runs: one JSON per cell, kept in the repository, so
+that ``python -m benchmark plot --results docs/results`` regenerates every published table and
+figure from a clone, without rerunning anything. A published cell is the cell as the run wrote
+it (config, reductions, provenance, versions, machine, per-row predictions) minus what only a
+rerun needs: failed cells and tracebacks are left out, and the JSON is written without
+indentation. Every file keeps its checksum, so ``plot`` and ``status`` read it like any cell.
+
+The target's ``cells/`` is replaced as a whole (built beside it, then swapped in), so a publish
+that is interrupted leaves the previous publication intact.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+import shutil
+import sys
+import tempfile
+
+from benchmark.errors import UserError
+
+HELP = "copy a results folder's finished cells, compact, into a folder to commit (default docs/results)"
+
+DROP = ("traceback",)   # what a published cell leaves out
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--results", type=pathlib.Path, default=None,
+                        help="results folder to publish (default: the cache's results folder)")
+    parser.add_argument("--to", type=pathlib.Path, default=pathlib.Path("docs/results"),
+                        help="where to write the published cells (default: docs/results)")
+    parser.add_argument("--suites", default=None, help="comma-separated suites to publish (default: all)")
+    parser.add_argument("--profile", default=None, help="publish only cells of this profile")
+
+
+def compact_cell(record: dict) -> str:
+    """The checksummed JSON of a published cell: the same checksum format as ``benchmark.io``."""
+    record = {k: v for k, v in record.items() if k not in DROP}
+    body = json.dumps(record, sort_keys=True, default=str)
+    payload = json.loads(body)
+    return json.dumps({"sha256": hashlib.sha256(body.encode()).hexdigest(), "payload": payload},
+                      sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def run(args) -> int:
+    from benchmark import RESULTS_FORMAT, paths
+    from benchmark.io import CorruptCacheEntry, read_json
+
+    src = (args.results or paths.sub("results")).expanduser()
+    if not (src / "cells").is_dir():
+        raise UserError(f"results folder {src} has no cells/",
+                        hint="pass --results DIR, or run `python -m benchmark run --suite NAME` first")
+    dst = args.to.expanduser()
+    if dst.resolve() == src.resolve():
+        raise UserError(f"--to {dst} is the results folder itself; choose another folder")
+    suites = {s.strip() for s in args.suites.split(",") if s.strip()} if args.suites else None
+    kept, skipped = [], {"failed": 0, "corrupt": 0, "other suite or profile": 0}
+    for path in sorted((src / "cells").glob("*.json")):
+        try:
+            record = read_json(path, checksum=True)
+        except (CorruptCacheEntry, OSError) as exc:
+            print(f"warning: {path.name}: not published ({exc})", file=sys.stderr)
+            skipped["corrupt"] += 1
+            continue
+        if record.get("status") != "done":
+            skipped["failed"] += 1
+            continue
+        if (suites and record.get("suite") not in suites) or (args.profile and record.get("profile") != args.profile):
+            skipped["other suite or profile"] += 1
+            continue
+        kept.append((path.name, record))
+    if not kept:
+        raise UserError(f"no finished cells to publish in {src}" + (f" for suites {sorted(suites)}" if suites else ""))
+
+    dst.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=".cells-", dir=dst))
+    try:
+        for name, record in kept:
+            (staging / name).write_text(compact_cell(record))
+        keys = {record["key"] for _, record in kept}
+        manifest = {"cells": []}
+        if (src / "manifest.json").exists():
+            try:
+                manifest = read_json(src / "manifest.json")
+            except CorruptCacheEntry:
+                pass
+        manifest = {"suite": manifest.get("suite"), "profile": manifest.get("profile"),
+                    "cells": [e for e in manifest.get("cells", []) if e.get("key") in keys]}
+        old = dst / "cells"
+        if old.exists():
+            shutil.rmtree(old)
+        staging.rename(old)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    (dst / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    (dst / "format.json").write_text(json.dumps({"results_format": RESULTS_FORMAT}, sort_keys=True) + "\n")
+    size = sum(p.stat().st_size for p in (dst / "cells").glob("*.json"))
+    by_suite: dict = {}
+    for _, record in kept:
+        by_suite[record.get("suite")] = by_suite.get(record.get("suite"), 0) + 1
+    print(f"published {len(kept)} cells ({', '.join(f'{s}: {n}' for s, n in sorted(by_suite.items()))}; "
+          f"{size / 1e6:.1f} MB) to {dst}")
+    left = {k: v for k, v in skipped.items() if v}
+    if left:
+        print("not published: " + ", ".join(f"{v} {k}" for k, v in left.items()))
+    print(f"regenerate the report from them: python -m benchmark plot --results {dst} --out docs/report")
+    return 0
