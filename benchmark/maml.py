@@ -55,7 +55,8 @@ class MAMLConfig:
     # smollm2 (K=10). Chunks accumulate the same meta-gradient in bounded memory. "auto": the
     # largest chunk whose measured activations fit ``memory_budget_mb``.
     chunk_tasks: int | str = "auto"
-    # budget for the meta-step's saved activations; null: 1/8 of the machine's physical memory
+    # budget for one chunk's memory (its activations and double-backward temporaries); null: 1/8 of
+    # the machine's physical memory
     # (deterministic for a machine: 3 GB on 24 GB, 2 GB on a 16 GB laptop)
     memory_budget_mb: int | None = None
 
@@ -133,6 +134,7 @@ def meta_step_batched(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConf
 
 
 TASK_MARGIN = 1.25   # per-task activations = this x the median task's (longer tasks pad to longer rows)
+STEP_FACTOR = 1.5    # a step's memory / its saved activations (double-backward temporaries; smollm2: 1.49-1.55)
 
 
 def default_budget_mb() -> float:
@@ -146,13 +148,16 @@ def default_budget_mb() -> float:
     return total / 8 / 2**20
 
 
-def _saved_mb(fn) -> float:
-    """MB of tensors autograd saves for backward while ``fn`` runs (each storage once)."""
+def _saved_mb(fn, exclude=()) -> float:
+    """MB of tensors autograd saves for backward while ``fn`` runs (each storage once), leaving out
+    the storages in ``exclude`` (the frozen weights a linear layer saves: resident anyway)."""
     seen = set()
+    exclude = set(exclude)
 
     def pack(t):
         storage = t.untyped_storage()
-        seen.add((storage.data_ptr(), storage.nbytes()))
+        if storage.data_ptr() not in exclude:
+            seen.add((storage.data_ptr(), storage.nbytes()))
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -163,8 +168,9 @@ def _saved_mb(fn) -> float:
 def choose_chunk(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConfig) -> dict:
     """The chunk size the meta-step will use, with the evidence (for the artefact report).
 
-    ``auto``: one task's second-order step is measured (saved activations) on the task of ``tasks``
-    with the median text length, 1.25 x that is taken per task (rows are padded per length bucket,
+    ``auto``: one task's second-order step is measured (saved activations, frozen weights left out)
+    on the task of ``tasks`` with the median text length; a task's memory is taken as
+    ``STEP_FACTOR`` x that (measured: the temporaries of the double backward) x 1.25 (rows are padded per length bucket,
     so a chunk of longer tasks costs more; the longest task alone would overstate the mean about 2x),
     and the chunk is the most tasks that fit ``memory_budget_mb``. The measurement depends only on
     the config and the data, so a machine always picks the same chunk."""
@@ -180,16 +186,20 @@ def choose_chunk(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConfig) -
     weight = prompt_module.weight
     saved_grad = weight.grad
     one = dataclasses.replace(cfg, chunk_tasks=1)
-    task_mb = TASK_MARGIN * _saved_mb(lambda: meta_step_batched(prompt_module, scorer, texts, labels, [median], one))
+    model = getattr(getattr(scorer, "backbone", None), "model", None)
+    weights = [p.untyped_storage().data_ptr() for p in model.parameters()] if model is not None else []
+    activations = _saved_mb(lambda: meta_step_batched(prompt_module, scorer, texts, labels, [median], one), weights)
+    task_mb = TASK_MARGIN * STEP_FACTOR * activations
     weight.grad = saved_grad
     if task_mb > budget:
         raise UserError(f"setting maml.memory_budget_mb = {budget:.0f} cannot hold one meta task: its "
-                        f"meta-step saves {task_mb:.0f} MB of activations; allowed: a budget >= {task_mb:.0f} MB "
+                        f"meta-step needs about {task_mb:.0f} MB; allowed: a budget >= {task_mb:.0f} MB "
                         "(or null), or a shorter prompt / max_length / maml.m")
     chunk = max(1, min(n_tasks, int(budget // task_mb)))
     log.info("Prompt-MAML: %d of %d tasks per chunk (%.0f MB per task, budget %.0f MB)", chunk, n_tasks,
              task_mb, budget)
-    return {"chunk_tasks": chunk, "how": "auto", "task_mb": round(task_mb, 1), "budget_mb": round(budget, 1)}
+    return {"chunk_tasks": chunk, "how": "auto", "task_mb": round(task_mb, 1), "activations_mb": round(activations, 1),
+            "budget_mb": round(budget, 1)}
 
 
 ENGINES = {"l2l": meta_step_l2l, "batched": meta_step_batched}

@@ -298,7 +298,7 @@ def run_ft(cfg: PerfConfig, bb, device, precisions, texts, labels) -> dict:
 def run_memory(cfg: PerfConfig, bb, device, texts, labels) -> dict:
     """The meta-step Prompt-MAML runs (batched, float32 unless maml.bf16) at chunk K, auto and 2:
     seconds, saved activations and the process's peak RSS during the step."""
-    from benchmark.maml import MAMLConfig, choose_chunk, meta_step_batched
+    from benchmark.maml import MAMLConfig, _saved_mb, choose_chunk, meta_step_batched
     from benchmark.perf.measure import PeakRSS
     from benchmark.prompt import SoftPrompt
     from benchmark.train import Scorer
@@ -309,6 +309,7 @@ def run_memory(cfg: PerfConfig, bb, device, texts, labels) -> dict:
     base = MAMLConfig(inner_lr=cfg.inner_lr, m=cfg.m, first_order=cfg.first_order)
     prompt = SoftPrompt(cfg.prompt_tokens, bb.embed_dim, seed=0).to(device)
     auto = choose_chunk(prompt, scorer, texts, labels, tasks, base)
+    weights = [p.untyped_storage().data_ptr() for p in bb.model.parameters()]
     rows, grads = [], {}
     wanted = {"2": min(2, cfg.k), f"auto = {auto['chunk_tasks']}": auto["chunk_tasks"],
               f"{cfg.k} (all tasks at once)": cfg.k}
@@ -321,11 +322,10 @@ def run_memory(cfg: PerfConfig, bb, device, texts, labels) -> dict:
         per_chunk = []
 
         def step():
-            # saved activations of each chunk apart: a chunk's are freed by its backward
+            # saved activations of each chunk apart (a chunk's are freed by its backward), frozen weights left out
             for part in (tasks[i:i + chunk] for i in range(0, len(tasks), chunk)):
-                with PeakMemory(device) as mem:
-                    meta_step_batched(prompt, scorer, texts, labels, part, mcfg)
-                per_chunk.append(mem.mb)
+                per_chunk.append(_saved_mb(lambda: meta_step_batched(prompt, scorer, texts, labels, part, mcfg),
+                                           weights))
 
         with PeakRSS() as rss:
             t = timed(step, device)
