@@ -358,7 +358,7 @@ def run_bf16_inits(cfg: PerfConfig, bb, device, texts, labels) -> dict:
     tasks = _tasks(len(texts), cfg.cosine_k, cfg.m, cfg.seed + 9)
     emb = bb.input_embeddings().weight.detach().float().cpu()
     rows = []
-    for init in ("vocab", "normal"):
+    for init in cfg.cosine_inits:
         for first_order in (False, True):
             mcfg = MAMLConfig(inner_lr=cfg.inner_lr, m=cfg.m, first_order=first_order)
             grads = {}

@@ -64,6 +64,7 @@ class PerfConfig:
     sections: tuple = SECTIONS      # which parts to run (the ceiling and the precision decision always)
     attention: tuple = ("eager", "sdpa")   # kernels timed for the loops without double backward
     cosine_k: int = 3               # meta tasks of the bf16-vs-float64 meta-gradient comparison
+    cosine_inits: tuple = ("vocab", "normal")   # prompt inits of that comparison (normal: the embeddings' std)
     profile: bool = True            # torch.profiler op breakdown of each timed loop
     memory_chunks: tuple = ("2", "auto", "all")   # chunks of the memory section ("all" = K)
 
