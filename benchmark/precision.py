@@ -158,18 +158,45 @@ def decide(backbone: str, device: str = "cpu", *, stream=None) -> dict:
             except (OSError, ValueError):
                 record = None
         if record is None:
+            load = _load_per_core()
             figures = probe_cpu(hidden, inter)
+            busy = load is not None and load > BUSY_LOAD
             record = {"setting": "auto", "bf16": figures["speedup_bf16"] >= MARGIN, "device": "cpu",
-                      "how": "probe (measured now)", "probe": figures, "shapes_from": shapes_from,
+                      "how": "probe (measured now" + (f", machine busy: load {load:.1f} per core, not kept)"
+                                                      if busy else ")"),
+                      "probe": figures, "shapes_from": shapes_from, "load_per_core": load,
                       "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                       **ident}
-            try:
-                write_json(cache, record)
-            except OSError as exc:  # a read-only cache only costs a probe next time
-                log.warning("could not keep the bf16 decision in %s: %s", cache, exc)
+            # Other jobs distort the two timings unequally (a probe under load once read 0.99x where the
+            # idle machine gives 2.8-4x), so only a decision measured on a quiet machine is kept.
+            if not busy:
+                try:
+                    write_json(cache, record)
+                except OSError as exc:  # a read-only cache only costs a probe next time
+                    log.warning("could not keep the bf16 decision in %s: %s", cache, exc)
     record["backbone"] = backbone
     _DECISIONS[key] = record
     return record
+
+
+BUSY_LOAD = 0.75   # 1-minute load average per core above which a probe is not kept
+
+
+def _load_per_core() -> float | None:
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except (OSError, AttributeError):   # not on every platform
+        return None
+
+
+def cpu_model() -> str:
+    """The processor's model name (what a timing must be read beside)."""
+    return _cpu_model()
+
+
+def cpu_flags() -> list[str]:
+    """The processor's bf16 and AMX flags (why bf16 is fast or slow on it)."""
+    return _cpu_flags()
 
 
 def _cpu_flags() -> list[str]:

@@ -278,6 +278,7 @@ def machine() -> dict:
     from benchmark import precision
 
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_model": precision.cpu_model(), "cpu_flags": precision.cpu_flags(),
             "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "bf16_auto": precision.recorded()}   # the probe's figures: here, never in a key

@@ -16,6 +16,7 @@ def fresh(monkeypatch, tmp_path):
     """No decision made yet in this process, and a private cache for the kept decisions."""
     monkeypatch.setattr(precision, "_DECISIONS", {})
     monkeypatch.setenv("METAPT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(precision, "_load_per_core", lambda: 0.1)   # a quiet machine unless a test says not
     calls = []
 
     def planted(speedup):
@@ -94,6 +95,19 @@ def test_decision_is_kept_per_machine_so_a_rerun_gets_the_same_keys(fresh, monke
     again = _resolved(["bf16=auto"])
     assert again["bf16"] is first["bf16"] is True and len(fresh.calls) == 1
     assert "earlier run" in precision.recorded()[0]["how"]
+
+
+def test_a_probe_on_a_busy_machine_is_used_but_not_kept(fresh, monkeypatch):
+    monkeypatch.setattr(precision, "_load_per_core", lambda: 3.5)   # other jobs on every core
+    fresh.planted(0.9)
+    first = _resolved(["bf16=auto"])
+    assert first["bf16"] is False and "not kept" in precision.recorded()[0]["how"]
+    monkeypatch.setattr(precision, "_DECISIONS", {})                 # a new process, the machine now quiet
+    monkeypatch.setattr(precision, "_load_per_core", lambda: 0.1)
+    fresh.planted(3.0)
+    again = _resolved(["bf16=auto"])
+    assert again["bf16"] is True and len(fresh.calls) == 2           # measured again, not the busy verdict
+    assert precision.recorded()[0]["how"] == "probe (measured now)"
 
 
 def test_cuda_device_support_decides_without_a_probe(fresh, monkeypatch):
