@@ -111,7 +111,8 @@ def smoothed(values) -> np.ndarray:
 def plateau(evaluations, n_val: int) -> dict:
     """Where a validation curve flattens: the first evaluation whose smoothed accuracy is within one
     validation row (1 / n_val) of the smoothed curve's best. ``flat`` is False when that is the last
-    evaluation (the curve may still be rising: give it more steps)."""
+    evaluation (the curve may still be rising: give it more steps) or when the curve has no more
+    evaluations than the smoothing window (too short to tell)."""
     steps = [int(s) for s, _ in evaluations]
     sm = smoothed([a for _, a in evaluations])
     best = float(sm.max())
@@ -128,7 +129,7 @@ def plateau(evaluations, n_val: int) -> dict:
             run_len += 1
             longest = max(longest, run_len)
     return {"step": steps[i], "smoothed_best": round(best, 4), "best": float(max(raw)),
-            "initial": float(raw[0]), "flat": i < len(steps) - 1, "stall": longest}
+            "initial": float(raw[0]), "flat": i < len(steps) - 1 and len(steps) > SMOOTH, "stall": longest}
 
 
 def _ceil_to(x: int, unit: int) -> int:
@@ -540,8 +541,9 @@ def report_markdown(cfg: dict, grid: Grid, summary: dict) -> str:
                      f"{row['mean_plateau_step']:.0f} |")
     c = t["chosen"]
     lines += ["", f"**Chosen:** `prompt_init: {c['init']}`, `tune.lr: {c['lr']:g}`; budget "
-              f"`tune.max_steps: {t['tune']['max_steps']}` (latest plateau {c['latest_plateau_step']} + 2 evaluations"
-              f"{'' if c['all_flat'] else '; NOT flat within the calibration: rerun with more --steps'}), warm-up "
+              f"`tune.max_steps: {t['tune']['max_steps']}` ("
+              + (f"latest plateau {c['latest_plateau_step']} + 2 evaluations" if c["all_flat"] else
+                 f"all {grid.steps} steps: a chosen curve still rose at the end, so rerun with more --steps") + "), warm-up "
               f"{t['tune']['warmup_steps']}, patience {t['tune']['patience']} evaluations (the longest stall before "
               "a plateau, + 1). Apply the same budget to FT only after checking its curve; FT was not calibrated here.", ""]
     if "maml" in summary:

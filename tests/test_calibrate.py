@@ -124,6 +124,8 @@ def test_plateau_rule_by_hand():
     assert p["stall"] == 1 and p["initial"] == 0.5 and p["best"] == 0.85
     rising = cal.plateau([(0, 0.5), (10, 0.6), (20, 0.7)], n_val=40)
     assert rising["step"] == 20 and not rising["flat"]
+    short = cal.plateau([(0, 0.1), (1, 0.3), (2, 0.25)], n_val=12)   # within the window: too short to call flat
+    assert short["step"] == 1 and not short["flat"]
     np.testing.assert_allclose(cal.smoothed([1, 2, 3, 4]), [1, 1.5, 2, 3])
 
 
