@@ -34,7 +34,7 @@ import yaml
 
 from benchmark import config as config_mod
 from benchmark.errors import UserError
-from benchmark.io import config_hash, read_json, write_json
+from benchmark.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
