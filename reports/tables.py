@@ -88,7 +88,8 @@ def accuracy_rows(groups: list[Group], paper_cell) -> tuple[list[list[str]], lis
         tg = [g for g in groups if (g.task, point_label(g.point)) == key]
         for g in tg:
             cell = paper_cell(g)
-            delta = "—" if not cell else f"{100 * g.mean - cell['mean']:+.2f}"
+            # a difference to the paper only where the data are the paper's: a stand-in is another dataset
+            delta = "—" if not cell else ("n/a (stand-in)" if g.standin else f"{100 * g.mean - cell['mean']:+.2f}")
             rows.append([task_cell(g.task, groups), method_cell(g), str(g.n), pct(g.mean, g.std, g.n),
                          ci_cell(g), frac(*g.stat("macro_f1")) if g.values("macro_f1") else "—",
                          paper.fmt(cell), delta])
