@@ -156,9 +156,12 @@ def claim2(res: Results) -> Claim:
     c.interval = "; ".join(ivs) or "—"
     c.mde = "; ".join(mdes) or "—"
     c.verdict = combine(verdicts)
-    c.why = ("std ratio's interval below 1 for both" if c.verdict == SUPPORTED else
-             "F-test of the within-task variances pooled over tasks; interval of the std ratio "
-             + ("above 1 for one baseline" if c.verdict == CONTRADICTED else "includes 1"))
+    if not ivs:   # no ratio could be computed: say why, not what an interval did
+        c.why = "no std ratio: " + "; ".join(figs)
+    else:
+        c.why = ("std ratio's interval below 1 for both" if c.verdict == SUPPORTED else
+                 "F-test of the within-task variances pooled over tasks; interval of the std ratio "
+                 + ("above 1 for one baseline" if c.verdict == CONTRADICTED else "includes 1"))
     return c
 
 
