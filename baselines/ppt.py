@@ -12,6 +12,35 @@ from benchmark.prompt import make_prompt, row_norms
 from benchmark.train import Scorer, fit
 
 
+def pretrain(scorer, prompt, texts, labels, tcfg, *, seed: int, val_fraction: float, max_val: int | None = None,
+             desc: str = "PPT pre-training", progress: bool = True, checkpoint=None, restore=None):
+    """PPT's pre-training: plain prompt tuning of ``prompt`` on the pooled (pseudo-)labelled rows.
+
+    A seeded ``val_fraction`` of the rows (at most ``max_val``) is held out for validation; the
+    result is the best *trained* checkpoint (``select_initial=False``). Returns the fit result and
+    the training and validation row indices. Used by PPT's artefact and by ``calibrate``'s PPT curve.
+    """
+    labels = np.asarray(labels)
+    order = np.random.default_rng(seed).permutation(len(texts))
+    n_val = max(int(len(texts) * val_fraction), 1)
+    if max_val is not None:
+        n_val = min(n_val, max_val)
+    val_idx, train_idx = order[:n_val], order[n_val:]
+
+    def loss_fn(idx):
+        rows = train_idx[idx]
+        return scorer.loss([texts[i] for i in rows], labels[rows], prompt())
+
+    def val_accuracy():
+        preds = scorer.predict([texts[i] for i in val_idx], prompt(), batch_size=tcfg.eval_batch_size)
+        return float((preds == labels[val_idx]).mean())
+
+    torch.manual_seed(seed)
+    result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train_idx), tcfg, seed=seed, desc=desc,
+                 progress=progress, checkpoint=checkpoint, select_initial=False, restore=restore)
+    return result, train_idx, val_idx
+
+
 class PretrainedPromptTuning(Method):
     name = "ppt"
     title = "PPT"
@@ -30,30 +59,16 @@ class PretrainedPromptTuning(Method):
     def _pretrain(self, ctx, out_dir):
         cfg = ctx.cfg
         pool = ctx.pseudo_labelled()
-        texts, labels = pool["texts"], np.asarray(pool["labels"])
-        seed = cfg["pretrain"]["seed"]
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(len(texts))
-        n_val = max(int(len(texts) * cfg["pretrain"]["val_fraction"]), 1)
-        val_idx, train_idx = order[:n_val], order[n_val:]
         backbone = ctx.backbone()
         scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
+        seed = cfg["pretrain"]["seed"]
         prompt = make_prompt(backbone, cfg, seed, ctx.pretrain_label_words()).to(backbone.device)
         tcfg = ctx.train_config("ppt")
         initial_norm = row_norms(prompt.weight)
-
-        def loss_fn(idx):
-            rows = train_idx[idx]
-            return scorer.loss([texts[i] for i in rows], labels[rows], prompt())
-
-        def val_accuracy():
-            preds = scorer.predict([texts[i] for i in val_idx], prompt(), batch_size=tcfg.eval_batch_size)
-            return float((preds == labels[val_idx]).mean())
-
-        torch.manual_seed(seed)
-        result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train_idx), tcfg, seed=seed,
-                     desc="PPT pre-training", progress=ctx.progress,
-                     checkpoint=out_dir / "checkpoint.pt", select_initial=False)  # resumed after a kill; removed once the artefact is made
+        result, train_idx, val_idx = pretrain(
+            scorer, prompt, pool["texts"], pool["labels"], tcfg, seed=seed,
+            val_fraction=cfg["pretrain"]["val_fraction"], desc="PPT pre-training", progress=ctx.progress,
+            checkpoint=out_dir / "checkpoint.pt")  # resumed after a kill; removed once the artefact is made
         report = {"steps": result.steps, "best_step": result.best_step, "best_val_accuracy": result.best_score,
                   "evaluations": result.evaluations, "rows": len(train_idx), "val_rows": len(val_idx),
                   "pseudo_labels": pool["report"], "wall_s": result.wall_s,

@@ -317,16 +317,13 @@ def beta_run(ctx, grid: Grid, init: str, alpha: float, beta: float, checkpoint: 
 
 def ppt_curve(ctx, grid: Grid, init: str, lr: float, steps: int) -> dict:
     """PPT pre-training (pooled pre-training rows, plain prompt tuning) for ``steps`` steps at ``lr``."""
+    from baselines.ppt import pretrain
     from benchmark.prompt import make_prompt, row_norms
-    from benchmark.train import Scorer, TrainConfig, fit
+    from benchmark.train import Scorer, TrainConfig
 
     cfg = ctx.cfg
     pool = _pretrain_pool(ctx, grid)
-    texts, labels = pool["texts"], np.asarray(pool["labels"])
     seed = cfg["pretrain"]["seed"]
-    order = np.random.default_rng(seed).permutation(len(texts))
-    n_val = min(max(int(len(texts) * cfg["pretrain"]["val_fraction"]), 1), 200)   # bounded evaluation cost
-    val_idx, train_idx = order[:n_val], order[n_val:]
     backbone = ctx.backbone()
     scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
     prompt = make_prompt(backbone, dict(cfg, prompt_init=init), seed, ctx.pretrain_label_words()).to(backbone.device)
@@ -334,19 +331,12 @@ def ppt_curve(ctx, grid: Grid, init: str, lr: float, steps: int) -> dict:
     eval_every = max(1, steps // 8)
     tcfg = TrainConfig(**dict(cfg["ppt"], lr=float(lr), max_steps=steps, max_epochs=10 ** 6, patience=10 ** 9,
                               eval_every=eval_every, warmup_steps=int(0.1 * steps)))
-
-    def loss_fn(idx):
-        rows = train_idx[idx]
-        return scorer.loss([texts[i] for i in rows], labels[rows], prompt())
-
-    def val_accuracy():
-        preds = scorer.predict([texts[i] for i in val_idx], prompt(), batch_size=tcfg.eval_batch_size)
-        return float((preds == labels[val_idx]).mean())
-
-    torch.manual_seed(seed)
-    res = fit(prompt.parameters(), loss_fn, val_accuracy, len(train_idx), tcfg, seed=seed,
-              desc=f"calibrate PPT lr={lr:g}", progress=ctx.progress, select_initial=False,
-              restore=lambda state: None)
+    res, train_idx, val_idx = pretrain(scorer, prompt, pool["texts"], pool["labels"], tcfg, seed=seed,
+                                       val_fraction=cfg["pretrain"]["val_fraction"],
+                                       max_val=200,   # bounded evaluation cost
+                                       desc=f"calibrate PPT lr={lr:g}", progress=ctx.progress,
+                                       restore=lambda state: None)
+    n_val = len(val_idx)
     return {"lr": lr, "steps": steps, "eval_every": eval_every, "evaluations": [[int(s), float(a)] for s, a in res.evaluations],
             "n_val": n_val, "rows": len(train_idx), "rows_forward_backward": res.steps * tcfg.batch_size,
             "row_norm_initial": start_norm, "row_norm_final": row_norms(prompt.weight), "wall_s": res.wall_s,
