@@ -148,7 +148,7 @@ class Results:
         self.root = root
         self.cells = cells
         self.warnings = warnings_
-        self.manifest = manifest  # expected cells ({"suite","method","task","seed","point"}) or None
+        self.manifest = manifest  # expected cells ({"suite","method","task","seed","point","key"}) or None
         self._groups: dict[tuple, Group] | None = None
 
     # -- cells -------------------------------------------------------------------------------
@@ -291,7 +291,33 @@ def load(root, *, profile: str | None = None, backbone: str | None = None) -> Re
         except OSError:
             obj["_mtime"] = 0
         cells.append(obj)
-    return Results(root, cells, warns, _manifest(root, warns))
+    manifest = _manifest(root, warns)
+    return Results(root, cells + _shared(cells, manifest), warns, manifest)
+
+
+def _shared(cells: list[dict], manifest: list[dict] | None) -> list[dict]:
+    """A cell that several suites expect counts for each of them.
+
+    Cells are keyed by their config, so one cell can be two suites' point: sentiment7's MetaPT SST-5
+    cell is Figure 3b's K = 10 point and Figure 3a's default-rows point. The runner writes it once,
+    under the suite that ran it first, and skips it in the others; the manifest names every suite
+    that expects its key. Each such suite gets a copy with its own suite and axis point
+    (``shared_from`` says where it was written)."""
+    if not manifest:
+        return []
+    by_key = {c["key"]: c for c in cells if isinstance(c.get("key"), str)}
+    have = {_cell_id(c) for c in cells}
+    out = []
+    for entry in manifest:
+        c = by_key.get(entry.get("key"))
+        if c is None or c.get("method") != entry.get("method") or c.get("task") != entry.get("task") \
+                or c.get("seed") != entry.get("seed"):
+            continue
+        alias = dict(c, suite=entry["suite"], point=entry.get("point") or {}, shared_from=c["suite"])
+        if _cell_id(alias) not in have:
+            have.add(_cell_id(alias))
+            out.append(alias)
+    return out
 
 
 def _manifest(root: pathlib.Path, warns: list[str]) -> list[dict] | None:
@@ -313,7 +339,7 @@ def _manifest(root: pathlib.Path, warns: list[str]) -> list[dict] | None:
             if isinstance(c, dict):
                 expected.append({"suite": c.get("suite", m.get("suite")), "method": c.get("method"),
                                  "task": c.get("task"), "seed": c.get("seed"),
-                                 "point": c.get("point") or {}})
+                                 "point": c.get("point") or {}, "key": c.get("key")})
     return expected
 
 

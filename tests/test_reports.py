@@ -251,6 +251,27 @@ def test_missing_cells_from_manifest(tmp_path):
     assert "| SST-5 (stand-in: synthetic test snippets) | MetaPT | 1 | 45.00 (n=1)" in md
 
 
+def test_a_cell_two_suites_share_counts_for_both(tmp_path):
+    # sentiment7's MetaPT SST-5 cell has the same config as Figure 3b's K = 10 point: the runner
+    # writes it once (suite sentiment7) and the clusters suite finds it done by its key
+    shared = cell("metapt", "sst5", 0, 0.45, key="k-shared")
+    other = cell("metapt", "sst5", 0, 0.40, suite="clusters", point={"pretrain.k": 3}, key="k-3")
+    manifest = {"cells": [
+        {"suite": "sentiment7", "method": "metapt", "task": "sst5", "seed": 0, "point": {}, "key": "k-shared"},
+        {"suite": "clusters", "method": "metapt", "task": "sst5", "seed": 0, "point": {"pretrain.k": 10},
+         "key": "k-shared"},
+        {"suite": "clusters", "method": "metapt", "task": "sst5", "seed": 0, "point": {"pretrain.k": 3},
+         "key": "k-3"}]}
+    res = load_quiet(write(tmp_path, [shared, other], manifest))
+    ks = {g.point.get("pretrain.k"): g.mean for g in res.select(suite="clusters", method="metapt")}
+    assert ks == {3: 0.40, 10: 0.45}
+    assert res.missing("clusters") == [] and res.missing("sentiment7") == []
+    assert [g.mean for g in res.select(suite="sentiment7")] == [0.45]   # not doubled in its own suite
+    # without the manifest entry nothing is attributed to another suite
+    res = load_quiet(write(tmp_path / "bare", [shared, other]))
+    assert {g.point.get("pretrain.k") for g in res.select(suite="clusters")} == {3}
+
+
 def test_no_manifest_shows_what_exists(tmp_path):
     write(tmp_path, [cell("ft", "sst5", 0, 0.4)])
     res = load_quiet(tmp_path)
