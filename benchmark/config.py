@@ -160,6 +160,23 @@ def set_path(cfg: dict, keys: list[str], value, *, where: str = "override") -> N
         node = node[key]
 
 
+# Settings that choose which cells a run has, never what one cell computes: a cell's config (and so
+# its key) keeps the profile's values of these, so `--seeds 0,1,2` or a narrower axis_limits reuses
+# every cell already done; the values a run used are saved beside the cell as its ``run`` record.
+RUN_SCOPE = ("seeds", "axis_limits")
+
+
+def cell_settings(cfg: dict, profile_cfg: dict) -> dict:
+    """``cfg`` with the run-scope settings as ``profile_cfg`` (the profile without overrides) sets them."""
+    out = copy.deepcopy(cfg)
+    for key in RUN_SCOPE:
+        if key in profile_cfg:
+            out[key] = copy.deepcopy(profile_cfg[key])
+        else:
+            out.pop(key, None)
+    return out
+
+
 def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
     cfg = copy.deepcopy(cfg)
     for text in overrides or []:

@@ -41,6 +41,7 @@ class Cell:
     point: dict
     config: dict  # the profile with the point applied
     method_version: int | None = None  # the method's ``version`` (bumped when its behaviour changes)
+    run: dict | None = None  # the run-scope settings the run used (config.RUN_SCOPE); not in the key
 
     def __post_init__(self):
         if self.method_version is None:  # every way of making a Cell gets the registry's version
@@ -77,8 +78,13 @@ def _axis_values(suite: dict, cfg: dict) -> tuple[str | None, list]:
     return key, values
 
 
-def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None) -> list[Cell]:
-    """The cells of a suite under a resolved profile (``tasks``/``methods`` filter them)."""
+def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None, plan: dict | None = None) -> list[Cell]:
+    """The cells of a suite under a resolved profile (``tasks``/``methods`` filter them).
+
+    ``plan`` (default ``cfg``): the settings whose seeds and axis limits choose the cells, when they
+    differ from those in ``cfg``, which every cell is made with and keyed by (``config.RUN_SCOPE``)."""
+    plan = cfg if plan is None else plan
+    run = {key: plan.get(key) for key in config_mod.RUN_SCOPE if plan.get(key) != cfg.get(key)} or None
     from baselines import get_method
     from benchmark import data
 
@@ -86,7 +92,7 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None) -> list[Cell
     if "include" in suite:
         cells = []
         for name in suite["include"]:
-            cells += expand(name, cfg, tasks=tasks, methods=methods)
+            cells += expand(name, cfg, tasks=tasks, methods=methods, plan=plan)
         return cells
     for name in suite["methods"]:
         get_method(name)
@@ -100,8 +106,8 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None) -> list[Cell
         # `--tasks` names any registered downstream task (built-in or the user's): the suite's methods run
         # on it; a suite over pre-training data (t-SNE) keeps its own tasks
         suite_tasks += [t for t in tasks if t not in suite_tasks and data.get_task(t).role == "downstream"]
-    key, values = _axis_values(suite, cfg)
-    seeds = suite.get("seeds") or cfg["seeds"]
+    key, values = _axis_values(suite, plan)
+    seeds = suite.get("seeds") or plan["seeds"]
     cells = []
     for value in values:
         point_cfg = dict(cfg) if key is None else json.loads(json.dumps(cfg))
@@ -116,7 +122,7 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None) -> list[Cell
                 if tasks and task not in tasks:
                     continue
                 for seed in seeds:
-                    cells.append(Cell(suite["name"], method, task, int(seed), point, point_cfg))
+                    cells.append(Cell(suite["name"], method, task, int(seed), point, point_cfg, run=run))
     return cells
 
 
@@ -315,6 +321,7 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
     record = {"status": "done", "suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
               "method_version": cell.method_version, "point": cell.point, "profile": cell.config.get("profile"), "backbone": cell.config["backbone"],
               "config": cell.config, "reductions": config_mod.reductions(cell.config), "key": cell.key,
+              **({"run": cell.run} if cell.run else {}),
               "versions": versions(), "git": git_commit(), "machine": machine(), "error": None}
     with _CellLog(pathlib.Path(out) / "logs" / f"{cell.key}.log"):
         log.info("cell %s starts", cell.describe())

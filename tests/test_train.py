@@ -194,3 +194,42 @@ def test_a_cell_made_without_a_version_takes_the_registry_one():
     for cell in runner.expand("sentiment7", cfg, tasks=["sst2"]):
         rebuilt = runner.Cell(cell.suite, cell.method, cell.task, cell.seed, cell.point, cell.config)
         assert rebuilt.method_version == cell.method_version and rebuilt.key == cell.key
+
+
+def _dry_run_keys(capsys, *args) -> dict:
+    from benchmark import cli
+
+    assert cli.main(["run", "--profile", "smoke", "--dry-run", "--no-progress", *args]) == 0
+    keys = {}
+    for line in capsys.readouterr().out.splitlines():
+        state, key, where = line.split()
+        keys[where] = key
+    return keys
+
+
+@pytest.mark.parametrize("run_args", [["--seeds", "0"], ["--seeds", "0,1,2"], ["--set", "seeds=[1]"]])
+def test_choosing_seeds_reuses_the_cells_of_a_default_run(capsys, run_args):
+    """Which seeds a run has never changes what a seed's cell computes: `--seeds` keeps the keys of
+    the cells a default run made, so adding a seed (or running one) redoes nothing already done."""
+    default = _dry_run_keys(capsys, "--suite", "sentiment7", "--tasks", "sst2", "--methods", "ft,pt")
+    chosen = _dry_run_keys(capsys, "--suite", "sentiment7", "--tasks", "sst2", "--methods", "ft,pt", *run_args)
+    shared = set(default) & set(chosen)
+    assert shared and all(default[c] == chosen[c] for c in shared)
+    assert set(chosen) - set(default) == ({"ft/sst2/seed2", "pt/sst2/seed2"} if "0,1,2" in run_args else set())
+
+
+def test_a_narrower_axis_reuses_its_points_and_records_what_the_run_chose(capsys):
+    from benchmark import config, runner
+
+    default = _dry_run_keys(capsys, "--suite", "clusters")
+    narrow = _dry_run_keys(capsys, "--suite", "clusters", "--set", "axis_limits.pretrain.k=3")
+    assert narrow and set(narrow) < set(default) and all(default[c] == narrow[c] for c in narrow)
+    # a setting a cell does compute with still changes its key
+    other = _dry_run_keys(capsys, "--suite", "clusters", "--set", "maml.inner_lr=0.5")
+    assert not set(other.values()) & set(default.values())
+    # the run-scope values the run used go with the cell, outside its key
+    cfg = config.apply_overrides(config.load_profile("smoke"), ["seeds=[3]"])
+    base = config.apply_overrides(config.load_profile("smoke"), [])
+    cells = runner.expand("sentiment7", config.cell_settings(cfg, base), tasks=["sst2"], methods=["ft"], plan=cfg)
+    assert [c.seed for c in cells] == [3] and cells[0].run == {"seeds": [3]}
+    assert cells[0].config["seeds"] == base["seeds"]

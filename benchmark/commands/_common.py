@@ -22,15 +22,23 @@ def resolve_profile(args, stream=sys.stderr) -> dict:
     name, why = args.profile, "chosen with --profile"
     if not name:
         name, why = config_mod.choose_default_profile()
-    cfg = config_mod.load_profile(name)
+    base = config_mod.load_profile(name)
     overrides = list(args.overrides)
     if args.seeds:
         overrides.append(f"seeds=[{args.seeds}]")
-    cfg = config_mod.apply_overrides(cfg, overrides)
+    cfg = config_mod.apply_overrides(base, overrides)
+    # the profile's own seeds and axis limits, for the cells' configs (config.RUN_SCOPE)
+    args.profile_run_scope = config_mod.apply_overrides(base, [])
     print(f"profile: {name} ({why})", file=stream)
     from benchmark import precision
 
     return precision.resolve(cfg, stream=stream)   # bf16: auto -> true/false, so the keys say what ran
+
+
+def cell_settings(args, cfg: dict) -> dict:
+    """The settings a run's cells are made with and keyed by (see ``config.RUN_SCOPE``)."""
+    base = getattr(args, "profile_run_scope", None)
+    return cfg if base is None else config_mod.cell_settings(cfg, base)
 
 
 def results_dir(args, suite: str) -> pathlib.Path:

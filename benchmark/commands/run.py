@@ -6,7 +6,8 @@ import sys
 import time
 
 from benchmark import config as config_mod
-from benchmark.commands._common import add_profile_options, print_reductions, resolve_profile, results_dir
+from benchmark.commands._common import (add_profile_options, cell_settings, print_reductions, resolve_profile,
+                                        results_dir)
 from benchmark.errors import UserError
 from benchmark.executors import EXECUTORS
 
@@ -54,7 +55,8 @@ def run(args) -> int:
     check_executor(args.executor, args.address)
     _console_logging(args.verbose)
     cfg = resolve_profile(args, stream=sys.stderr)
-    cells = runner.expand(args.suite, cfg, tasks=_split(args.tasks), methods=_split(args.methods))
+    cells = runner.expand(args.suite, cell_settings(args, cfg), tasks=_split(args.tasks), methods=_split(args.methods),
+                          plan=cfg)
     if not cells:
         raise UserError(f"suite {args.suite!r} has no cells for tasks={args.tasks} methods={args.methods}")
     out = results_dir(args, args.suite)

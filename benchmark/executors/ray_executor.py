@@ -303,7 +303,8 @@ def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress:
     for cell in todo:
         opts = {"num_cpus": 1, "num_gpus": _gpus(cell.config), "max_retries": max_retries, "retry_exceptions": False}
         fields = {"suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
-                  "point": cell.point, "config": cell.config, "method_version": cell.method_version}
+                  "point": cell.point, "config": cell.config, "method_version": cell.method_version,
+                  "run": cell.run}
         ref = functions["cell_task"].options(name=f"cell {cell.describe()}", **opts).remote(
             fields, str(out), precision.recorded(), *[refs[d] for d in cell_deps[cell.key]])
         pending[ref] = cell
