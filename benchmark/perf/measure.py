@@ -185,6 +185,10 @@ def machine(device: torch.device) -> dict:
     info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
             "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "cpu_flags": cpu_flags(),
             "processor": platform.processor() or platform.machine()}
+    if device.type != "cuda":
+        from benchmark.precision import cpu_model
+
+        info["cpu_model"] = cpu_model()
     try:
         import transformers
         info["transformers"] = transformers.__version__

@@ -88,7 +88,7 @@ def _f(x, digits=2):
 
 def markdown(result: dict, command: str | None = None) -> str:
     m, cfg = result["machine"], result["config"]
-    dev = m.get("gpu") or f"CPU ({m.get('processor')}, {m['threads']} threads; {', '.join(m['cpu_flags'])})"
+    dev = m.get("gpu") or f"CPU ({m.get('cpu_model') or m.get('processor')}, {m['threads']} threads; {', '.join(m['cpu_flags'])})"
     lines = [f"# Performance: {result['backbone']['name']} on {result['device']}", ""]
     lines += [f"- device: {dev}; torch {m['torch']}, transformers {m.get('transformers')}, "
               f"learn2learn {m.get('learn2learn') or 'missing'}; git {m.get('git')}; {result['date']}; "
