@@ -81,11 +81,19 @@ def _not_run(c: Claim, what: str = "") -> Claim:
 
 
 def _pair_part(a: Group, b: Group, rule, label: str) -> tuple[str, str, dict | None]:
-    """(verdict, text, stats) of one paired comparison under ``rule``."""
+    """(verdict, text, stats) of one paired comparison under ``rule``.
+
+    With one seed the interval resamples test rows only: it leaves out how much a rerun with another
+    seed moves a method (another few-shot split and tuning order: 5-10 points on SST-5 in the cpu
+    run), so it can show a difference between two runs but not between two methods or settings;
+    such a comparison stays inconclusive whatever its interval."""
     d, why = evidence.compare(a, b)
     if d is None:
         return INCONCLUSIVE, f"{label}: not computed ({why})", None
-    return rule(d["lo"], d["hi"]), f"{label} {fmt_pts(d['diff'])} {fmt_ci(d['lo'], d['hi'])}", d
+    text = f"{label} {fmt_pts(d['diff'])} {fmt_ci(d['lo'], d['hi'])}"
+    if len(d["seed_list"]) < 2:
+        return INCONCLUSIVE, text + " (one seed: test rows only)", d
+    return rule(d["lo"], d["hi"]), text, d
 
 
 # -- the five claims ---------------------------------------------------------------------------
@@ -219,17 +227,21 @@ def _plateau(c: Claim, res: Results, axes, anchor: float, what: str) -> Claim:
         c.verdict = INCONCLUSIVE
         c.why = f"no point past {val(base):,.0f} {what} to compare with"
         return c
-    verdicts, ivs, mdes = [], [], []
+    verdicts, ivs, mdes, seeds = [], [], [], []
     for g in past:
         v, text, d = _pair_part(g, base, equivalent, f"{val(g):,.0f} − {val(base):,.0f}")
         verdicts.append(v)
         ivs.append(text)
         if d is not None:
             mdes.append(d["mde"])
+            seeds.append(d["seed_list"])
     c.interval = "; ".join(ivs)
     c.mde = f"{fmt_pts(max(mdes), False)} points" if mdes else "—"
     c.verdict = combine(verdicts)
     c.why = f"every point past {val(base):,.0f} {what} within ±{100 * MARGIN:.0f} points of it"
+    if any(len(d_seeds) < 2 for d_seeds in seeds):
+        c.why += ("; with one seed per point no verdict is drawn: the interval covers test rows, not the "
+                  "run-to-run spread of a seed")
     return c
 
 
@@ -275,7 +287,9 @@ def claims_md(res: Results) -> str:
            "Each verdict reads a 95 % interval (bootstrap over seeds and test rows, paired on the same "
            "split and rows) against the claim: *supported*, *contradicted*, or *inconclusive at this "
            "power*; \"smallest detectable\" is the difference this run would detect with 80 % power. "
-           f"\"~\" and \"plateau\" mean within ±{100 * MARGIN:.0f} accuracy points.", "",
+           f"\"~\" and \"plateau\" mean within ±{100 * MARGIN:.0f} accuracy points. A comparison made "
+           "at one seed is inconclusive whatever its interval: that interval resamples test rows only, "
+           "not the spread between seeds.", "",
            summary_md(claims), ""]
     for c in claims:
         out += [f"## Claim {c.number}: {c.statement}", "", f"- **Verdict: {c.verdict}** — {c.why}."]

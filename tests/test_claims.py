@@ -92,6 +92,18 @@ def test_claim4_plateau_each_verdict(tmp_path, accs, want):
         assert "short of 10,000" in c.why
 
 
+def test_one_seed_draws_no_verdict_however_narrow_its_interval(tmp_path):
+    # a 10-point gap at one seed: its row-only interval excludes 0, yet a rerun with another seed could
+    # move either run by as much, so neither claim 4 nor claim 1 may call it
+    write(tmp_path, [c for c in _plateau_cells(np.random.default_rng(3), {1000: 0.30, 10000: 0.40, 100000: 0.50})
+                     if c["seed"] == 0])
+    c = claims.claim4(load_quiet(tmp_path))
+    assert c.verdict == claims.INCONCLUSIVE and "one seed" in c.interval and "one seed per point" in c.why
+    write(tmp_path / "t1", _sentiment(np.random.default_rng(0), {t: 0.08 for t in TASKS}, seeds=(0,)))
+    assert claims.claim1(load_quiet(tmp_path / "t1")).verdict == claims.INCONCLUSIVE
+    # the same planted effects with two seeds are decided (test_claim4_plateau_each_verdict, test_claim1_each_verdict)
+
+
 def test_claims_not_run_name_the_command(tmp_path):
     write(tmp_path, [])
     md = claims.claims_md(load_quiet(tmp_path))
