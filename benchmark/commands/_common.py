@@ -28,7 +28,7 @@ def resolve_profile(args, stream=sys.stderr) -> dict:
         overrides.append(f"seeds=[{args.seeds}]")
     cfg = config_mod.apply_overrides(base, overrides)
     # the profile's own seeds and axis limits, for the cells' configs (config.RUN_SCOPE)
-    args.profile_run_scope = config_mod.apply_overrides(base, [])
+    args.profile_run_scope = base
     print(f"profile: {name} ({why})", file=stream)
     from benchmark import precision
 
