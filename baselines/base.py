@@ -111,3 +111,9 @@ def cell_result(spec, split, test_preds, fit_result, *, before_tuning=None) -> d
         out["before_tuning"] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"],
                                 "preds": [int(x) for x in before_tuning]}
     return out
+
+
+def dtype_key(cfg) -> dict:
+    """The backbone dtype for an artefact's key: float32 (the default) leaves the key as it was
+    before the ``dtype`` setting existed; float64 artefacts never collide with float32 ones."""
+    return {} if cfg.get("dtype", "float32") == "float32" else {"dtype": cfg["dtype"]}

@@ -8,7 +8,7 @@ The meta-learned prompt is made once per configuration and reused by every task 
 import numpy as np
 import torch
 
-from baselines.base import Method, tune_from_artifact
+from baselines.base import Method, dtype_key, tune_from_artifact
 from benchmark.maml import meta_train
 from benchmark.prompt import make_prompt, row_norms
 from benchmark.train import Scorer
@@ -31,7 +31,7 @@ class MetaPT(Method):
         data_key = ctx.pseudo_labelled_key() if self.data == "pseudo" else ctx.labelled_pool_key()
         return {"method": "metapt", "data": self.data, "backbone": cfg["backbone"], "encoder": cfg["encoder"],
                 "prompt_tokens": cfg["prompt_tokens"], "prompt_init": cfg["prompt_init"],
-                "max_length": cfg["max_length"], "maml": cfg["maml"], "pretrain": pre, "bf16": cfg["bf16"],
+                "max_length": cfg["max_length"], "maml": cfg["maml"], "pretrain": pre, "bf16": cfg["bf16"], **dtype_key(cfg),
                 "data_key": data_key, "version": self.version}
 
     def prepare(self, ctx):

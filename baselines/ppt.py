@@ -7,7 +7,7 @@ from the last checkpoint with the same result as an uninterrupted one."""
 import numpy as np
 import torch
 
-from baselines.base import Method, tune_from_artifact
+from baselines.base import Method, dtype_key, tune_from_artifact
 from benchmark.prompt import make_prompt, row_norms
 from benchmark.train import Scorer, fit
 
@@ -51,7 +51,7 @@ class PretrainedPromptTuning(Method):
         cfg = ctx.cfg
         return {"method": "ppt", "backbone": cfg["backbone"], "prompt_tokens": cfg["prompt_tokens"],
                 "prompt_init": cfg["prompt_init"], "max_length": cfg["max_length"], "ppt": cfg["ppt"],
-                "bf16": cfg["bf16"], "data": ctx.pseudo_labelled_key(), "version": self.version}
+                "bf16": cfg["bf16"], **dtype_key(cfg), "data": ctx.pseudo_labelled_key(), "version": self.version}
 
     def prepare(self, ctx):
         return ctx.artifact("ppt-prompt", self.artifact_key(ctx), self._pretrain)

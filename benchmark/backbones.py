@@ -433,7 +433,7 @@ class Backbone(nn.Module):
         return out.logits[rows, batch.slot_index + n]
 
     def slot_logits(self, batch: Batch, prompt=None, label_ids=None) -> torch.Tensor:
-        """Logits at the slot, float32: ``[B, vocab]``, or ``[B, C]`` for ``label_ids`` (C ids).
+        """Logits at the slot, float32 (float64 on a float64 backbone): ``[B, vocab]``, or ``[B, C]`` for ``label_ids`` (C ids).
 
         ``prompt``: None, ``[n, d]`` (shared by the batch) or ``[B, n, d]``; gradients flow to it.
         With ``label_ids`` and a linear LM head only those rows of the head are computed.
@@ -443,7 +443,7 @@ class Backbone(nn.Module):
                 logits = self._full_logits(batch, prompt)
                 if label_ids is not None:
                     logits = logits[:, torch.as_tensor(label_ids, device=logits.device)]
-                return logits.float()
+                return _as_output(logits)
             h = self.slot_hidden(batch, prompt)
             head = self._head
             if isinstance(head, nn.Linear):
@@ -459,7 +459,7 @@ class Backbone(nn.Module):
             cap = getattr(self.model.config, "final_logit_softcapping", None)
             if cap:
                 logits = torch.tanh(logits / cap) * cap
-        return logits.float()
+        return _as_output(logits)
 
     def label_logits(self, batch: Batch, prompt, label_ids) -> torch.Tensor:
         """[B, C] logits of the label words at the slot (the verbalizer scores)."""
@@ -685,6 +685,12 @@ def build_tiny(kind: str, *, seed: int = 0, tokenizer=None, **config_overrides):
     """A tiny randomly initialised model of ``kind`` with a locally trained tokenizer (tests, smoke runs)."""
     tok = tokenizer if tokenizer is not None else tiny_tokenizer(kind)
     return _tiny_model(kind, tok, seed=seed, **config_overrides), tok
+
+
+def _as_output(logits: torch.Tensor) -> torch.Tensor:
+    """Slot logits as the caller sees them: float32 (bf16 autocast's come back float32 too), float64
+    from a float64 backbone."""
+    return logits if logits.dtype == torch.float64 else logits.float()
 
 
 def load(name: str = DEFAULT, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,

@@ -225,7 +225,7 @@ _NULLABLE_INTS = {"max_test", "tune.eval_every", "tune.max_steps", "ft.eval_ever
                   "ppt.eval_every", "ppt.max_steps", "pretrain.corpus_rows"}
 # true | false | auto (auto: chosen by a measured probe at start, benchmark/precision.py)
 _BOOL_OR_AUTO = {"bf16": (True, False, "auto"), "maml.chunk_tasks": ("auto",)}  # chunk: auto or an int
-_CHOICES = {"device": ("auto", "cpu", "cuda"), "prompt_init": ("random", "uniform", "normal", "vocab", "label"),
+_CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"), "prompt_init": ("random", "uniform", "normal", "vocab", "label"),
             "maml.engine": ("batched", "l2l"), "pretrain.balance": ("min", "cap", "none")}
 
 
@@ -277,6 +277,9 @@ def validate(cfg: dict) -> None:
     for key, allowed in _CHOICES.items():
         if key != "device" and get(cfg, key) not in allowed:
             raise UserError(f"setting {key} = {get(cfg, key)!r} is invalid; allowed: {', '.join(allowed)}")
+    if cfg["dtype"] == "float64" and cfg["bf16"] is not False:
+        raise UserError(f"setting dtype = float64 with bf16 = {cfg['bf16']!r} is invalid; allowed: bf16 = false "
+                        "with float64 (bf16 autocast runs a float32 backbone)")
     for key in ("backbone", "encoder"):
         if not cfg[key].strip():
             raise UserError(f"setting {key} is empty; allowed: a registered name or a local model folder")

@@ -53,10 +53,12 @@ class Context:
         from benchmark import precision
 
         bf16 = precision.resolve(self.cfg)["bf16"]   # a config made without `run` may still say auto
-        key = (self.cfg["backbone"], resolve_device(self.cfg["device"]), bool(bf16))
+        dtype = self.cfg.get("dtype", "float32")
+        key = (self.cfg["backbone"], resolve_device(self.cfg["device"]), bool(bf16), dtype)
         if key not in _BACKBONES:
-            log.info("loading backbone %s on %s (bf16 autocast: %s)", *key)
-            _BACKBONES[key] = backbones.load(key[0], device=key[1], autocast_bf16=key[2])
+            log.info("loading backbone %s on %s (bf16 autocast: %s, %s)", *key)
+            _BACKBONES[key] = backbones.load(key[0], device=key[1], autocast_bf16=key[2],
+                                             dtype=getattr(torch, dtype))
         if _BACKBONES[key].source:   # hub models: the id and commit the weights came from
             self.provenance.setdefault("backbone", _BACKBONES[key].source)
         return _BACKBONES[key]

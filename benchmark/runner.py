@@ -51,7 +51,10 @@ class Cell:
 
     @property
     def key(self) -> str:
-        key = {"method": self.method, "task": self.task, "seed": self.seed, "config": self.config,
+        config = self.config
+        if config.get("dtype") == "float32":  # the default leaves the key as it was before dtype existed
+            config = {k: v for k, v in config.items() if k != "dtype"}
+        key = {"method": self.method, "task": self.task, "seed": self.seed, "config": config,
                "format": RESULTS_FORMAT}
         if self.method_version != 1:  # version 1 leaves the key as it was before versions existed
             key["method_version"] = self.method_version

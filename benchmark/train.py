@@ -119,7 +119,7 @@ class Scorer:
 
     def vocab_logits(self, texts, prompt=None) -> torch.Tensor:
         batch = self.backbone.encode(list(texts), max_length=self.max_length)
-        return self.backbone.slot_logits(batch, prompt).float()
+        return self.backbone.slot_logits(batch, prompt)
 
     def losses(self, texts, labels, prompt=None) -> torch.Tensor:
         """Per-row negative log-likelihood of the label word, over the full vocabulary."""
