@@ -179,11 +179,20 @@ def list_tasks(role: str | None = None) -> list[TaskSpec]:
     return [s for s in specs if role is None or s.role == role]
 
 
-def get_task(name: str) -> TaskSpec:
-    """A task by name, or a user task by the path of its YAML declaration."""
+def get_task(name: str, role: str | None = None) -> TaskSpec:
+    """A task by name, or a user task by the path of its YAML declaration; with ``role``, only a task
+    of that role (``downstream`` for ``run --tasks``): another is refused, naming those that are."""
     if isinstance(name, TaskSpec):
         return name
-    name = str(name)
+    spec = _find_task(str(name), role)
+    if role is not None and spec.role != role:
+        valid = [s.name for s in list_tasks(role)]
+        raise UserError(f"task {spec.name!r} is a {spec.role} source, not a {role} task; "
+                        f"valid {role} tasks: {', '.join(sorted(valid))}")
+    return spec
+
+
+def _find_task(name: str, role: str | None) -> TaskSpec:
     if name in _builtin():
         return _builtin()[name]
     if name.endswith((".yaml", ".yml")) or os.sep in name:
@@ -194,7 +203,7 @@ def get_task(name: str) -> TaskSpec:
     users = _user_tasks()
     if name in users:
         return users[name]
-    raise unknown("task", name, [*_builtin(), *users])
+    raise unknown(f"{role} task" if role else "task", name, [s.name for s in list_tasks(role)])
 
 
 # --------------------------------------------------------------------------- rows and splits

@@ -37,6 +37,8 @@ class SoftPrompt(torch.nn.Module):
         embeddings: the backbone's input embedding matrix, for every init except random and file.
         label_ids: the label words' token ids, for init="label".
         seed: the draw of a random, uniform, normal or vocab init.
+        dtype: the prompt's own dtype: float32, or float64 beside a float64 backbone (the draw is
+            made in float32 either way, so both dtypes start from the same values).
 
     Example:
         >>> p = SoftPrompt(4, 8, seed=0)
@@ -45,7 +47,8 @@ class SoftPrompt(torch.nn.Module):
     """
 
     def __init__(self, n_tokens: int, embed_dim: int, init: str = "random", *, embeddings=None,
-                 seed: int = 0, path: os.PathLike | None = None, label_ids=None):
+                 seed: int = 0, path: os.PathLike | None = None, label_ids=None,
+                 dtype: torch.dtype = torch.float32):
         super().__init__()
         if n_tokens < 1:
             raise UserError(f"prompt length must be >= 1, got {n_tokens}")
@@ -75,11 +78,11 @@ class SoftPrompt(torch.nn.Module):
             if weight.shape != (n_tokens, embed_dim):
                 raise UserError(f"prompt file {path} holds shape {tuple(weight.shape)}, "
                                 f"expected ({n_tokens}, {embed_dim})")
-        self.weight = torch.nn.Parameter(weight.float())
+        self.weight = torch.nn.Parameter(weight.float().to(dtype))
 
     @classmethod
     def from_tensor(cls, weight: torch.Tensor) -> "SoftPrompt":
-        prompt = cls(weight.shape[0], weight.shape[1])
+        prompt = cls(weight.shape[0], weight.shape[1], dtype=_prompt_dtype(weight.dtype))
         with torch.no_grad():
             prompt.weight.copy_(weight)
         return prompt
@@ -104,7 +107,13 @@ def make_prompt(backbone, cfg: dict, seed: int, label_words) -> SoftPrompt:
     init = cfg["prompt_init"]
     label_ids = backbone.label_token_ids(list(label_words)) if init == "label" else None
     return SoftPrompt(cfg["prompt_tokens"], backbone.embed_dim, init=init,
-                      embeddings=backbone.input_embeddings().weight, seed=seed, label_ids=label_ids)
+                      embeddings=backbone.input_embeddings().weight, seed=seed, label_ids=label_ids,
+                      dtype=_prompt_dtype(backbone.dtype))
+
+
+def _prompt_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64 (a float64 backbone's prompt); everything else is a float32 prompt."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def row_norms(weight: torch.Tensor) -> dict:
@@ -118,7 +127,8 @@ def save_prompt(path: os.PathLike, weight: torch.Tensor, metadata: dict) -> path
     path = pathlib.Path(path)
     meta = {"metadata": json.dumps(metadata, sort_keys=True, default=str)}
     with atomic_path(path) as tmp:
-        save_file({"prompt": weight.detach().float().contiguous().cpu()}, str(tmp), metadata=meta)
+        weight = weight.detach().to(_prompt_dtype(weight.dtype))
+        save_file({"prompt": weight.contiguous().cpu()}, str(tmp), metadata=meta)
     return path
 
 

@@ -81,6 +81,24 @@ def _axis_values(suite: dict, cfg: dict) -> tuple[str | None, list]:
     return key, values
 
 
+def check_selection(suite_name: str, tasks=None, methods=None) -> list:
+    """Refuse an unknown suite, method or task (``--tasks`` of a downstream suite: downstream tasks
+    only) before anything is measured or loaded; return the suite's own task specs."""
+    from baselines import get_method
+    from benchmark import data
+
+    suite = config_mod.load_suite(suite_name)
+    if "include" in suite:
+        return [spec for name in suite["include"] for spec in check_selection(name, tasks, methods)]
+    for name in [*suite["methods"], *(methods or [])]:
+        get_method(name)
+    specs = [data.get_task(name) for name in suite["tasks"]]
+    downstream = all(s.role == "downstream" for s in specs)
+    for name in tasks or []:
+        data.get_task(name, role="downstream" if downstream else None)
+    return specs
+
+
 def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None, plan: dict | None = None) -> list[Cell]:
     """The cells of a suite under a resolved profile (``tasks``/``methods`` filter them).
 
@@ -88,7 +106,6 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None, plan: dict |
     differ from those in ``cfg``, which every cell is made with and keyed by (``config.RUN_SCOPE``)."""
     plan = cfg if plan is None else plan
     run = {key: plan.get(key) for key in config_mod.RUN_SCOPE if plan.get(key) != cfg.get(key)} or None
-    from baselines import get_method
     from benchmark import data
 
     suite = config_mod.load_suite(suite_name)
@@ -97,13 +114,7 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None, plan: dict |
         for name in suite["include"]:
             cells += expand(name, cfg, tasks=tasks, methods=methods, plan=plan)
         return cells
-    for name in suite["methods"]:
-        get_method(name)
-    suite_specs = [data.get_task(name) for name in suite["tasks"]]
-    for name in tasks or []:
-        data.get_task(name)
-    for name in methods or []:
-        get_method(name)
+    suite_specs = check_selection(suite_name, tasks, methods)
     suite_tasks = list(suite["tasks"])
     if tasks and all(s.role == "downstream" for s in suite_specs):
         # `--tasks` names any registered downstream task (built-in or the user's): the suite's methods run

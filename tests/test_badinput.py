@@ -191,3 +191,24 @@ def test_exit_status_2_from_a_real_process(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "error: setting pretrain.k = 500" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("task,words", [
+    ("nosuchtask", ["unknown downstream task 'nosuchtask'", "sst2"]),
+    ("yelp5", ["'yelp5' is a pretrain-labelled source, not a downstream task", "sst2"]),
+    ("openwebtext", ["pretrain-unlabelled source", "sst2"]),
+])
+def test_a_task_that_is_not_downstream_is_refused_before_the_bf16_probe(task, words, monkeypatch, capsys, tmp_path):
+    from benchmark import precision
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("the bf16 probe ran before the task was checked")
+
+    monkeypatch.setattr(precision, "decide", no_probe)
+    monkeypatch.setattr(precision, "probe_cpu", no_probe)
+    code = cli.main(["run", "--suite", "sentiment7", "--profile", "cpu", "--tasks", task, "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and all(w in err for w in words), err
+    valid = err.split("valid downstream tasks:")[1]
+    assert "yelp5" not in valid and "openwebtext" not in valid      # pre-training sources are not offered
+    assert not (tmp_path / "r").exists()

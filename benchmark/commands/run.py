@@ -54,6 +54,7 @@ def run(args) -> int:
 
     check_executor(args.executor, args.address)
     _console_logging(args.verbose)
+    runner.check_selection(args.suite, _split(args.tasks), _split(args.methods))   # before the bf16 probe
     cfg = resolve_profile(args, stream=sys.stderr)
     cells = runner.expand(args.suite, cell_settings(args, cfg), tasks=_split(args.tasks), methods=_split(args.methods),
                           plan=cfg)

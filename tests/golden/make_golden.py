@@ -17,10 +17,12 @@ from benchmark.runner import versions  # noqa: E402
 if __name__ == "__main__":
     for golden, (suite, tasks) in SMOKE_RUNS.items():
         with tempfile.TemporaryDirectory() as tmp:
-            cells, counts = run_smoke(suite, tasks, pathlib.Path(tmp))
+            margins = []
+            cells, counts = run_smoke(suite, tasks, pathlib.Path(tmp), margins=margins)
             table = accuracies(cells, pathlib.Path(tmp))
         path = pathlib.Path(__file__).parent / golden
         path.write_text(json.dumps({"suite": suite, "profile": "smoke", "tasks": tasks,
                                     "made_with": {k: versions()[k] for k in ("torch", "transformers")},
-                                    "accuracy": table}, indent=1, sort_keys=True) + "\n")
-        print(f"wrote {path} ({len(table)} cells)")
+                                    "dtype": "float64", "min_margin": round(min(margins), 9),
+                                    "decisions": len(margins), "accuracy": table}, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {path} ({len(table)} cells; {len(margins)} decisions, smallest margin {min(margins):.3g})")
