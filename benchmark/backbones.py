@@ -31,7 +31,7 @@ import time
 import torch
 from torch import nn
 
-from benchmark import paths
+from benchmark import hub, paths
 from benchmark.errors import UserError, unknown
 
 KINDS = ("encoder-decoder", "decoder", "masked")
@@ -557,10 +557,6 @@ def list_backbones() -> list[BackboneEntry]:
     return list(REGISTRY.values())
 
 
-def _hub_offline() -> bool:
-    return paths.offline() or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-
-
 def _models_dir() -> pathlib.Path:
     return paths.sub("models")
 
@@ -647,20 +643,10 @@ def _hf_offline():
             os.environ["HF_HUB_OFFLINE"] = old
 
 
-def _hub_revision(ref: str, declared: str, label: str) -> dict:
-    """The revision a hub model loads at: resolved to its commit SHA when the hub is reachable, so the
-    weights read are the commit recorded (``Backbone.source``)."""
-    from benchmark.sources import requested_revision, resolve_revision   # same layer: the hub helpers
-
-    revision, origin = requested_revision({"revision": declared}, label, ref)
-    sha = None if _hub_offline() else resolve_revision(ref, revision, repo_type="model")
-    return {"ref": ref, "revision": revision, "revision_from": origin, "revision_sha": sha}
-
-
 def _load_hf(ref: str, kind: str | None, *, local: bool, dtype, attn: str, label: str, revision: str | None = None):
     from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM,
                               AutoModelForSeq2SeqLM, AutoTokenizer)
-    kw = {"local_files_only": True} if (local or _hub_offline()) else {}
+    kw = {"local_files_only": True} if (local or hub.offline()) else {}
     if revision and not local:
         kw["revision"] = revision
     try:
@@ -710,7 +696,7 @@ def load(name: str = DEFAULT, device: str | torch.device = "cpu", dtype: torch.d
                                         attn=attn_implementation, label=name)
         bb = from_model(model, tok, kind, entry.name, autocast_bf16=autocast_bf16, add_bos=entry.add_bos)
     elif entry is not None:
-        source = _hub_revision(entry.ref, entry.revision, entry.name)
+        source = hub.model_source(entry.ref, entry.revision, entry.name)
         model, tok, kind = _load_hf(entry.ref, entry.kind, local=False, dtype=dtype, attn=attn_implementation,
                                     label=name, revision=source["revision_sha"] or source["revision"])
         bb = from_model(model, tok, kind, entry.name, autocast_bf16=autocast_bf16)
@@ -720,7 +706,7 @@ def load(name: str = DEFAULT, device: str | torch.device = "cpu", dtype: torch.d
                                     attn=attn_implementation, label=name)
         bb = from_model(model, tok, kind, name, autocast_bf16=autocast_bf16)
     elif re.fullmatch(r"[\w.\-]+/[\w.\-]+", name) and not os.path.exists(name):
-        source = _hub_revision(name, "main", name)
+        source = hub.model_source(name, "main", name)
         model, tok, kind = _load_hf(name, None, local=False, dtype=dtype, attn=attn_implementation, label=name,
                                     revision=source["revision_sha"] or source["revision"])
         bb = from_model(model, tok, kind, name, autocast_bf16=autocast_bf16)
@@ -742,7 +728,7 @@ def fetch(name: str, *, quiet: bool = False) -> str:
         return f"{name}: built on the fly, nothing to fetch"
     if entry.source == "gguf-asset":
         return f"{name}: {prepare_gguf(entry, quiet=quiet)}"
-    if _hub_offline():
+    if hub.offline():
         raise UserError(f"backbone {name!r} comes from the HuggingFace hub, and offline mode is set "
                         f"(METAPT_OFFLINE or HF_HUB_OFFLINE); `smollm2-135m` works offline")
     _load_hf(entry.ref, entry.kind, local=False, dtype=torch.float32, attn="eager", label=name)
