@@ -1,6 +1,7 @@
 """HuggingFace hub access: ids, revisions, metadata and reports, for data, backbones and encoders alike.
 
-Nothing here downloads weights or rows. It decides whether the hub may be reached (``offline``),
+Nothing here downloads weights or rows. It decides whether the hub may be reached (``offline``,
+``forced_offline``),
 checks ids (``check_hub_id``: 'namespace/name', as `datasets` >= 4 requires), chooses the revision an
 asset loads at (``requested_revision``: ``$METAPT_HUB_REVISIONS``, else the declaration, else ``main``)
 and resolves it to the commit recorded (``resolve_revision``, ``model_source``), reads metadata
@@ -12,6 +13,7 @@ this module; it imports only ``paths`` and ``errors``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -26,6 +28,20 @@ REVISIONS_ENV = "METAPT_HUB_REVISIONS"
 def offline() -> bool:
     """Whether the hub is off limits: ``METAPT_OFFLINE`` or ``HF_HUB_OFFLINE`` set."""
     return paths.offline() or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+@contextlib.contextmanager
+def forced_offline():
+    """A block in which the HF libraries never reach the hub (``HF_HUB_OFFLINE=1``), restored after."""
+    old = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = old
 
 
 def check_hub_id(hub_id, where: str) -> str:

@@ -197,7 +197,7 @@ def test_hub_backbone_loads_at_the_resolved_commit(fake_hub, monkeypatch):
         model, tok = backbones.build_tiny("encoder-decoder")
         return model, tok, "encoder-decoder"
 
-    monkeypatch.setattr(backbones, "_load_hf", fake_load_hf)
+    monkeypatch.setattr(backbones.loading, "_load_hf", fake_load_hf)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(hub, "offline", lambda: False)
     bb = backbones.load("t5-small")
