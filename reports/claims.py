@@ -244,7 +244,8 @@ def _finish(c: Claim, parts: list[Part], needed: int | None) -> Claim:
     if c.verdict.startswith("inconclusive: "):
         if have < 2:
             c.why = (f"{'one seed' if have == 1 else 'no paired seed'}: no spread between seeds to read; "
-                     f"a second seed measures it (`{c.more_seeds(2)}`)")
+                     f"a second seed measures it (`{c.more_seeds(2)}`), then `python -m benchmark power "
+                     f"--suite {c.suite}` says how many it needs")
         elif needed is not None and needed <= PRACTICAL:
             c.why = (f"the paper's effect needs {needed} seeds at this run's test rows and spread; "
                      f"`{c.more_seeds(needed)}` adds them")
@@ -563,7 +564,8 @@ RULE_TEXT = (
     "when the run has fewer seeds than the paper's own effect needs for 80 % power at 5 % (at this "
     "run's test rows and measured spread), with the command that adds them (`--seeds` reuses every "
     "done cell), or *inconclusive at this power* when it has them. \"~\" and \"plateau\" mean within "
-    f"±{100 * MARGIN:.0f} accuracy points.")
+    f"±{100 * MARGIN:.0f} accuracy points. `python -m benchmark power --suite NAME` prints the same "
+    "plan with its cost.")
 
 
 def _context(c: Claim) -> str:

@@ -228,7 +228,7 @@ def comparison_sections(groups: list[Group], pairs: list[tuple[str, str]], *, ac
              "seeds and tests these rows, not the methods. *SD of a seed's Δ* is the spread of the per-seed "
              "differences, with its test-row part in brackets; MDE is the smallest true difference this run "
              "detects with 80 % power; the last columns are the paper's own difference and the seeds at this "
-             "run's test rows and spread that detect it with 80 % power at 5 %.",
+             "run's test rows and spread that detect it with 80 % power at 5 % (`python -m benchmark power`).",
              ""]
     parts += [_md(["Task", "Comparison (a vs b)", "seeds", "rows", "Δ (points)", "95 % CI", "p (t)",
                    "p (McNemar, rows)", "SD of a seed's Δ (rows)", "MDE (points)", "paper Δ", "seeds for paper Δ",

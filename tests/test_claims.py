@@ -226,3 +226,38 @@ def test_one_seed_unequal_seeds_and_no_shared_seed_render_with_a_note_each(tmp_p
     md = (tmp_path / "res" / "report" / "claims.md").read_text()
     assert "Amazon-5: not computed (no seed in common" in md and "**inconclusive: 1 seed**" in md
     assert "Traceback" not in capsys.readouterr().err
+
+
+# -- the power command ------------------------------------------------------------------------------
+def test_power_prints_the_seeds_each_claim_needs_and_their_cost(tmp_path, capsys):
+    cells = _sentiment(np.random.default_rng(6), {t: 0.04 for t in TASKS}, seeds=(0, 1, 2))
+    for c in cells:
+        c["wall_s"] = 60.0 if c["method"] == "metapt" else 30.0
+    write(tmp_path, cells)
+    assert cli.main(["power", "--suite", "sentiment7", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Claim 1: MetaPT beats PPT on all seven tasks" in out and "7-task mean (>)" in out
+    assert "seeds needed" in out and "MetaPT 60 s, PPT 30 s" in out
+    # every claim the suite tests is planned, with the command that adds the seeds
+    assert "Claim 2" in out and "Claim 1, every task at once" in out
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda d: d.mkdir(), "holds no result cells"),
+    (lambda d: (d / "cells").mkdir(parents=True) or (d / "cells" / "x.json").write_text("[1]"), "holds no result cells"),
+    (lambda d: write(d, [cell("ft", "sst5", 0, 0.4, suite="shots", point={"n_train": 10})]),
+     "no finished cells of suite 'sentiment7'"),
+    (lambda d: None, "does not exist"),
+])
+def test_power_on_an_empty_or_foreign_folder_exits_2_with_one_message(tmp_path, capsys, make, words):
+    folder = tmp_path / "r"
+    make(folder)
+    assert cli.main(["power", "--results", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0]
+
+
+def test_power_refuses_a_suite_no_claim_is_tested_on(tmp_path, capsys):
+    write(tmp_path, [cell("ft", "sst5", 0, 0.4, suite="shots", point={"n_train": 10})])
+    assert cli.main(["power", "--suite", "shots", "--results", str(tmp_path)]) == 2
+    assert "suites with claims: sentiment7, clustering, pretrain-size, clusters" in capsys.readouterr().err
