@@ -16,6 +16,7 @@ COMMANDS = {
     "list": "benchmark.commands.list",
     "status": "benchmark.commands.status",
     "plot": "benchmark.commands.plot",
+    "power": "benchmark.commands.power",
     "data": "benchmark.commands.data",
     "models": "benchmark.commands.models",
     "perf": "benchmark.commands.perf",

@@ -1,15 +1,32 @@
-"""The paper's five claims, each with our figure, its interval, the smallest difference this run
-could detect, and a verdict: supported, contradicted, or inconclusive at this power.
+"""The paper's five claims, each with our figure, its interval, the seeds it needs, and a verdict:
+supported, contradicted, or inconclusive.
 
-Verdict rules (95 % intervals, :mod:`reports.stats`):
+Each claim is made of *parts* (claim 1: one per task; claim 3: one per link of Table 2's order),
+and each part is one paired comparison with a 95 % interval (:mod:`reports.stats`: a paired t
+over seeds, S - 1 degrees of freedom, floored by the test-row variance).
 
-- "a beats b": supported when the interval of a − b lies above 0, contradicted when it lies
-  below 0, else inconclusive.
+Part rules:
+
+- "a beats b" (``>``): the part is supported when its interval lies above 0; its contradicting
+  side is "a is below b" (one-sided p of "a >= b").
 - "a ~ b" (the paper's "about equal", and a plateau: no gain past a point): supported when the
-  interval lies inside ± ``MARGIN``, contradicted when it lies wholly outside it, else inconclusive.
+  interval lies inside +- ``MARGIN``; the contradicting side is "the gap is beyond the margin".
   ``MARGIN`` is 2 accuracy points: the paper's Table 2 calls 0.1-point gaps "~" and draws its
   order from gaps of 1.1-2.1 points, so a gap under 2 points is what it treats as no difference.
-- a claim made of several parts is contradicted if any part is, supported if all parts are.
+- "a's std is below b's" (claim 2): supported when the std ratio's interval lies below 1.
+
+Claim rules (stated beside every verdict):
+
+- *supported* only when **every** part is supported: an intersection-union test, which needs no
+  multiplicity correction (each part at 2.5 % a side already bounds the claim's error).
+- *contradicted* only when a part's contradicting one-sided p, **Holm-adjusted across all the
+  claim's parts** (a part that could not be tested counts as p = 1), is at most 2.5 % (the
+  intervals' one side). Without it "MetaPT beats PPT on all seven tasks" would turn contradicted
+  up to about 16 % of the time when it holds at its boundary (seven tries at 2.5 %).
+- otherwise *inconclusive*: "inconclusive: N seeds" when the run has fewer seeds than the claim
+  needs to decide the paper's own effect with 80 % power at 5 % (or has one seed, which has no
+  spread between seeds to read), with the command that adds seeds (``--seeds`` reuses every done
+  cell); "inconclusive at this power" when it has them and still cannot tell.
 
 A claim whose suite has no results is "not run" and names the command that runs it.
 
@@ -20,11 +37,14 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from reports import SUITES, evidence, paper, stats
-from reports.evidence import fmt_ci, fmt_pts
+from reports.evidence import fmt_ci, fmt_p, fmt_pts
 from reports.results import Group, Results, describe, format_reduction, pick
 
 MARGIN = 0.02
+SIDE = 0.025   # one side of the 95 % intervals: the level of "contradicted" after Holm
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = ("supported", "contradicted",
                                                   "inconclusive at this power", "not run")
 TASKS = ["sst5", "sst2", "amazon5", "amazon2", "sentihood", "semeval16_restaurant", "semeval16_laptop"]
@@ -32,8 +52,18 @@ PLATEAU_ROWS = 10_000  # Figure 3a: "past about 10,000 pre-training rows"
 SATURATION_K = 10      # Figure 3b: "saturates near K = 10"
 
 
-# -- verdict rules -----------------------------------------------------------------------------
+def too_few(seeds: int) -> str:
+    """The verdict of a claim the run has too few seeds to decide."""
+    return f"inconclusive: {seeds} seed{'' if seeds == 1 else 's'}"
+
+
+def is_inconclusive(verdict: str) -> bool:
+    return verdict.startswith("inconclusive")
+
+
+# -- part rules (intervals) -----------------------------------------------------------------------
 def greater(lo: float, hi: float) -> str:
+    """A part's own reading of its interval, before any correction across parts."""
     if lo > 0:
         return SUPPORTED
     if hi < 0:
@@ -49,12 +79,95 @@ def equivalent(lo: float, hi: float, margin: float = MARGIN) -> str:
     return INCONCLUSIVE
 
 
-def combine(verdicts: list[str]) -> str:
-    if not verdicts:
-        return NOT_RUN
-    if CONTRADICTED in verdicts:
-        return CONTRADICTED
-    return SUPPORTED if all(v == SUPPORTED for v in verdicts) else INCONCLUSIVE
+@dataclasses.dataclass
+class Part:
+    """One comparison of a claim: its statistics, the paper's own effect, and its power."""
+
+    label: str
+    rule: str                     # ">", "~" or "std <"
+    d: dict | None = None         # reports.stats output (paired_difference or variance_ratio)
+    paper: float | None = None    # the paper's effect for this part (fraction; a std ratio for "std <")
+    why: str = ""                 # why it was not computed
+    seeds: int = 0
+    verdict: str = INCONCLUSIVE   # its own interval's reading (uncorrected)
+    p_con: float = math.nan       # one-sided p of the contradicting side
+    p_holm: float = math.nan
+    power: float = math.nan       # power at this run's seeds for the paper's effect
+    needed: int | None = None     # seeds for 80 % power at the paper's effect (None: unknown or past the cap)
+    tasks: int = 1                # > 1 for a mean over tasks
+
+    @property
+    def margin(self) -> float | None:
+        return MARGIN if self.rule == "~" else None
+
+    @property
+    def decided(self) -> bool:
+        return self.d is not None and self.seeds > 1
+
+
+def _plan(part: Part) -> Part:
+    """Power now and seeds needed for the paper's effect, from the measured spread."""
+    d = part.d
+    if d is None or part.paper is None or part.seeds < 2:
+        return part
+    if part.rule == "std <":
+        df = d["df"]
+        part.power = stats.power_ratio(part.paper, *df) if part.paper < 1 else math.nan
+        part.needed = stats.seeds_needed_ratio(part.paper, part.tasks)
+        return part
+    sd, rows = d["sd"], d["sd_rows"]
+    part.power = stats.power_t(part.paper, sd, rows, part.seeds, tasks=part.tasks, margin=part.margin)
+    part.needed = stats.seeds_needed(part.paper, sd, rows, tasks=part.tasks, margin=part.margin)
+    return part
+
+
+def part_from(d: dict, rule: str, label: str, paper_effect: float | None) -> Part:
+    """A part from the output of :func:`reports.stats.paired_difference` (``sd_seed`` read as the
+    spread a seed's difference has), read under ``rule`` (">" or "~") and planned for
+    ``paper_effect``."""
+    d = dict(d, sd=d["sd_seed"])
+    part = Part(label, rule, d=d, paper=paper_effect, seeds=d["seeds"])
+    if part.seeds > 1:
+        part.verdict = (greater if rule == ">" else equivalent)(d["lo"], d["hi"])
+        if rule == ">":
+            part.p_con = stats.t_p_beyond(d["diff"], d["se"], d["df"], 0.0, "below")
+        else:
+            part.p_con = min(stats.t_p_beyond(d["diff"], d["se"], d["df"], MARGIN, "above"),
+                             stats.t_p_beyond(d["diff"], d["se"], d["df"], -MARGIN, "below"))
+    return _plan(part)
+
+
+def paired_part(a: Group, b: Group, rule: str, label: str, paper_effect: float | None) -> Part:
+    """One paired comparison of a and b under ``rule`` (">" or "~")."""
+    d, why = evidence.compare(a, b)
+    if d is None:
+        return Part(label, rule, paper=paper_effect, why=why)
+    return part_from(d, rule, label, paper_effect)
+
+
+def combine(parts: list[Part], needed: int | None = None) -> tuple[str, str]:
+    """(verdict, the rule that gave it) of a claim from its parts: intersection-union for
+    *supported*, Holm across all parts for *contradicted* (module docstring). ``needed``: the
+    seeds the whole claim needs (None: unknown or past the cap)."""
+    if not parts:
+        return NOT_RUN, ""
+    m = len(parts)
+    for p, adj in zip(parts, stats.holm([p.p_con for p in parts])):
+        p.p_holm = adj
+    if all(p.decided and p.verdict == SUPPORTED for p in parts):
+        return SUPPORTED, (f"every one of the {m} parts supported (intersection-union: no correction needed)"
+                           if m > 1 else "its interval satisfies the claim")
+    hits = [p for p in parts if p.p_holm <= SIDE]
+    if hits:
+        return CONTRADICTED, ("; ".join(f"{p.label} against the claim, Holm-adjusted one-sided p = {fmt_p(p.p_holm)}"
+                                        for p in hits) + f" (Holm over {m} part{'s' if m > 1 else ''}, "
+                              f"at {100 * SIDE:.1f} %)")
+    seeds = min((p.seeds for p in parts if p.d is not None), default=0)
+    rule = ("no part against the claim after Holm over " f"{m} parts" if m > 1 else
+            "its interval neither satisfies nor contradicts the claim")
+    if seeds < 2 or needed is None or seeds < needed:
+        return too_few(seeds), rule
+    return INCONCLUSIVE, rule + f"; the run has the {needed} seeds the paper's effect needs"
 
 
 @dataclasses.dataclass
@@ -67,11 +180,33 @@ class Claim:
     interval: str = "—"
     mde: str = "—"
     why: str = ""
+    rule: str = ""
+    needs: str = "—"               # seeds needed, in words
+    spread: str = "—"              # SD of a seed's difference and its test-row part, in words
+    needed: int | None = None      # seeds the whole claim needs (paper's effect, 80 %)
+    seeds: list = dataclasses.field(default_factory=list)   # the seeds the run has
+    parts: list = dataclasses.field(default_factory=list)
+    extra: list = dataclasses.field(default_factory=list)   # further planned comparisons (the 7-task mean)
     groups: list = dataclasses.field(default_factory=list)
 
     @property
     def command(self) -> str:
         return f"python -m benchmark run --suite {self.suite}"
+
+    def more_seeds(self, total: int | None = None) -> str:
+        """The command that brings the run to ``total`` seeds (done cells are reused)."""
+        return f"{self.command} --seeds {seeds_arg(self.seeds, total or max(len(self.seeds) + 1, 2))}"
+
+
+def seeds_arg(have, total: int) -> str:
+    """The seeds a run of ``total`` seeds lists: those it has, then the smallest unused ones."""
+    out = sorted({s for s in have if isinstance(s, int)})
+    k = 0
+    while len(out) < total:
+        if k not in out:
+            out.append(k)
+        k += 1
+    return ",".join(map(str, sorted(out)))
 
 
 def _not_run(c: Claim, what: str = "") -> Claim:
@@ -80,20 +215,86 @@ def _not_run(c: Claim, what: str = "") -> Claim:
     return c
 
 
-def _pair_part(a: Group, b: Group, rule, label: str) -> tuple[str, str, dict | None]:
-    """(verdict, text, stats) of one paired comparison under ``rule``.
+def fmt_needed(n: int | None) -> str:
+    return f"more than {stats.MAX_SEEDS:,}" if n is None else f"{n:,}"
 
-    With one seed the interval resamples test rows only: it leaves out how much a rerun with another
-    seed moves a method (another few-shot split and tuning order: 5-10 points on SST-5 in the cpu
-    run), so it can show a difference between two runs but not between two methods or settings;
-    such a comparison stays inconclusive whatever its interval."""
-    d, why = evidence.compare(a, b)
-    if d is None:
-        return INCONCLUSIVE, f"{label}: not computed ({why})", None
-    text = f"{label} {fmt_pts(d['diff'])} {fmt_ci(d['lo'], d['hi'])}"
-    if len(d["seed_list"]) < 2:
-        return INCONCLUSIVE, text + " (one seed: test rows only)", d
-    return rule(d["lo"], d["hi"]), text, d
+
+PRACTICAL = 30  # seeds past which a plan is no plan: the command is not printed, the numbers are
+
+
+def part_reads(p: Part) -> str:
+    """A part's own reading: its interval's verdict, or "inconclusive: N seeds" when it has fewer
+    seeds than the paper's effect needs (or one)."""
+    if p.d is None:
+        return "—"
+    if not p.decided:
+        return too_few(p.seeds)
+    if is_inconclusive(p.verdict) and (p.needed is None or p.seeds < p.needed):
+        return too_few(p.seeds)
+    return p.verdict
+
+
+def _finish(c: Claim, parts: list[Part], needed: int | None) -> Claim:
+    """Verdict, rule, and why: for too few seeds, how many the paper's effect needs and the command
+    that adds them (``--seeds``, which reuses every done cell)."""
+    c.parts = parts
+    c.needed = needed
+    c.verdict, c.rule = combine(parts, needed)
+    have = min((p.seeds for p in parts if p.d is not None), default=0)
+    if c.verdict.startswith("inconclusive: "):
+        if have < 2:
+            c.why = (f"{'one seed' if have == 1 else 'no paired seed'}: no spread between seeds to read; "
+                     f"a second seed measures it (`{c.more_seeds(2)}`), then `python -m benchmark power "
+                     f"--suite {c.suite}` says how many it needs")
+        elif needed is not None and needed <= PRACTICAL:
+            c.why = (f"the paper's effect needs {needed} seeds at this run's test rows and spread; "
+                     f"`{c.more_seeds(needed)}` adds them")
+        else:
+            hard = max((p for p in parts if p.d is not None and p.seeds > 1),
+                       key=lambda p: math.inf if p.needed is None else p.needed, default=None)
+            c.why = (f"deciding {'every part at once' if len(parts) > 1 else 'it'} needs {fmt_needed(needed)} "
+                     "seeds at this run's test rows and spread"
+                     + (f" ({hard.label} alone: {fmt_needed(hard.needed)} for the paper's "
+                        f"{_effect(hard)})" if hard is not None and len(parts) > 1 else "")
+                     + ": not a number of seeds to run")
+    elif c.verdict == INCONCLUSIVE:
+        c.why = f"the run has the {needed} seeds the paper's effect needs and still cannot tell"
+    return c
+
+
+def _effect(p: Part) -> str:
+    if p.paper is None:
+        return "effect"
+    return f"{p.paper:.2f}" if p.rule == "std <" else f"{100 * p.paper:+.2f} points"
+
+
+def spread_text(parts: list[Part], mean: Part | None = None) -> str:
+    """SD of a seed's paired difference over seeds, with its test-row part in brackets, in points."""
+    got = [p for p in parts if p.d is not None and p.rule != "std <"]
+    if not got:
+        return "—"
+    rows = [p.d["sd_rows"] for p in got]
+    sds = [p.d["sd"] for p in got if p.seeds > 1]
+    rng = lambda xs: (f"{100 * min(xs):.1f}" if len(xs) == 1 or max(xs) - min(xs) < 5e-4  # noqa: E731
+                      else f"{100 * min(xs):.1f}–{100 * max(xs):.1f}")
+    text = f"{rng(sds)} ({rng(rows)})" if sds else f"— ({rng(rows)}): one seed"
+    text += " per part" if len(got) > 1 else ""
+    if mean is not None and mean.d is not None and mean.seeds > 1:
+        text += f"; {mean.label} {100 * mean.d['sd']:.1f} ({100 * mean.d['sd_rows']:.1f}), pooled"
+    return text
+
+
+def _seeds_of(groups: list[Group]) -> list:
+    return sorted({s for g in groups for s in g.seeds}, key=str)
+
+
+def _part_text(p: Part) -> str:
+    if p.d is None:
+        return f"{p.label}: not computed ({p.why})"
+    if p.rule == "std <":
+        return f"{p.label} {p.d['ratio']:.2f} [{p.d['lo']:.2f}, {p.d['hi']:.2f}]"
+    text = f"{p.label} {fmt_pts(p.d['diff'])} {fmt_ci(p.d['lo'], p.d['hi'])}"
+    return text + (" (one seed: test rows only)" if p.seeds < 2 else "")
 
 
 # -- the five claims ---------------------------------------------------------------------------
@@ -103,74 +304,159 @@ def claim1(res: Results) -> Claim:
     by = {(g.task, g.method): g for g in groups}
     if not any(m == "metapt" for _, m in by) or not any(m == "ppt" for _, m in by):
         return _not_run(c, " with both MetaPT and PPT")
-    c.groups = groups
-    verdicts, texts, mdes, why = [], [], [], []
+    c.groups, c.seeds = groups, _seeds_of(groups)
+    parts = []
     for task in TASKS:
         a, b = by.get((task, "metapt")), by.get((task, "ppt"))
+        effect = paper.table1_diff("metapt", "ppt", task)
         if a is None or b is None:
-            verdicts.append(INCONCLUSIVE)
-            why.append(f"{paper.task_title(task)} not run")
+            parts.append(Part(paper.task_title(task), ">", paper=effect, why="not run"))
             continue
-        v, text, d = _pair_part(a, b, greater, paper.task_title(task))
-        verdicts.append(v)
-        texts.append(text)
-        if d is not None:
-            mdes.append(d["mde"])
-        if v != SUPPORTED:
-            why.append(f"{paper.task_title(task)}: {v}")
+        parts.append(paired_part(a, b, ">", paper.task_title(task), effect))
     pairs = [(by[(t, "metapt")], by[(t, "ppt")]) for t in TASKS if (t, "metapt") in by and (t, "ppt") in by]
-    agg, _ = evidence.across(pairs) if len(pairs) > 1 else (None, "")
-    c.figure = "MetaPT − PPT, points: " + "; ".join(texts)
-    if agg:
-        m = agg["mean_diff"]
-        c.interval = f"mean over tasks {fmt_pts(m['value'])} {fmt_ci(m['lo'], m['hi'])}; per task above"
+    mean = mean_part(pairs, "metapt", "ppt", "7-task mean") if len(pairs) > 1 else None
+    c.extra = [mean] if mean is not None else []
+    c.figure = "MetaPT − PPT, points: " + "; ".join(_part_text(p) for p in parts
+                                                    if p.d is not None or p.why != "not run")
+    if mean is not None and mean.d is not None:
+        m = mean.d
+        c.interval = f"mean over tasks {fmt_pts(m['diff'])} {fmt_ci(m['lo'], m['hi'])}; per task above"
     else:
         c.interval = "per task above"
+    mdes = [p.d["mde"] for p in parts if p.d is not None and not math.isnan(p.d["mde"])]
     if mdes:
         c.mde = f"{fmt_pts(min(mdes), False)}–{fmt_pts(max(mdes), False)} points per task"
-    c.verdict = combine(verdicts)
-    c.why = "; ".join(why) if why else "every task's interval lies above 0"
+        if mean is not None and mean.d is not None and not math.isnan(mean.d["mde"]):
+            c.mde += f"; {fmt_pts(mean.d['mde'], False)} on the 7-task mean"
+    planned = [p for p in parts if p.d is not None and p.seeds > 1 and p.paper is not None]
+    needed = (stats.seeds_needed_all([(p.paper, p.d["sd"], p.d["sd_rows"], None) for p in planned])
+              if len(planned) == len(parts) else None)
+    _finish(c, parts, needed)
+    not_run = [p.label for p in parts if p.why == "not run"]
+    if not_run and not c.why:
+        c.why = f"{', '.join(not_run)} not run"
+    elif not_run:
+        c.why += f"; {', '.join(not_run)} not run"
+    if c.verdict == SUPPORTED:
+        c.why = "every task's interval lies above 0"
+    elif mean is not None and mean.needed is not None and c.seeds and len(c.seeds) < mean.needed:
+        c.why += (f"; the 7-task mean alone needs {mean.needed} seeds for the paper's "
+                  f"{fmt_pts(mean.paper)} points"
+                  + (f" (`{c.more_seeds(mean.needed)}`)" if mean.needed <= PRACTICAL else ""))
+    c.needs = _needs_text(parts, needed, mean)
+    c.spread = spread_text(parts, mean)
     return c
+
+
+def mean_part(pairs: list[tuple[Group, Group]], a: str, b: str, label: str) -> Part | None:
+    """The mean over tasks of a − b (pooled t, :func:`reports.stats.across_tasks`), planned
+    against the paper's mean over the same tasks."""
+    agg, why = evidence.across(pairs)
+    part = Part(label, ">", tasks=len(pairs))
+    if agg is None:
+        part.why = why
+        return part
+    effects = [paper.table1_diff(a, b, t) for t in agg["tasks"]]
+    part.paper = float(np.mean(effects)) if all(e is not None for e in effects) else None
+    m = agg["mean_diff"]
+    part.tasks = len(agg["tasks"])
+    part.seeds = agg["runs"]
+    part.d = {"diff": m["value"], "lo": m["lo"], "hi": m["hi"], "se": m["se"], "df": agg["df"], "p": m["p"],
+              "sd": m["sd"], "sd_rows": m["sd_rows"], "seeds": agg["runs"], "agg": agg,
+              "mde": (stats.min_detectable_t(m["sd"], m["sd_rows"], agg["runs"], tasks=part.tasks)
+                      if agg["runs"] > 1 else math.nan)}
+    if part.seeds > 1:
+        part.verdict = greater(m["lo"], m["hi"])
+        part.p_con = stats.t_p_beyond(m["value"], m["se"], agg["df"], 0.0, "below")
+    return _plan(part)
+
+
+def _needs_text(parts: list[Part], needed: int | None, mean: Part | None = None) -> str:
+    planned = [p for p in parts if p.needed is not None or (p.d is not None and p.seeds > 1)]
+    if not planned and (mean is None or mean.d is None or mean.seeds < 2):
+        return "a second seed first (no spread between seeds to plan from)"
+    out = []
+    if mean is not None and mean.d is not None and mean.seeds > 1 and mean.paper is not None:
+        out.append(f"{fmt_needed(mean.needed)} for the {mean.label} (paper {fmt_pts(mean.paper)})")
+    out.append(f"{fmt_needed(needed)} for every part at once" if len(parts) > 1 else fmt_needed(needed))
+    return "; ".join(out)
 
 
 def claim2(res: Results) -> Claim:
     c = Claim(2, "MetaPT's std over seeds is below PPT's and FT's (Table 1).", SUITES["table1"])
     _, groups, _ = pick(res, c.suite, method=["metapt", "ppt", "ft"], point={})
     runs: dict[str, list] = {}
+    tasks: dict[str, list] = {}
     for g in groups:
         runs.setdefault(g.method, []).append(g.accuracies)
+        tasks.setdefault(g.method, []).append(g.task)
     if "metapt" not in runs or not ({"ppt", "ft"} & set(runs)):
         return _not_run(c, " with MetaPT and PPT or FT")
-    c.groups = groups
-    verdicts, figs, ivs, mdes = [], [], [], []
+    c.groups, c.seeds = groups, _seeds_of(groups)
+    parts, figs = [], []
     for base in ("ppt", "ft"):
+        label = f"std MetaPT / {paper.method_title(base)}"
+        effect = _paper_std_ratio("metapt", base)
         if base not in runs:
-            verdicts.append(INCONCLUSIVE)
+            parts.append(Part(label, "std <", paper=effect, why="not run"))
             figs.append(f"{paper.method_title(base)} not run")
             continue
         r = stats.variance_ratio(runs["metapt"], runs[base])
+        part = Part(label, "std <", paper=effect, tasks=len(set(tasks["metapt"]) & set(tasks[base])),
+                    seeds=min(len(x) for x in runs["metapt"] + runs[base]))
         if math.isnan(r["ratio"]):
-            verdicts.append(INCONCLUSIVE)
+            part.why = "needs two seeds or more on both sides"
+            parts.append(part)
             figs.append(f"vs {paper.method_title(base)}: needs two seeds or more on both sides")
             continue
+        part.d = r
+        part.verdict = SUPPORTED if r["hi"] < 1 else CONTRADICTED if r["lo"] > 1 else INCONCLUSIVE
+        part.p_con = r["p_more"]
+        parts.append(_plan(part))
         va, _ = stats.pooled_variance(runs["metapt"])
         vb, _ = stats.pooled_variance(runs[base])
-        verdicts.append(SUPPORTED if r["hi"] < 1 else CONTRADICTED if r["lo"] > 1 else INCONCLUSIVE)
         figs.append(f"pooled std MetaPT {100 * math.sqrt(va):.1f} vs {paper.method_title(base)} "
                     f"{100 * math.sqrt(vb):.1f} points (ratio {r['ratio']:.2f})")
-        ivs.append(f"ratio vs {paper.method_title(base)} [{r['lo']:.2f}, {r['hi']:.2f}]")
-        mdes.append(f"a ratio below {r['mde']:.2f} vs {paper.method_title(base)} (df {r['df'][0]}, {r['df'][1]})")
     c.figure = "; ".join(figs)
-    c.interval = "; ".join(ivs) or "—"
-    c.mde = "; ".join(mdes) or "—"
-    c.verdict = combine(verdicts)
-    if not ivs:   # no ratio could be computed: say why, not what an interval did
+    done = [p for p in parts if p.d is not None]
+    c.interval = "; ".join(f"ratio vs {p.label.split(' / ')[1]} [{p.d['lo']:.2f}, {p.d['hi']:.2f}]"
+                           for p in done) or "—"
+    c.mde = "; ".join(f"a ratio below {p.d['mde']:.2f} vs {p.label.split(' / ')[1]} (df {p.d['df'][0]}, "
+                      f"{p.d['df'][1]})" for p in done) or "—"
+    t_ = min((p.tasks for p in done), default=0)
+    needed = (stats.seeds_needed_ratio([p.paper for p in parts], t_)
+              if done and len(done) == len(parts) and all(p.paper is not None for p in parts) else None)
+    _finish(c, parts, needed)
+    if not done:   # no ratio could be computed: say why, not what an interval did
         c.why = "no std ratio: " + "; ".join(figs)
-    else:
-        c.why = ("std ratio's interval below 1 for both" if c.verdict == SUPPORTED else
-                 "F-test of the within-task variances pooled over tasks; interval of the std ratio "
-                 + ("above 1 for one baseline" if c.verdict == CONTRADICTED else "includes 1"))
+        if c.verdict.startswith("inconclusive"):
+            c.why += f"; `{c.more_seeds(2)}` adds a second seed"
+    elif c.verdict == SUPPORTED:
+        c.why = "std ratio's interval below 1 for both"
+    elif c.verdict == CONTRADICTED:
+        c.why = ("F-test of the within-task variances pooled over tasks: MetaPT varies more than "
+                 + " and ".join(p.label.split(" / ")[1] for p in parts if p.p_holm <= SIDE))
+    c.spread = ("std over seeds (pooled over tasks): " + ", ".join(
+        f"{paper.method_title(m)} {100 * math.sqrt(stats.pooled_variance(runs[m])[0]):.1f}"
+        for m in ("metapt", "ppt", "ft") if m in runs and stats.pooled_variance(runs[m])[1]) or "—")
+    c.needs = (f"{fmt_needed(needed)} for both ratios at once (paper: "
+               + ", ".join(f"{p.paper:.2f} vs {p.label.split(' / ')[1]}" for p in parts if p.paper) + ")")
     return c
+
+
+def _paper_std_ratio(a: str, b: str) -> float | None:
+    """The paper's std ratio of a to b over Table 1's tasks (variances pooled over tasks)."""
+    tasks = paper.numbers()["table1"]["tasks"]
+    ca = [paper.table1_cell(a, t) for t in tasks]
+    cb = [paper.table1_cell(b, t) for t in tasks]
+    if not all(ca) or not all(cb):
+        return None
+    return math.sqrt(sum(x["std"] ** 2 for x in ca) / sum(x["std"] ** 2 for x in cb))
+
+
+CLAIM3_PARTS = [("metapt_kmeans", "metapt_lda", ">"), ("metapt_lda", "metapt_random", ">"),
+                ("metapt_random", "metapt_label", "~"), ("metapt_random", "ppt", "~"),
+                ("metapt_label", "ppt", "~")]
 
 
 def claim3(res: Results) -> Claim:
@@ -181,36 +467,36 @@ def claim3(res: Results) -> Claim:
     by = {g.method: g for g in groups}
     if not {"metapt_kmeans", "metapt_lda"} & set(by):
         return _not_run(c, " with the K-means and LDA meta tasks")
-    c.groups = groups
-    parts = [("metapt_kmeans", "metapt_lda", greater), ("metapt_lda", "metapt_random", greater),
-             ("metapt_random", "metapt_label", equivalent), ("metapt_random", "ppt", equivalent),
-             ("metapt_label", "ppt", equivalent)]
-    verdicts, texts, mdes = [], [], []
-    for a, b, rule in parts:
-        label = f"{paper.method_title(a)} {'>' if rule is greater else '~'} {paper.method_title(b)}"
+    c.groups, c.seeds = groups, _seeds_of(groups)
+    parts = []
+    for a, b, rule in CLAIM3_PARTS:
+        label = f"{paper.method_title(a)} {rule} {paper.method_title(b)}"
         if a not in by or b not in by:
-            verdicts.append(INCONCLUSIVE)
-            texts.append(f"{label}: not run")
+            parts.append(Part(label, rule, paper=paper.table2_diff(a, b), why="not run"))
             continue
-        v, text, d = _pair_part(by[a], by[b], rule, label)
-        verdicts.append(v)
-        texts.append(f"{text}: {v}")
-        if d is not None:
-            mdes.append(d["mde"])
-    c.figure = "; ".join(texts)
+        parts.append(paired_part(by[a], by[b], rule, label, paper.table2_diff(a, b)))
+    c.figure = "; ".join(f"{_part_text(p)}: {part_reads(p)}" for p in parts)
     c.interval = "per comparison above (a − b, points)"
+    mdes = [p.d["mde"] for p in parts if p.d is not None and not math.isnan(p.d["mde"])]
     c.mde = f"{fmt_pts(min(mdes), False)}–{fmt_pts(max(mdes), False)} points" if mdes else "—"
-    c.verdict = combine(verdicts)
-    c.why = f"'>' needs the interval above 0; '~' needs it inside ±{100 * MARGIN:.0f} points"
+    planned = [p for p in parts if p.d is not None and p.seeds > 1 and p.paper is not None]
+    needed = (stats.seeds_needed_all([(p.paper, p.d["sd"], p.d["sd_rows"], p.margin) for p in planned])
+              if len(planned) == len(parts) else None)
+    _finish(c, parts, needed)
+    if c.verdict in (SUPPORTED, CONTRADICTED):
+        c.why = f"'>' needs the interval above 0; '~' needs it inside ±{100 * MARGIN:.0f} points"
+    c.needs = _needs_text(parts, needed)
+    c.spread = spread_text(parts)
     return c
 
 
 def _plateau(c: Claim, res: Results, axes, anchor: float, what: str) -> Claim:
-    """Accuracy at every axis point past ``anchor`` is ~ the accuracy at ``anchor`` (±MARGIN)."""
+    """Accuracy at every axis point past ``anchor`` is ~ the accuracy at ``anchor`` (±MARGIN);
+    planned for no change (the claim itself: the paper prints no numbers for its figures)."""
     _, groups, _ = pick(res, c.suite, task="sst5", axis=axes, method="metapt")
     if not groups:
         return _not_run(c)
-    c.groups = groups
+    c.groups, c.seeds = groups, _seeds_of(groups)
     val = lambda g: float(next(g.point[a] for a in axes if a in g.point))  # noqa: E731
     groups = sorted(groups, key=val)
     at = [g for g in groups if val(g) >= anchor / 2]
@@ -227,21 +513,19 @@ def _plateau(c: Claim, res: Results, axes, anchor: float, what: str) -> Claim:
         c.verdict = INCONCLUSIVE
         c.why = f"no point past {val(base):,.0f} {what} to compare with"
         return c
-    verdicts, ivs, mdes, seeds = [], [], [], []
-    for g in past:
-        v, text, d = _pair_part(g, base, equivalent, f"{val(g):,.0f} − {val(base):,.0f}")
-        verdicts.append(v)
-        ivs.append(text)
-        if d is not None:
-            mdes.append(d["mde"])
-            seeds.append(d["seed_list"])
-    c.interval = "; ".join(ivs)
+    parts = [paired_part(g, base, "~", f"{val(g):,.0f} − {val(base):,.0f}", 0.0) for g in past]
+    c.interval = "; ".join(_part_text(p) for p in parts)
+    mdes = [p.d["mde"] for p in parts if p.d is not None]
     c.mde = f"{fmt_pts(max(mdes), False)} points" if mdes else "—"
-    c.verdict = combine(verdicts)
-    c.why = f"every point past {val(base):,.0f} {what} within ±{100 * MARGIN:.0f} points of it"
-    if any(len(d_seeds) < 2 for d_seeds in seeds):
-        c.why += ("; with one seed per point no verdict is drawn: the interval covers test rows, not the "
-                  "run-to-run spread of a seed")
+    planned = [p for p in parts if p.d is not None and p.seeds > 1]
+    needed = (stats.seeds_needed_all([(0.0, p.d["sd"], p.d["sd_rows"], MARGIN) for p in planned])
+              if len(planned) == len(parts) else None)
+    _finish(c, parts, needed)
+    if c.verdict in (SUPPORTED, CONTRADICTED):
+        c.why = f"every point past {val(base):,.0f} {what} within ±{100 * MARGIN:.0f} points of it"
+    c.needs = (_needs_text(parts, needed) + " (for no change: the paper prints no numbers for this figure)"
+               if planned else "a second seed first (no spread between seeds to plan from)")
+    c.spread = spread_text(parts)
     return c
 
 
@@ -259,6 +543,31 @@ CLAIMS = [claim1, claim2, claim3, claim4, claim5]
 
 
 # -- the report --------------------------------------------------------------------------------
+METHOD_TEXT = (
+    "**How the intervals are made.** Each comparison is paired (the same split and test rows at a "
+    "seed). Its 95 % interval is a paired t over the per-seed differences with S − 1 degrees of "
+    "freedom, whose variance is floored by the test-row variance: a seed's difference varies with "
+    "the seed and with the finite test set, the test-row part is known from the counts, and a "
+    "sample variance below it is luck. It is exact for normal differences whatever the spread "
+    "between seeds, where the earlier bootstrap over 2-5 seeds covered 0 in only 69-90 % of runs "
+    "when that spread was 6 points. The price is plain at two seeds: t with 1 degree of freedom is "
+    "12.7, so only very large effects are decided. Across tasks the mean is the same t pooled over "
+    "tasks (7 (S − 1) degrees of freedom); IQM and probability of improvement come from a "
+    "parametric bootstrap of the same model. One seed has no spread between seeds, so it decides "
+    "nothing. (The meta-learned and pre-trained prompts are one artefact shared by every seed: "
+    "their own training randomness is not sampled here.)")
+RULE_TEXT = (
+    "**How a claim is decided.** *Supported* only when every part is supported (an "
+    "intersection-union test: no correction needed). *Contradicted* only when a part lies against "
+    f"the claim after Holm's correction across all the claim's parts (one-sided {100 * SIDE:.1f} %, "
+    "the intervals' side; a part with no test counts as p = 1). Otherwise *inconclusive: N seeds* "
+    "when the run has fewer seeds than the paper's own effect needs for 80 % power at 5 % (at this "
+    "run's test rows and measured spread), with the command that adds them (`--seeds` reuses every "
+    "done cell), or *inconclusive at this power* when it has them. \"~\" and \"plateau\" mean within "
+    f"±{100 * MARGIN:.0f} accuracy points. `python -m benchmark power --suite NAME` prints the same "
+    "plan with its cost.")
+
+
 def _context(c: Claim) -> str:
     """Stand-in data and the scaling down, beside every verdict."""
     if not c.groups:
@@ -272,35 +581,88 @@ def _context(c: Claim) -> str:
             f"{'/'.join(map(str, seeds))} seed(s); {n_red} settings differ from the paper (listed below)")
 
 
+def short_rule(c: Claim) -> str:
+    m = len(c.parts)
+    if c.verdict == NOT_RUN or m == 0:
+        return "—"
+    if m <= 1:
+        return "one part: its interval"
+    return f"supported: all {m} parts; contradicted: a part after Holm over {m}"
+
+
 def summary_md(claims: list[Claim]) -> str:
     """The table the README quotes."""
-    rows = ["| # | Claim | Our figure | 95 % interval | Smallest detectable | Verdict |", "|---|---|---|---|---|---|"]
+    rows = ["| # | Claim | Our figure | 95 % interval | Smallest detectable | SD of a seed's Δ (test-row part), points "
+            "| Seeds needed (paper's effect, 80 %) | Verdict | Rule |", "|---|---|---|---|---|---|---|---|---|"]
     for c in claims:
-        cells = [str(c.number), c.statement, c.figure, c.interval, c.mde, f"**{c.verdict}**"]
+        cells = [str(c.number), c.statement, c.figure, c.interval, c.mde, c.spread, c.needs, f"**{c.verdict}**",
+                 short_rule(c)]
         rows.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
     return "\n".join(rows)
+
+
+def _sd(x) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def parts_md(c: Claim) -> list[str]:
+    """One row per part: our figure, its spread, the paper's effect, power now, seeds needed."""
+    if not c.parts:
+        return []
+    ratio = c.parts[0].rule == "std <"
+    head = (["Part", "ours", "95 % interval", "seeds", "df", "paper", "power now", "seeds needed", "Holm p (against)",
+             "part reads"] if ratio else
+            ["Part", "ours (points)", "95 % interval", "seeds", "SD of a seed's Δ (points)", "test-row part",
+             "paper Δ", "power now", "seeds needed", "Holm p (against)", "part reads"])
+    rows = []
+    for p in c.parts + [e for e in c.extra if e is not None]:
+        reads = part_reads(p)
+        if p in c.extra:
+            reads += " (not a part: read beside)"
+        power = "—" if math.isnan(p.power) else f"{100 * p.power:.0f} %"
+        needed = ("—" if p.d is None or p.seeds < 2 or p.paper is None else fmt_needed(p.needed))
+        holm = "—" if p in c.extra or math.isnan(p.p_con) or p.d is None else fmt_p(p.p_holm)
+        if p.d is None:
+            rows.append([p.label, f"not computed ({p.why})"] + ["—"] * (len(head) - 2))
+            continue
+        if ratio:
+            rows.append([p.label, f"{p.d['ratio']:.2f}", f"[{p.d['lo']:.2f}, {p.d['hi']:.2f}]", str(p.seeds),
+                         f"{p.d['df'][0]}, {p.d['df'][1]}", "—" if p.paper is None else f"{p.paper:.2f}", power,
+                         needed, holm, reads])
+        else:
+            rows.append([p.label, fmt_pts(p.d["diff"]), fmt_ci(p.d["lo"], p.d["hi"]), str(p.seeds), _sd(p.d["sd"]),
+                         _sd(p.d["sd_rows"]), "—" if p.paper is None else f"{100 * p.paper:+.2f}", power, needed, holm,
+                         reads])
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(x.replace("|", "\\|") for x in r) + " |" for r in rows]
+    return lines
 
 
 def claims_md(res: Results) -> str:
     claims = [f(res) for f in CLAIMS]
     out = ["# The paper's claims, tested on this results folder", "",
-           "Each verdict reads a 95 % interval (bootstrap over seeds and test rows, paired on the same "
-           "split and rows) against the claim: *supported*, *contradicted*, or *inconclusive at this "
-           "power*; \"smallest detectable\" is the difference this run would detect with 80 % power. "
-           f"\"~\" and \"plateau\" mean within ±{100 * MARGIN:.0f} accuracy points. A comparison made "
-           "at one seed is inconclusive whatever its interval: that interval resamples test rows only, "
-           "not the spread between seeds.", "",
+           "Each verdict reads 95 % intervals against the claim: *supported*, *contradicted*, or "
+           "*inconclusive*; \"smallest detectable\" is the difference this run would detect with 80 % "
+           "power; \"seeds needed\" is how many seeds at this run's test rows and measured spread would "
+           "detect the paper's own effect with 80 % power at 5 %.", "",
+           METHOD_TEXT, "", RULE_TEXT, "",
            summary_md(claims), ""]
     for c in claims:
         out += [f"## Claim {c.number}: {c.statement}", "", f"- **Verdict: {c.verdict}** — {c.why}."]
         if c.verdict != NOT_RUN:
+            if c.rule:
+                out.append(f"- Rule: {c.rule}.")
             out += [f"- Our figure: {c.figure}", f"- 95 % interval: {c.interval}",
                     f"- Smallest difference detectable (80 % power): {c.mde}",
+                    f"- Spread between seeds: {c.spread}",
+                    f"- Seeds needed for the paper's effect (80 % power at 5 %): {c.needs}",
                     f"- Setting: {_context(c)}."]
         out += [f"- Suite: `{c.suite}` (`{c.command}`).", ""]
+        table = parts_md(c)
+        if table:
+            out += table + [""]
     used = [g for c in claims for g in c.groups]
     reds = sorted({format_reduction(k, v) for r in describe(used)["reductions"] for k, v in r.items()}) if used else []
     if reds:
         out += ["## Settings that differ from the paper", ""] + [f"- {r}" for r in reds] + [""]
     return "\n".join(out)
-

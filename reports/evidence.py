@@ -64,6 +64,13 @@ def before_tuning(g: Group) -> Group | None:
     return _derived(g, g.method + BEFORE, out)
 
 
+def n_classes(cell: dict, labels) -> int:
+    """The task's number of classes: its label words (``metrics.recall``), else the labels seen."""
+    rec = (cell.get("metrics") or {}).get("recall")
+    seen = int(np.max(labels)) + 1 if len(labels) else 0
+    return max(len(rec), seen) if isinstance(rec, dict) and rec else seen
+
+
 def majority(groups: list[Group]) -> Group | None:
     """Always answering the most frequent class of each seed's test rows, from any group of one
     (suite, task, point) whose cells saved their test labels."""
@@ -74,12 +81,38 @@ def majority(groups: list[Group]) -> Group | None:
             if r is not None and c.get("seed") not in by_seed:
                 ids, labels, _ = r
                 cls = int(np.bincount(labels).argmax())
+                preds = [cls] * len(ids)
                 by_seed[c.get("seed")] = dict(
-                    c, method=MAJORITY, test={"labels": labels.tolist(), "preds": [cls] * len(ids)},
-                    metrics={"accuracy": stats.majority_accuracy(labels), "n": len(ids)})
+                    c, method=MAJORITY, test={"labels": labels.tolist(), "preds": preds},
+                    metrics={"accuracy": stats.majority_accuracy(labels), "n": len(ids),
+                             "macro_f1": stats.macro_f1(labels, preds, n_classes(c, labels))})
     if not by_seed or not groups:
         return None
     return _derived(groups[0], MAJORITY, [by_seed[s] for s in sorted(by_seed, key=str)])
+
+
+IMBALANCE = 1.5  # a task is imbalanced when its test rows' majority share exceeds IMBALANCE / C
+
+
+def imbalance(groups: list[Group]) -> dict | None:
+    """``{"share", "classes", "threshold", "imbalanced"}`` of one task's test rows (mean majority
+    share over the seeds' test rows), or None when no cell saved its labels. Few-shot training
+    splits are class-balanced, so where the test rows are not, accuracy rewards a model that
+    ignores its training: past ``IMBALANCE / C`` the tables show macro-F1 beside it."""
+    shares, classes, seen = [], 0, set()
+    for g in groups:
+        for c in g.cells:
+            r = rows(c)
+            if r is None or c.get("seed") in seen:
+                continue
+            seen.add(c.get("seed"))
+            shares.append(stats.majority_accuracy(r[1]))
+            classes = max(classes, n_classes(c, r[1]))
+    if not shares or classes < 2:
+        return None
+    share = float(np.mean(shares))
+    return {"share": share, "classes": classes, "threshold": IMBALANCE / classes,
+            "imbalanced": share > IMBALANCE / classes}
 
 
 def accuracy_ci(g: Group) -> dict | None:
@@ -95,13 +128,19 @@ def accuracy_ci(g: Group) -> dict | None:
     return stats.accuracy_interval(correct, n) if n else None
 
 
+def _name(g: Group) -> str:
+    return title(g.method)
+
+
 def paired_counts(a: Group, b: Group) -> tuple[dict, str]:
-    """``({"wins", "losses", "n", "seeds"}, "")`` over the seeds both groups share, or ``({}, why)``."""
+    """``({"wins", "losses", "n", "seeds", "note"}, "")`` over the seeds both groups share, or
+    ``({}, why)``. ``note`` names the seeds only one side has (unequal seeds between methods)."""
     ca = {c.get("seed"): c for c in a.cells}
     cb = {c.get("seed"): c for c in b.cells}
     shared = sorted(set(ca) & set(cb), key=str)
     if not shared:
-        return {}, "no seed in common"
+        return {}, (f"no seed in common ({_name(a)}: {_seeds(ca)}; {_name(b)}: {_seeds(cb)})"
+                    if ca and cb else "no seed in common")
     w, l_, n, seeds, no_rows = [], [], [], [], 0
     for s in shared:
         ra, rb = rows(ca[s]), rows(cb[s])
@@ -121,39 +160,55 @@ def paired_counts(a: Group, b: Group) -> tuple[dict, str]:
         why = ("the cells carry no per-row predictions (written before they were saved)"
                if no_rows else "no test row in common")
         return {}, why
-    return {"wins": w, "losses": l_, "n": n, "seeds": seeds}, ""
+    notes = []
+    for g, have in ((a, ca), (b, cb)):
+        alone = sorted(set(have) - set(seeds), key=str)
+        if alone:
+            notes.append(f"{_name(g)}'s seed{'s' if len(alone) > 1 else ''} {_seeds(alone)} unpaired")
+    return {"wins": w, "losses": l_, "n": n, "seeds": seeds,
+            "note": f"paired on seed{'s' if len(seeds) > 1 else ''} {_seeds(seeds)}; " + ", ".join(notes)
+            if notes else ""}, ""
+
+
+def _seeds(seeds) -> str:
+    return ", ".join(map(str, sorted(seeds, key=str)))
 
 
 def compare(a: Group, b: Group) -> tuple[dict | None, str]:
-    """The paired difference of a and b (:func:`reports.stats.paired_difference`) or (None, why)."""
+    """The paired difference of a and b (:func:`reports.stats.paired_difference`) or (None, why);
+    ``seed_list`` (the paired seeds) and ``note`` (seeds only one side has) are added."""
     counts, why = paired_counts(a, b)
     if not counts:
         return None, why
     out = stats.paired_difference(counts["wins"], counts["losses"], counts["n"])
     out["seed_list"] = counts["seeds"]
+    out["note"] = counts["note"]
     return out, ""
 
 
-def seed_accuracies(g: Group) -> dict:
-    return {c.get("seed"): float(c["metrics"]["accuracy"]) for c in g.cells}
-
-
 def across(pairs: list[tuple[Group, Group]]) -> tuple[dict | None, str]:
-    """Stratified bootstrap across tasks of (a, b) groups, one pair per task, on shared seeds."""
-    a, b = {}, {}
+    """Mean, IQM and probability of improvement across tasks (:func:`reports.stats.across_tasks`)
+    of (a, b) groups, one pair per task, each on the seeds and rows it shares; tasks may have
+    different numbers of seeds (each adds its own S_t - 1 degrees of freedom). ``notes`` lists the
+    tasks left out and why."""
+    a, b, n, rv, notes = {}, {}, {}, {}, []
     for ga, gb in pairs:
-        sa, sb = seed_accuracies(ga), seed_accuracies(gb)
-        shared = sorted(set(sa) & set(sb), key=str)
-        if shared:
-            a[ga.task] = [sa[s] for s in shared]
-            b[ga.task] = [sb[s] for s in shared]
+        counts, why = paired_counts(ga, gb)
+        if not counts:
+            notes.append(f"{paper.task_title(ga.task)} left out: {why}")
+            continue
+        acc_b = {c.get("seed"): c for c in gb.cells}
+        w, l_, rows_ = (np.asarray(counts[k], float) for k in ("wins", "losses", "n"))
+        # accuracies on the shared rows: b's from its cells when it scored exactly these rows
+        b_acc = [float(acc_b[s]["metrics"]["accuracy"]) for s in counts["seeds"]]
+        d = (w - l_) / rows_
+        a[ga.task], b[ga.task] = (np.asarray(b_acc) + d).tolist(), b_acc
+        n[ga.task], rv[ga.task] = rows_.tolist(), stats.row_variance(w, l_, rows_).tolist()
     if not a:
-        return None, "no task with a seed in common"
-    runs = {len(v) for v in a.values()}
-    if len(runs) > 1:  # equal runs per task keep the strata comparable; use the seeds all share
-        k = min(runs)
-        a, b = {t: v[:k] for t, v in a.items()}, {t: v[:k] for t, v in b.items()}
-    return stats.across_tasks(a, b), ""
+        return None, "no task with a seed in common" + (f" ({'; '.join(notes)})" if notes else "")
+    out = stats.across_tasks(a, b, n=n, row_var=rv)
+    out["notes"] = notes
+    return out, ""
 
 
 def fmt_pts(x: float, signed: bool = True) -> str:

@@ -45,5 +45,17 @@ def recall_cell(method: str, task: str, word: str) -> float | None:
     return rec["cells"].get(method, {}).get(word)
 
 
+def table1_diff(a: str, b: str, task: str) -> float | None:
+    """The paper's Table 1 difference a − b on ``task`` as a fraction (0.0236 for 2.36 points)."""
+    ca, cb = table1_cell(a, task), table1_cell(b, task)
+    return None if not ca or not cb else (ca["mean"] - cb["mean"]) / 100
+
+
+def table2_diff(a: str, b: str) -> float | None:
+    """The paper's Table 2 difference a − b (SST-5) as a fraction."""
+    ca, cb = table2_cell(a), table2_cell(b)
+    return None if not ca or not cb else (ca["mean"] - cb["mean"]) / 100
+
+
 def fmt(cell: dict | None) -> str:
     return "—" if not cell else f"{cell['mean']:.2f} ± {cell['std']:.2f}"

@@ -1,13 +1,17 @@
 """Tables 1 and 2 and the per-class recall table as Markdown: our numbers beside the paper's.
 
 Accuracy is shown in percent, mean ± std over seeds (sample std, ddof=1, the paper's form) with a
-95 % interval from a bootstrap over seeds and test rows (:mod:`reports.stats`). Below each task's
+95 % interval: a t over seeds (S - 1 degrees of freedom) floored by the binomial variance of the
+test rows, or the test rows' Wilson interval for one seed (:mod:`reports.stats`). Below each task's
 methods come reference rows: always answering the test rows' most frequent class, and each
-prompt method's accuracy before downstream tuning. The paper's comparisons are paired (same
-split, same test rows): the difference with its interval, a bootstrap and an exact McNemar
-p-value, and the smallest difference the run could have detected; across the seven tasks, a
-stratified bootstrap of the mean difference, the interquartile mean and the probability of
-improvement.
+prompt method's accuracy before downstream tuning, each with its macro-F1. Where a task's test
+rows are imbalanced (majority share above 1.5 / C), its macro-F1 is set in bold and named below the
+table: accuracy there rewards a model that ignores its training. The paper's comparisons are
+paired (same split, same test rows): the difference with its interval (a paired t over seeds,
+floored by the test rows), a t and an exact McNemar p-value, the spread of a seed's difference and
+its test-row part, the smallest difference the run could detect, and the seeds that would detect
+the paper's own difference; across the seven tasks, the mean difference (pooled t), the
+interquartile mean and the probability of improvement.
 
 >>> from reports import results, tables
 >>> res = results.load("results")          # doctest: +SKIP
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from reports import SUITES, evidence, paper
+from reports import SUITES, evidence, paper, stats
 from reports.evidence import fmt_ci, fmt_p, fmt_pts
 from reports.results import Group, Results, describe, format_reduction, pick, point_label
 
@@ -80,38 +84,76 @@ def ci_cell(g: Group) -> str:
     return fmt_ci(ci["lo"], ci["hi"], signed=False) + (" rows only" if g.n == 1 else "")
 
 
-def accuracy_rows(groups: list[Group], paper_cell) -> tuple[list[list[str]], list[str]]:
-    """One row per group (method) then its references, per (task, point) in the given order; and
-    the (task, point)s whose majority row could not be computed."""
-    rows, no_majority = [], []
+def f1_cell(g: Group, bold: bool) -> str:
+    if not g.values("macro_f1"):
+        return "—"
+    text = frac(*g.stat("macro_f1"))
+    return f"**{text}**" if bold else text
+
+
+def accuracy_rows(groups: list[Group], paper_cell) -> tuple[list[list[str]], list[str], list[str]]:
+    """One row per group (method) then its references, per (task, point) in the given order; the
+    (task, point)s whose majority row could not be computed; and a line per imbalanced task."""
+    rows, no_majority, imbalanced = [], [], []
     for key in dict.fromkeys((g.task, point_label(g.point)) for g in groups):
         tg = [g for g in groups if (g.task, point_label(g.point)) == key]
+        imb = evidence.imbalance(tg)
+        bold = bool(imb and imb["imbalanced"])
+        if bold:
+            refs_ = {r.method: r for r in references(tg)}
+            maj = refs_.get(evidence.MAJORITY)
+            f1 = f", macro-F1 {frac(*maj.stat('macro_f1'))}" if maj is not None and maj.values("macro_f1") else ""
+            imbalanced.append(f"{paper.task_title(key[0])}{f' [{key[1]}]' if key[1] else ''}: majority class "
+                              f"{100 * imb['share']:.1f} % of the test rows > 1.5 / {imb['classes']} = "
+                              f"{100 * imb['threshold']:.1f} % (the majority row: accuracy "
+                              f"{100 * imb['share']:.1f} %{f1})")
         for g in tg:
             cell = paper_cell(g)
             # a difference to the paper only where the data are the paper's: a stand-in is another dataset
             delta = "—" if not cell else ("n/a (stand-in)" if g.standin else f"{100 * g.mean - cell['mean']:+.2f}")
             rows.append([task_cell(g.task, groups), method_cell(g), str(g.n), pct(g.mean, g.std, g.n),
-                         ci_cell(g), frac(*g.stat("macro_f1")) if g.values("macro_f1") else "—",
-                         paper.fmt(cell), delta])
+                         ci_cell(g), f1_cell(g, bold), paper.fmt(cell), delta])
         refs = references(tg)
         if not any(r.method == evidence.MAJORITY for r in refs):
             no_majority.append(paper.task_title(key[0]) + (f" [{key[1]}]" if key[1] else ""))
         for r in refs:
             rows.append([task_cell(r.task, groups), f"*{method_cell(r)}* (reference)", str(r.n),
-                         pct(r.mean, r.std, r.n), ci_cell(r), "—", "—", "—"])
-    return rows, no_majority
+                         pct(r.mean, r.std, r.n), ci_cell(r), f1_cell(r, bold), "—", "—"])
+    return rows, no_majority, imbalanced
 
 
-def reference_note(no_majority: list[str]) -> list[str]:
-    if not no_majority:
-        return []
-    return [f"_Majority-class row not computed for {', '.join(no_majority)}: the cells carry no per-row "
-            "labels (written before they were saved)._", ""]
+def reference_note(no_majority: list[str], imbalanced: list[str] | None = None) -> list[str]:
+    out = []
+    if no_majority:
+        out += [f"_Majority-class row not computed for {', '.join(no_majority)}: the cells carry no per-row "
+                "labels (written before they were saved)._", ""]
+    if imbalanced:
+        out += ["**Imbalanced test rows: read macro-F1 (bold) beside accuracy.** The few-shot training splits "
+                "are class-balanced, so where a task's test rows are not, accuracy rewards a model that ignores "
+                "its training. The paper's claims stay on accuracy, as in the paper.", ""]
+        out += [f"- {line}" for line in imbalanced] + [""]
+    return out
 
 
-def comparison_rows(groups: list[Group], pairs: list[tuple[str, str]]) -> tuple[list[list[str]], list[str]]:
-    """Paired rows per (task, point, a, b) with both sides present; and notes for the pairs that
-    could not be computed (no shared seed, no per-row predictions)."""
+def _seeds_for(d: dict, effect: float | None) -> str:
+    """Seeds at this run's test rows and spread that detect the paper's difference (80 %, 5 %)."""
+    if effect is None:
+        return "—"
+    if d["seeds"] < 2:
+        return "a second seed first"
+    n = stats.seeds_needed(effect, d["sd_seed"], d["sd_rows"])
+    return f"more than {stats.MAX_SEEDS:,}" if n is None else f"{n:,}"
+
+
+def _sd_cell(d: dict) -> str:
+    rows_part = fmt_pts(d["sd_rows"], signed=False)
+    return f"— ({rows_part})" if d["seeds"] < 2 else f"{fmt_pts(d['sd_seed'], signed=False)} ({rows_part})"
+
+
+def comparison_rows(groups: list[Group], pairs: list[tuple[str, str]], paper_diff=None
+                    ) -> tuple[list[list[str]], list[str]]:
+    """Paired rows per (task, point, a, b) with both sides present; and a note per pair that could
+    not be computed (no shared seed, no per-row predictions) or was paired on part of its seeds."""
     by = {(g.task, point_label(g.point), g.method): g for g in groups}
     rows, skipped = [], []
     for task, point in dict.fromkeys((g.task, point_label(g.point)) for g in groups):
@@ -120,19 +162,26 @@ def comparison_rows(groups: list[Group], pairs: list[tuple[str, str]]) -> tuple[
             if a is None or b is None:
                 continue
             name = f"{method_cell(a)} vs {method_cell(b)}"
+            where = f"{paper.task_title(task)}{f' [{point}]' if point else ''}"
             d, why = evidence.compare(a, b)
             if d is None:
-                skipped.append(f"{paper.task_title(task)}{f' [{point}]' if point else ''}, {name}: "
-                               f"not computed, {why}")
+                skipped.append(f"{where}, {name}: not computed, {why}")
                 continue
-            rows.append([paper.task_title(task) + (f" [{point}]" if point else ""), name, str(d["seeds"]),
-                         str(d["rows"]), fmt_pts(d["diff"]), fmt_ci(d["lo"], d["hi"]), fmt_p(d["p"]),
-                         fmt_p(d["p_mcnemar"]), fmt_pts(d["mde"], signed=False), d["basis"]])
+            if d["note"]:
+                skipped.append(f"{where}, {name}: {d['note']}")
+            if d["seeds"] < 2:
+                skipped.append(f"{where}, {name}: one paired seed, so the interval covers the test rows only; "
+                               "no seed-level reading")
+            effect = paper_diff(a_name, b_name, task) if paper_diff and not point else None
+            rows.append([where, name, str(d["seeds"]), str(d["rows"]), fmt_pts(d["diff"]), fmt_ci(d["lo"], d["hi"]),
+                         fmt_p(d["p"]), fmt_p(d["p_mcnemar"]), _sd_cell(d), fmt_pts(d["mde"], signed=False),
+                         "—" if effect is None else f"{100 * effect:+.2f}", _seeds_for(d, effect), d["basis"]])
     return rows, skipped
 
 
-def across_rows(groups: list[Group], pairs: list[tuple[str, str]]) -> tuple[list[list[str]], list[str]]:
-    """One row per pair: the stratified bootstrap across tasks (rliable's aggregates)."""
+def across_rows(groups: list[Group], pairs: list[tuple[str, str]], paper_diff=None
+                ) -> tuple[list[list[str]], list[str]]:
+    """One row per pair: mean (pooled t), IQM and probability of improvement across tasks."""
     rows, skipped = [], []
     for a_name, b_name in pairs:
         by_task = {}
@@ -147,33 +196,57 @@ def across_rows(groups: list[Group], pairs: list[tuple[str, str]]) -> tuple[list
         if agg is None:
             skipped.append(f"{name} across tasks: not computed, {why}")
             continue
-        rows.append([name, str(len(agg["tasks"])), str(agg["runs"]),
-                     f"{fmt_pts(agg['mean_diff']['value'])} {fmt_ci(agg['mean_diff']['lo'], agg['mean_diff']['hi'])}",
+        skipped += [f"{name} across tasks: {n}" for n in agg["notes"]]
+        m = agg["mean_diff"]
+        effects = [paper_diff(a_name, b_name, t) for t in agg["tasks"]] if paper_diff else [None]
+        effect = None if any(e is None for e in effects) else sum(effects) / len(effects)
+        if effect is None:
+            need = "—"
+        elif agg["runs"] < 2:
+            need = "a second seed first"
+        else:
+            n = stats.seeds_needed(effect, m["sd"], m["sd_rows"], tasks=len(agg["tasks"]))
+            need = f"more than {stats.MAX_SEEDS:,}" if n is None else f"{n:,}"
+        rows.append([name, str(len(agg["tasks"])), str(agg["runs"]), str(agg["df"]),
+                     f"{fmt_pts(m['value'])} {fmt_ci(m['lo'], m['hi'])}",
                      f"{fmt_pts(agg['iqm_diff']['value'])} {fmt_ci(agg['iqm_diff']['lo'], agg['iqm_diff']['hi'])}",
                      f"{agg['poi']['value']:.2f} " + (
-                         "—" if math.isnan(agg['poi']['lo']) else f"[{agg['poi']['lo']:.2f}, {agg['poi']['hi']:.2f}]")])
+                         "—" if math.isnan(agg['poi']['lo']) else f"[{agg['poi']['lo']:.2f}, {agg['poi']['hi']:.2f}]"),
+                     "—" if math.isnan(m["sd"]) else
+                     f"{fmt_pts(m['sd'], signed=False)} ({fmt_pts(m['sd_rows'], signed=False)})",
+                     "—" if effect is None else f"{100 * effect:+.2f}", need])
     return rows, skipped
 
 
-def comparison_sections(groups: list[Group], pairs: list[tuple[str, str]], *, across: bool) -> list[str]:
-    rows, skipped = comparison_rows(groups, pairs)
+def comparison_sections(groups: list[Group], pairs: list[tuple[str, str]], *, across: bool,
+                        paper_diff=None) -> list[str]:
+    rows, skipped = comparison_rows(groups, pairs, paper_diff)
     parts = ["## Paired comparisons (same split and test rows per seed)", "",
-             "Δ is a − b in accuracy points; the 95 % interval and the bootstrap p resample seeds and "
-             "test rows together (rows only where one seed: labelled so); McNemar's exact p pools the "
-             "rows of all seeds; MDE is the smallest true difference this run detects with 80 % power.",
+             "Δ is a − b in accuracy points. The 95 % interval and p (t) are a paired t over the per-seed "
+             "differences (S − 1 degrees of freedom) whose variance is floored by the test rows' (rows only "
+             "where one seed: labelled so, and no seed-level reading); McNemar's exact p pools the rows of all "
+             "seeds and tests these rows, not the methods. *SD of a seed's Δ* is the spread of the per-seed "
+             "differences, with its test-row part in brackets; MDE is the smallest true difference this run "
+             "detects with 80 % power; the last columns are the paper's own difference and the seeds at this "
+             "run's test rows and spread that detect it with 80 % power at 5 % (`python -m benchmark power`).",
              ""]
-    parts += [_md(["Task", "Comparison (a vs b)", "seeds", "rows", "Δ (points)", "95 % CI", "p (bootstrap)",
-                   "p (McNemar)", "MDE (points)", "interval from"], rows)
+    parts += [_md(["Task", "Comparison (a vs b)", "seeds", "rows", "Δ (points)", "95 % CI", "p (t)",
+                   "p (McNemar, rows)", "SD of a seed's Δ (rows)", "MDE (points)", "paper Δ", "seeds for paper Δ",
+                   "interval from"], rows)
               if rows else "_No comparison could be computed._", ""]
     parts += [f"- {m}" for m in skipped] + ([""] if skipped else [])
     if across:
-        arows, askipped = across_rows(groups, pairs)
-        parts += ["## Across tasks (stratified bootstrap over seeds within each task)", "",
-                  "Mean and interquartile mean (IQM) of the per-seed differences over tasks, and the "
-                  "probability that a run of a beats a run of b on a task (mean over tasks), each with a "
-                  "95 % percentile interval; with one seed per task no interval can be drawn (—).", ""]
-        parts += [_md(["Comparison (a vs b)", "tasks", "seeds per task", "mean Δ (points) [95 % CI]",
-                       "IQM Δ (points) [95 % CI]", "P(a > b) [95 % CI]"], arows)
+        arows, askipped = across_rows(groups, pairs, paper_diff)
+        parts += ["## Across tasks (the seven tasks fixed; seeds and test rows sampled)", "",
+                  "Mean over tasks of the per-task differences with a t interval pooled over tasks "
+                  "(Σ (S_t − 1) degrees of freedom, each task's variance floored by its test rows); the "
+                  "interquartile mean (IQM) of the per-seed differences and the probability that a run of a "
+                  "beats a run of b on a task (mean over tasks), each with a 95 % percentile interval from a "
+                  "parametric bootstrap of the same pooled model; with one seed per task no interval can be "
+                  "drawn (—).", ""]
+        parts += [_md(["Comparison (a vs b)", "tasks", "seeds per task", "df", "mean Δ (points) [95 % CI]",
+                       "IQM Δ (points) [95 % CI]", "P(a > b) [95 % CI]", "SD of a seed's Δ (rows)",
+                       "paper mean Δ", "seeds for paper Δ"], arows)
                   if arows else "_Fewer than two tasks with both methods._", ""]
         parts += [f"- {m}" for m in askipped] + ([""] if askipped else [])
     return parts
@@ -259,7 +332,7 @@ def _empty(name: str, suite: str) -> str:
 
 # -- the tables ------------------------------------------------------------------------------
 def table1(res: Results) -> str:
-    """Table 1: each method × task, ours beside the paper's, then Welch tests."""
+    """Table 1: each method × task, ours beside the paper's, then the paired comparisons."""
     suite, groups, fallback = pick(res, SUITES["table1"], method=TABLE1_METHODS)
     head = ["# Table 1: sentiment classification, few-shot (accuracy %)", ""]
     if fallback:
@@ -270,10 +343,11 @@ def table1(res: Results) -> str:
     tasks = paper.numbers()["table1"]["tasks"]
     rank = lambda t: tasks.index(t) if t in tasks else len(tasks)  # noqa: E731
     groups = sorted(groups, key=lambda g: (rank(g.task), g.task, str(g.point), order[g.method]))
-    rows, no_majority = accuracy_rows(groups, lambda g: paper.table1_cell(g.method, g.task))
+    rows, no_majority, imbalanced = accuracy_rows(groups, lambda g: paper.table1_cell(g.method, g.task))
     body = _md(["Task", "Method", "seeds", "Ours acc % (mean ± std)", "95 % CI", "Ours macro-F1",
                 "Paper acc %", "Ours − paper"], rows)
-    parts = head + [body, ""] + reference_note(no_majority) + comparison_sections(groups, TABLE1_PAIRS, across=True)
+    parts = head + [body, ""] + reference_note(no_majority, imbalanced) + comparison_sections(
+        groups, TABLE1_PAIRS, across=True, paper_diff=paper.table1_diff)
     parts += ["Notes:", "", notes(groups, res, suite),
               "- Paper column: Table 1 of the paper, T5-base, mean ± std over 5 seeds; "
               "plain PT is not in the paper's table.", ""]
@@ -292,10 +366,11 @@ def table2(res: Results) -> str:
         return "\n".join(head + [_empty("Table 2", suite), "", notes(groups, res, suite), ""])
     order = {m: i for i, m in enumerate(TABLE2_METHODS)}
     groups = sorted(groups, key=lambda g: (str(g.point), order[g.method]))
-    rows, no_majority = accuracy_rows(groups, lambda g: paper.table2_cell(g.method))
+    rows, no_majority, imbalanced = accuracy_rows(groups, lambda g: paper.table2_cell(g.method))
     body = _md(["Task", "Method", "seeds", "Ours acc % (mean ± std)", "95 % CI", "Ours macro-F1",
                 "Paper acc %", "Ours − paper"], rows)
-    parts = head + [body, ""] + reference_note(no_majority) + comparison_sections(groups, TABLE2_PAIRS, across=False)
+    parts = head + [body, ""] + reference_note(no_majority, imbalanced) + comparison_sections(
+        groups, TABLE2_PAIRS, across=False, paper_diff=lambda a, b, task: paper.table2_diff(a, b))
     extra = paper.numbers()["table2"].get("notes", [])
     parts += ["Notes:", "", notes(groups, res, suite)]
     parts += [f"- Paper: {' '.join(n.split())}" for n in extra]
