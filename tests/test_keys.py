@@ -19,7 +19,7 @@ SUITE = "sentiment7"
 RUNS = [
     ("cpu bf16=false", "cpu", ["bf16=false"]),
     ("cpu bf16=true", "cpu", ["bf16=true"]),
-    ("smoke", "smoke", []),
+    ("smoke dtype=float32", "smoke", ["dtype=float32"]),
     ("smoke dtype=float64", "smoke", ["dtype=float64"]),
 ]
 
