@@ -33,7 +33,8 @@ def _resolved(overrides):
 
     import sys
 
-    args = types.SimpleNamespace(profile="smoke", overrides=overrides, seeds=None, out=None)
+    # bf16 needs a float32 backbone: smoke's own dtype is float64 (its golden values hold on any processor)
+    args = types.SimpleNamespace(profile="smoke", overrides=["dtype=float32", *overrides], seeds=None, out=None)
     return resolve_profile(args, stream=sys.stderr)     # looked up now: capsys replaces it
 
 
@@ -129,7 +130,8 @@ def test_cell_carries_the_decision(fresh, standin_cache, tmp_path):
     fresh.planted(0.5)
     out = tmp_path / "results"
     assert cli.main(["run", "--suite", "sentiment7", "--profile", "smoke", "--tasks", "sst2", "--methods", "pt",
-                     "--seeds", "0", "--set", "bf16=auto", "--out", str(out), "--no-progress"]) == 0
+                     "--seeds", "0", "--set", "bf16=auto", "--set", "dtype=float32", "--out", str(out),
+                     "--no-progress"]) == 0
     (path,) = (out / "cells").glob("*.json")
     cell = runner.read_cell(path)
     assert cell["config"]["bf16"] is False
