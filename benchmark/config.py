@@ -225,7 +225,7 @@ _NULLABLE_INTS = {"max_test", "tune.eval_every", "tune.max_steps", "ft.eval_ever
                   "ppt.eval_every", "ppt.max_steps", "pretrain.corpus_rows"}
 # true | false | auto (auto: chosen by a measured probe at start, benchmark/precision.py)
 _BOOL_OR_AUTO = {"bf16": (True, False, "auto"), "maml.chunk_tasks": ("auto",)}  # chunk: auto or an int
-_CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"), "prompt_init": ("random", "uniform", "normal", "vocab", "label"),
+_CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"), "test_rows": ("fixed", "per-seed"), "prompt_init": ("random", "uniform", "normal", "vocab", "label"),
             "maml.engine": ("batched", "l2l"), "pretrain.balance": ("min", "cap", "none")}
 
 

@@ -273,17 +273,32 @@ def _allocate(n: int, avail: dict[int, int], order: list[int]) -> dict[int, int]
     return alloc
 
 
+TEST_ROWS = ("fixed", "per-seed")
+TEST_SEED = 0x7E57   # the one draw of a task's fixed test rows (``test_rows: fixed``)
+
+
 def few_shot_split(rows: Rows, n_train: int = 40, n_val: int = 40, seed: int = 0, *,
-                   max_test: int | None = None, balanced: bool = True) -> Split:
+                   max_test: int | None = None, balanced: bool = True, test_rows: str = "fixed") -> Split:
     """A seeded few-shot split, identical on every machine.
 
-    ``n_train`` + ``n_val`` rows are drawn from the pool with ``numpy.random.default_rng(seed)`` over the
-    rows sorted by id, class-balanced when the classes are large enough (a small class gives its share
-    to the others). The test set is the official test split when the source has one, else the rest of
-    the pool; test rows whose text (lower-cased words) equals a train/val text are dropped, and
-    ``max_test`` keeps a seeded random subset of it. Every subset keeps the pool's order.
+    ``test_rows="fixed"`` (LM-BFF's protocol, the default): a task's test rows are chosen once,
+    whatever the seed and the shot counts: the official test split when the source has one, else a
+    draw of ``max_test`` rows (half the pool when ``max_test`` is None) from the pool with
+    ``default_rng(TEST_SEED)``; ``max_test`` keeps a subset of an official split drawn the same way.
+    Pool rows whose text (lower-cased words) equals a test row's are never drawn for training. The
+    seed then draws only the ``n_train`` + ``n_val`` few-shot rows, with ``default_rng(seed)`` over the
+    remaining rows sorted by id, class-balanced when the classes are large enough (a small class
+    gives its share to the others). So every seed and every figure point of a task is scored on
+    the same rows, and a fixed prompt's score on them is the same number everywhere.
+
+    ``test_rows="per-seed"`` is the protocol of results format 1 (cells before fixed test rows): the
+    seed draws the few-shot rows first, the test set is the official split or the rest of the pool,
+    minus rows equal to a train/val text, and ``max_test`` keeps a subset drawn by the same seed.
+    Every subset keeps the pool's order.
     """
     task = rows.provenance.get("task", "task")
+    if test_rows not in TEST_ROWS:
+        raise UserError(f"{task}: test_rows = {test_rows!r} is invalid; allowed: {', '.join(TEST_ROWS)}")
     if n_train < 0 or n_val < 0:
         raise UserError(f"{task}: shot counts must be >= 0 (got train {n_train}, val {n_val})")
     if max_test is not None and max_test < 1:
@@ -295,23 +310,66 @@ def few_shot_split(rows: Rows, n_train: int = 40, n_val: int = 40, seed: int = 0
         raise UserError(f"{task}: asked for {n_train} train + {n_val} validation rows but the pool has only {n} "
                         f"rows" + ("" if has_test else " (and the rest must leave a test set)"),
                         hint="lower the shots (n_train / n_val) or use a larger task")
+    if test_rows == "per-seed":
+        return _per_seed_split(rows, n_train, n_val, seed, max_test, balanced, has_test)
+    test_source = rows.official_test if has_test else rows
+    test_idx = fixed_test_rows(rows, max_test)
+    test_texts = {sources.normalise(test_source.texts[i]) for i in test_idx}
+    taken = set() if has_test else set(test_idx)
+    pool = [i for i in range(n) if i not in taken and sources.normalise(rows.texts[i]) not in test_texts]
+    if need > len(pool):
+        raise UserError(f"{task}: asked for {n_train} train + {n_val} validation rows but only {len(pool)} rows are "
+                        f"left for training once the {len(test_idx)} fixed test rows (and rows of the same text) "
+                        "are set aside", hint="lower the shots (n_train / n_val) or max_test")
     rng = np.random.default_rng(seed)
-    order = sorted(range(n), key=lambda i: rows.ids[i])
+    train_idx, val_idx = _draw_few_shot(rows, pool, n_train, n_val, rng, balanced)
+    info = {"n_train": n_train, "n_val": n_val, "seed": seed, "max_test": max_test, "balanced": balanced,
+            "test_rows": "fixed", "test_from": "official" if has_test else "pool",
+            "pool_dropped_duplicates": n - len(taken) - len(pool)}
+    return Split(train=rows.subset(sorted(train_idx)), val=rows.subset(sorted(val_idx)),
+                 test=test_source.subset(test_idx), seed=seed, info=info)
+
+
+def fixed_test_rows(rows: Rows, max_test: int | None) -> list[int]:
+    """The indices (into the official test split, or else into the pool) of a task's fixed test rows."""
+    has_test = rows.official_test is not None and len(rows.official_test) > 0
+    source = rows.official_test if has_test else rows
+    count = len(source) if has_test else len(source) // 2
+    if max_test is not None:
+        count = min(count if has_test else len(source) - 1, max_test)
+    order = sorted(range(len(source)), key=lambda i: source.ids[i])
+    if count >= len(order):
+        return order
+    keep = {order[j] for j in np.random.default_rng(TEST_SEED).permutation(len(order))[:count]}
+    return [i for i in range(len(source)) if i in keep]
+
+
+def _draw_few_shot(rows: Rows, candidates, n_train: int, n_val: int, rng, balanced: bool):
+    """``n_train`` + ``n_val`` rows drawn from ``candidates`` (sorted by id first), class-balanced."""
+    order = sorted(candidates, key=lambda i: rows.ids[i])
+    need = n_train + n_val
     if rows.labels is None or not balanced:
-        perm = [order[j] for j in rng.permutation(n)]
-        train_idx, val_idx = perm[:n_train], perm[n_train:need]
-    else:
-        by_class: dict[int, list[int]] = {}
-        for i in order:
-            by_class.setdefault(rows.labels[i], []).append(i)
-        classes = sorted(by_class)
-        shuffled = {c: [by_class[c][j] for j in rng.permutation(len(by_class[c]))] for c in classes}
-        class_order = [classes[j] for j in rng.permutation(len(classes))]
-        avail = {c: len(shuffled[c]) for c in classes}
-        a_train = _allocate(n_train, avail, class_order)
-        a_val = _allocate(n_val, {c: avail[c] - a_train[c] for c in classes}, class_order)
-        train_idx = [i for c in classes for i in shuffled[c][:a_train[c]]]
-        val_idx = [i for c in classes for i in shuffled[c][a_train[c]:a_train[c] + a_val[c]]]
+        perm = [order[j] for j in rng.permutation(len(order))]
+        return perm[:n_train], perm[n_train:need]
+    by_class: dict[int, list[int]] = {}
+    for i in order:
+        by_class.setdefault(rows.labels[i], []).append(i)
+    classes = sorted(by_class)
+    shuffled = {c: [by_class[c][j] for j in rng.permutation(len(by_class[c]))] for c in classes}
+    class_order = [classes[j] for j in rng.permutation(len(classes))]
+    avail = {c: len(shuffled[c]) for c in classes}
+    a_train = _allocate(n_train, avail, class_order)
+    a_val = _allocate(n_val, {c: avail[c] - a_train[c] for c in classes}, class_order)
+    train_idx = [i for c in classes for i in shuffled[c][:a_train[c]]]
+    val_idx = [i for c in classes for i in shuffled[c][a_train[c]:a_train[c] + a_val[c]]]
+    return train_idx, val_idx
+
+
+def _per_seed_split(rows: Rows, n_train, n_val, seed, max_test, balanced, has_test) -> Split:
+    task = rows.provenance.get("task", "task")
+    n = len(rows)
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = _draw_few_shot(rows, range(n), n_train, n_val, rng, balanced)
     chosen = set(train_idx) | set(val_idx)
     if has_test:
         test_rows = rows.official_test
@@ -330,7 +388,8 @@ def few_shot_split(rows: Rows, n_train: int = 40, n_val: int = 40, seed: int = 0
     if not test_idx:
         raise UserError(f"{task}: no rows left for the test set")
     info = {"n_train": n_train, "n_val": n_val, "seed": seed, "max_test": max_test, "balanced": balanced,
-            "test_from": "official" if has_test else "pool", "test_dropped_duplicates": dropped}
+            "test_rows": "per-seed", "test_from": "official" if has_test else "pool",
+            "test_dropped_duplicates": dropped}
     return Split(train=rows.subset(sorted(train_idx)), val=rows.subset(sorted(val_idx)),
                  test=test_rows.subset(test_idx), seed=seed, info=info)
 
@@ -586,5 +645,5 @@ def _load_user(spec: TaskSpec) -> Rows:
     return rows
 
 
-__all__ = ["TaskSpec", "Rows", "Split", "get_task", "list_tasks", "load", "few_shot_split", "paper_available",
+__all__ = ["TaskSpec", "Rows", "Split", "get_task", "list_tasks", "load", "few_shot_split", "fixed_test_rows", "paper_available",
            "clear_cache", "ROLES", "SOURCES", "TASKS_PATH_ENV"]

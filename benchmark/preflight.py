@@ -57,8 +57,7 @@ def check_cells(cells, *, load_backbone: bool = True) -> None:
             rows = ctx.rows(task)
             for seed in sorted({c.seed for c in group if c.task == task}):
                 try:
-                    data.few_shot_split(rows, n_train=cfg["n_train"], n_val=cfg["n_val"], seed=seed,
-                                        max_test=cfg["max_test"])
+                    ctx.split(task, seed)
                 except UserError as exc:
                     raise UserError(f"settings n_train = {cfg['n_train']}, n_val = {cfg['n_val']} do not fit task "
                                     f"{task!r} ({len(rows)} rows): {exc.message}; allowed: n_train + n_val < "

@@ -2,9 +2,9 @@
 
 A cell written since per-row saving holds ``test = {"labels", "preds"}`` in the order of
 ``split["test"]`` (its row ids) and, for prompt methods, ``before_tuning.preds`` (the prompt the
-tuning started from). Two methods are paired on the seeds both have and, within a seed, on the
-row ids both scored (the same rows by construction; an intersection guards against a split that
-changed). Older cells have none of this: their accuracy interval still comes from
+tuning started from). Two methods are paired on the seeds both have and, within a seed, only
+when both scored the same test rows (by construction; cells of another split protocol, such as
+per-seed test rows beside fixed ones, are refused with a note, never paired on an overlap). Older cells have none of this: their accuracy interval still comes from
 ``metrics.n`` (a single accuracy needs only the count of right rows), but paired statistics and
 the majority row say they could not be computed, and why.
 """
@@ -141,26 +141,28 @@ def paired_counts(a: Group, b: Group) -> tuple[dict, str]:
     if not shared:
         return {}, (f"no seed in common ({_name(a)}: {_seeds(ca)}; {_name(b)}: {_seeds(cb)})"
                     if ca and cb else "no seed in common")
-    w, l_, n, seeds, no_rows = [], [], [], [], 0
+    w, l_, n, seeds, no_rows, differ = [], [], [], [], 0, []
     for s in shared:
         ra, rb = rows(ca[s]), rows(cb[s])
         if ra is None or rb is None:
             no_rows += 1
             continue
+        if set(ra[0]) != set(rb[0]):
+            differ.append(s)   # other test rows (another split protocol, e.g. per-seed vs fixed): never paired
+            continue
         pos_b = {rid: i for i, rid in enumerate(rb[0])}
         ia = [i for i, rid in enumerate(ra[0]) if rid in pos_b]
-        if not ia:
-            continue
         ib = [pos_b[ra[0][i]] for i in ia]
         if not np.array_equal(ra[1][ia], rb[1][ib]):
             continue  # the same row id with another label: not the same data
         wins, losses, rows_ = stats.paired_counts(ra[2][ia], rb[2][ib], ra[1][ia])
         w.append(wins), l_.append(losses), n.append(rows_), seeds.append(s)
     if not seeds:
-        why = ("the cells carry no per-row predictions (written before they were saved)"
-               if no_rows else "no test row in common")
+        why = ("the cells carry no per-row predictions (written before they were saved)" if no_rows
+               else f"the two methods' cells were scored on different test rows (seed{'s' if len(differ) > 1 else ''} "
+                    f"{_seeds(differ)}): not paired" if differ else "no test row in common")
         return {}, why
-    notes = []
+    notes = [f"seed{'s' if len(differ) > 1 else ''} {_seeds(differ)} not paired: different test rows"] if differ else []
     for g, have in ((a, ca), (b, cb)):
         alone = sorted(set(have) - set(seeds), key=str)
         if alone:

@@ -72,13 +72,19 @@ def test_no_test_row_is_read(calibrated, standin_cache):
     _, seen = calibrated
     cfg = config_mod.load_profile("smoke")
     assert seen
-    splits = {task: data.few_shot_split(data.load(task, source="standin"), n_train=cfg["n_train"], n_val=cfg["n_val"],
-                                        seed=cfg["seeds"][0], max_test=None) for task in ("sst2", "sst5")}
+    def split(task, max_test):
+        return data.few_shot_split(data.load(task, source="standin"), n_train=cfg["n_train"], n_val=cfg["n_val"],
+                                   seed=cfg["seeds"][0], max_test=max_test)
+
+    splits = {task: split(task, cfg["max_test"]) for task in ("sst2", "sst5")}
+    # the fixed test rows of the profile (max_test) are a subset of those with no max_test (half the pool)
+    wide = {task: split(task, None) for task in splits}
     # sst2 and sst5 stand in from the same snippets: one task's training rows may be the other's test rows
     used = {t for s in splits.values() for t in [*s.train.texts, *s.val.texts]}
-    for task, split in splits.items():
-        assert set(split.train.texts) <= seen and set(split.val.texts) <= seen
-        leaked = (seen & set(split.test.texts)) - used
+    for task, split_ in splits.items():
+        assert set(split_.test.ids) <= set(wide[task].test.ids)
+        assert set(split_.train.texts) <= seen and set(split_.val.texts) <= seen
+        leaked = (seen & set(wide[task].test.texts)) - used
         assert not leaked, f"{task}: calibration read {len(leaked)} test rows"
 
 

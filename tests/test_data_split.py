@@ -28,7 +28,8 @@ def permuted(rows: data.Rows, seed: int) -> data.Rows:
 def test_golden_split_is_the_same_on_every_machine():
     # numpy's default_rng (PCG64) stream is fixed across platforms and versions; ids are sorted first.
     rows = make_rows([i % 3 for i in range(30)], name="g")
-    split = data.few_shot_split(rows, n_train=4, n_val=3, seed=0, max_test=5)
+    # the format-1 protocol (test rows drawn per seed) still gives the splits its cells were made on
+    split = data.few_shot_split(rows, n_train=4, n_val=3, seed=0, max_test=5, test_rows="per-seed")
     assert split.row_ids() == {"train": ["g:13", "g:20", "g:21", "g:23"], "val": ["g:7", "g:8", "g:27"],
                                "test": ["g:4", "g:5", "g:10", "g:12", "g:25"]}
 
@@ -50,13 +51,15 @@ def test_depends_on_seed():
 
 def test_class_balanced_disjoint_and_complete():
     rows = make_rows([i % 5 for i in range(500)])
-    split = data.few_shot_split(rows, n_train=40, n_val=40, seed=0)
-    assert collections.Counter(split.train.labels) == {c: 8 for c in range(5)}
-    assert collections.Counter(split.val.labels) == {c: 8 for c in range(5)}
-    ids = split.row_ids()
-    assert not set(ids["train"]) & set(ids["val"]) and not set(ids["train"]) & set(ids["test"])
-    assert not set(ids["val"]) & set(ids["test"])
-    assert len(ids["test"]) == 420 and set(ids["train"]) | set(ids["val"]) | set(ids["test"]) == set(rows.ids)
+    for protocol, n_test in (("fixed", 250), ("per-seed", 420)):   # fixed: half the pool when max_test is None
+        split = data.few_shot_split(rows, n_train=40, n_val=40, seed=0, test_rows=protocol)
+        assert collections.Counter(split.train.labels) == {c: 8 for c in range(5)}
+        assert collections.Counter(split.val.labels) == {c: 8 for c in range(5)}
+        ids = split.row_ids()
+        assert not set(ids["train"]) & set(ids["val"]) and not set(ids["train"]) & set(ids["test"])
+        assert not set(ids["val"]) & set(ids["test"])
+        assert len(ids["test"]) == n_test and set(ids["train"]) | set(ids["val"]) | set(ids["test"]) <= set(rows.ids)
+    assert set(ids["train"]) | set(ids["val"]) | set(ids["test"]) == set(rows.ids)    # per-seed: the rest is test
     # texts and labels follow their ids
     lookup = dict(zip(rows.ids, zip(rows.texts, rows.labels)))
     for part in (split.train, split.val, split.test):
@@ -66,7 +69,7 @@ def test_class_balanced_disjoint_and_complete():
 
 def test_small_class_gives_its_share_to_the_others():
     labels = [0] * 3 + [1] * 100 + [2] * 100
-    split = data.few_shot_split(make_rows(labels), n_train=30, n_val=30, seed=0)
+    split = data.few_shot_split(make_rows(labels), n_train=30, n_val=30, seed=0, test_rows="per-seed")
     assert collections.Counter(split.train.labels) == {0: 3, 1: 14, 2: 13} or \
         collections.Counter(split.train.labels) == {0: 3, 1: 13, 2: 14}
     assert 0 not in split.val.labels and len(split.val) == 30
@@ -97,18 +100,19 @@ def test_official_test_split_is_used():
 
 def test_max_test_is_deterministic_subset():
     rows = make_rows([i % 2 for i in range(300)])
-    a = data.few_shot_split(rows, n_train=8, n_val=8, seed=5, max_test=50)
-    b = data.few_shot_split(permuted(rows, 2), n_train=8, n_val=8, seed=5, max_test=50)
-    full = data.few_shot_split(rows, n_train=8, n_val=8, seed=5)
+    kw = {"n_train": 8, "n_val": 8, "seed": 5, "test_rows": "per-seed"}
+    a = data.few_shot_split(rows, **kw, max_test=50)
+    b = data.few_shot_split(permuted(rows, 2), **kw, max_test=50)
+    full = data.few_shot_split(rows, **kw)
     assert len(a.test) == 50 and sorted(a.test.ids) == sorted(b.test.ids)
     assert set(a.test.ids) <= set(full.test.ids)
-    assert data.few_shot_split(rows, n_train=8, n_val=8, seed=5, max_test=10_000).test.ids == full.test.ids
+    assert data.few_shot_split(rows, **kw, max_test=10_000).test.ids == full.test.ids
 
 
 def test_test_rows_duplicating_a_shot_are_dropped():
     texts = ["same words"] * 10 + [f"other {i}" for i in range(40)]
     rows = make_rows([0] * 10 + [1] * 40, texts=texts)
-    split = data.few_shot_split(rows, n_train=4, n_val=4, seed=0)
+    split = data.few_shot_split(rows, n_train=4, n_val=4, seed=0, test_rows="per-seed")
     assert "same words" in split.train.texts + split.val.texts
     assert "same words" not in split.test.texts
     assert split.info["test_dropped_duplicates"] > 0
@@ -117,7 +121,8 @@ def test_test_rows_duplicating_a_shot_are_dropped():
 def test_unlabelled_rows_split_randomly():
     rows = data.Rows([f"s{i}" for i in range(50)], None, [f"u:{i}" for i in range(50)], provenance={"task": "u"})
     split = data.few_shot_split(rows, n_train=5, n_val=5, seed=1)
-    assert len(split.train) == 5 and split.train.labels is None and len(split.test) == 40
+    assert len(split.train) == 5 and split.train.labels is None and len(split.test) == 25   # half the pool
+    assert len(data.few_shot_split(rows, n_train=5, n_val=5, seed=1, test_rows="per-seed").test) == 40
 
 
 @settings(max_examples=60, deadline=None)
@@ -125,7 +130,7 @@ def test_unlabelled_rows_split_randomly():
        n_val=st.integers(0, 5), seed=st.integers(0, 2**32 - 1))
 def test_split_properties(labels, n_train, n_val, seed):
     rows = make_rows(labels)
-    split = data.few_shot_split(rows, n_train=n_train, n_val=n_val, seed=seed)
+    split = data.few_shot_split(rows, n_train=n_train, n_val=n_val, seed=seed, test_rows="per-seed")
     ids = split.row_ids()
     assert len(ids["train"]) == n_train and len(ids["val"]) == n_val
     assert len(set(ids["train"]) | set(ids["val"]) | set(ids["test"])) == len(rows)
@@ -135,4 +140,62 @@ def test_split_properties(labels, n_train, n_val, seed):
     open_classes = [c for c in counts if got[c] < counts[c]]
     if open_classes:
         assert max(got[c] for c in counts) - min(got[c] for c in open_classes) <= 1
-    assert data.few_shot_split(rows, n_train=n_train, n_val=n_val, seed=seed).row_ids() == ids
+    assert data.few_shot_split(rows, n_train=n_train, n_val=n_val, seed=seed, test_rows="per-seed").row_ids() == ids
+
+
+# -- fixed test rows (the default: LM-BFF's protocol) ------------------------------------------
+
+def test_fixed_test_rows_do_not_depend_on_seed_shots_or_row_order():
+    rows = make_rows([i % 3 for i in range(600)], name="f")
+    ref = data.few_shot_split(rows, n_train=8, n_val=8, seed=0, max_test=100)
+    assert len(ref.test) == 100 and ref.info["test_rows"] == "fixed"
+    for seed, shots in [(1, 8), (4, 8), (0, 40), (3, 160)]:
+        other = data.few_shot_split(permuted(rows, seed), n_train=shots, n_val=shots, seed=seed, max_test=100)
+        assert sorted(other.test.ids) == sorted(ref.test.ids), (seed, shots)
+        assert set(other.train.ids + other.val.ids).isdisjoint(other.test.ids)
+    # the seed still draws the few-shot rows
+    assert data.few_shot_split(rows, n_train=8, n_val=8, seed=1, max_test=100).train.ids != ref.train.ids
+
+
+GOLDEN_FIXED = {"train": ["g:8", "g:16", "g:21", "g:23"], "val": ["g:5", "g:13", "g:27"],
+                "test": ["g:17", "g:22", "g:24", "g:28", "g:29"]}
+
+
+def test_fixed_golden_split_is_the_same_on_every_machine():
+    rows = make_rows([i % 3 for i in range(30)], name="g")
+    split = data.few_shot_split(rows, n_train=4, n_val=3, seed=0, max_test=5)
+    assert split.row_ids()["test"] == data.few_shot_split(rows, n_train=2, n_val=2, seed=9, max_test=5).row_ids()["test"]
+    assert split.row_ids() == GOLDEN_FIXED
+
+
+def test_a_training_row_never_repeats_a_test_text():
+    texts = ["same words"] * 30 + [f"other {i}" for i in range(170)]
+    rows = make_rows([i % 2 for i in range(200)], texts=texts)
+    for seed in range(5):
+        split = data.few_shot_split(rows, n_train=10, n_val=10, seed=seed, max_test=100)
+        if "same words" in split.test.texts:
+            assert "same words" not in split.train.texts + split.val.texts
+        assert split.info["pool_dropped_duplicates"] >= 0
+
+
+def test_official_test_subset_is_fixed_too():
+    test = data.Rows([f"t{i}" for i in range(80)], [i % 2 for i in range(80)], [f"t:test:{i}" for i in range(80)])
+    rows = make_rows([0, 1] * 30, test=test)
+    a = data.few_shot_split(rows, n_train=4, n_val=4, seed=0, max_test=20)
+    b = data.few_shot_split(rows, n_train=10, n_val=10, seed=3, max_test=20)
+    assert a.test.ids == b.test.ids and len(a.test) == 20 and set(a.test.ids) <= set(test.ids)
+
+
+def test_shots_that_do_not_fit_beside_the_fixed_test_rows_are_refused():
+    rows = make_rows([0, 1] * 50)
+    with pytest.raises(UserError, match="fixed test rows"):
+        data.few_shot_split(rows, n_train=30, n_val=30, max_test=50)
+    with pytest.raises(UserError, match="allowed: fixed, per-seed"):
+        data.few_shot_split(rows, n_train=3, n_val=3, test_rows="sometimes")
+
+
+def test_fewer_fixed_test_rows_are_a_subset_of_more():
+    rows = make_rows([i % 2 for i in range(400)])
+    small = data.few_shot_split(rows, n_train=4, n_val=4, max_test=30)
+    large = data.few_shot_split(rows, n_train=4, n_val=4, max_test=120)
+    assert set(small.test.ids) < set(large.test.ids) < set(data.few_shot_split(rows, n_train=4, n_val=4).test.ids)

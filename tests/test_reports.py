@@ -448,3 +448,15 @@ def test_fig3a_says_when_fewer_pretraining_rows_were_used_than_asked(tmp_path):
     write(tmp_path, cells)
     groups = load_quiet(tmp_path).select(suite="pretrain-size")
     assert rows_used(groups) == "1000→335, 3000→335"
+
+
+def test_cells_scored_on_other_test_rows_are_never_paired(tmp_path):
+    """A per-seed-test-rows cell (results format 1) beside a fixed-test-rows one: same task and
+    seed, other rows. They are refused with a note, not paired on the rows they happen to share."""
+    labels = [0, 1] * 10
+    a = with_rows(cell("metapt", "sst5", 0, 0.0), labels, [1] * 20)
+    b = with_rows(cell("ppt", "sst5", 0, 0.0), labels, [0] * 20)
+    b["split"] = {"test": [f"r{i}" for i in range(5, 25)]}       # 15 rows shared, 5 not
+    write(tmp_path, [a, b])
+    md = tables.table1(load_quiet(tmp_path))
+    assert "MetaPT vs PPT: not computed, the two methods' cells were scored on different test rows (seed 0)" in md
