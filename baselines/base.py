@@ -17,6 +17,7 @@ import torch
 
 from benchmark.prompt import SoftPrompt, make_prompt
 from benchmark.train import Scorer, fit, metrics
+from benchmark.truncation import truncation
 
 
 class Method:
@@ -69,7 +70,8 @@ def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, met
     result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train.texts), tcfg, seed=seed,
                  desc=f"{method}/{task}/s{seed}", progress=ctx.progress)
     preds = scorer.predict(test.texts, prompt(), batch_size=tcfg.eval_batch_size)
-    return cell_result(spec, split, preds, result, before_tuning=before)
+    return cell_result(spec, split, preds, result, before_tuning=before, backbone=backbone,
+                       max_length=cfg["max_length"])
 
 
 def tune_from_artifact(ctx, task: str, seed: int, artifact: dict, *, method: str) -> dict:
@@ -90,7 +92,7 @@ def init_record(artifact: dict) -> dict:
             "initial_val_accuracy": hist[0][1] if hist else None, "validations": hist}
 
 
-def cell_result(spec, split, test_preds, fit_result, *, before_tuning=None) -> dict:
+def cell_result(spec, split, test_preds, fit_result, *, before_tuning=None, backbone=None, max_length=None) -> dict:
     """What a downstream cell reports: test metrics, the split's row ids, the training record.
 
     ``test`` holds the label and the prediction of every test row, in the order of
@@ -104,13 +106,43 @@ def cell_result(spec, split, test_preds, fit_result, *, before_tuning=None) -> d
         "test": {"labels": labels, "preds": [int(x) for x in test_preds]},
         "train": {"steps": fit_result.steps, "epochs": round(fit_result.epochs, 3),
                   "best_step": fit_result.best_step, "best_val_accuracy": fit_result.best_score,
-                  "stopped_early": fit_result.stopped_early, "evaluations": fit_result.evaluations},
+                  "stopped_early": fit_result.stopped_early, "evaluations": fit_result.evaluations,
+                  "budget": fit_result.budget},
     }
+    if backbone is not None:   # what max_length cut in this cell's rows
+        out["truncation"] = truncation(backbone, [*split.train.texts, *split.val.texts, *split.test.texts],
+                                       max_length)
+    out["train"].update(train_diagnostics(out["train"]))
     if before_tuning is not None:
         m = metrics(labels, before_tuning, spec.label_words)
         out["before_tuning"] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"],
                                 "preds": [int(x) for x in before_tuning]}
     return out
+
+
+EARLY_FRACTION = 0.1   # a best checkpoint this early in the budget is a sign the tuning did little
+
+
+def train_diagnostics(train: dict, config: dict | None = None, method: str | None = None) -> dict:
+    """How a cell's tuning went, from its train record (also one written before these fields existed,
+    whose budget comes from its ``config``): the validations it ran, where its best was, whether it
+    kept its initial prompt or weights (best at step 0) and whether the best came within the first
+    tenth of the budget (None: unknown)."""
+    import math
+
+    evaluations = train.get("evaluations") or []
+    best, budget = train.get("best_step"), train.get("budget")
+    if not budget and config:
+        section = config.get("ft" if method == "ft" else "tune") or {}
+        try:
+            budget = section["max_epochs"] * math.ceil(config["n_train"] / section["batch_size"])
+            budget = min(budget, section["max_steps"]) if section.get("max_steps") else budget
+        except (KeyError, TypeError, ZeroDivisionError):
+            budget = None
+    return {"validations": len(evaluations), "kept_initial": best == 0 if best is not None else None,
+            "best_fraction": round(best / budget, 3) if best is not None and budget else None,
+            "best_early": best <= EARLY_FRACTION * budget if best is not None and budget else None}
+
 
 
 def dtype_key(cfg) -> dict:

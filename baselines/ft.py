@@ -35,4 +35,5 @@ class FullModelTuning(Method):
         result = fit(backbone.model.parameters(), loss_fn, val_accuracy, len(train.texts), tcfg, seed=seed,
                      snapshot=snap, restore=restore, desc=f"ft/{task}/s{seed}", progress=ctx.progress)
         backbone.model.eval()
-        return cell_result(spec, split, scorer.predict(test.texts, batch_size=tcfg.eval_batch_size), result)
+        return cell_result(spec, split, scorer.predict(test.texts, batch_size=tcfg.eval_batch_size), result,
+                           backbone=backbone, max_length=cfg["max_length"])

@@ -186,6 +186,7 @@ class FitResult:
     evaluations: list
     stopped_early: bool
     wall_s: float
+    budget: int = 0          # the steps the loop would run without early stopping
 
 
 def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 0,
@@ -282,7 +283,7 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
     restore(best_state)
     return FitResult(best_score=float(best), best_step=best_step, steps=step,
                      epochs=step / steps_per_epoch, evaluations=evaluations, stopped_early=stopped,
-                     wall_s=time.perf_counter() - start)
+                     wall_s=time.perf_counter() - start, budget=total)
 
 
 def _rng_state():

@@ -424,4 +424,6 @@ def recall_table(res: Results) -> str:
     return "\n".join(parts)
 
 
-TABLES = {"table1": table1, "table2": table2, "recall": recall_table}
+from reports.training import training_table  # noqa: E402  (a table of its own file)
+
+TABLES = {"table1": table1, "table2": table2, "recall": recall_table, "training": training_table}

@@ -378,7 +378,7 @@ def test_cli_list_show_fetch(fake_assets, capsys, monkeypatch):
     out = capsys.readouterr().out
     for name in BUILTIN:
         assert name in out
-    assert "stand-in" in out and "1/1/9" in out          # sst5 fixture: 11 rows
+    assert "stand-in" in out and "1/1/5" in out          # sst5 fixture: 11 rows, the fixed test rows half of them
     assert cli.main(["data", "show", "sst5", "-n", "2"]) == 0
     out = capsys.readouterr().out
     assert "SST-5 stand-in" in out and "sst5:0" in out and "'terrible'" in out
@@ -409,3 +409,20 @@ def test_real_standin_counts(monkeypatch):
         spec = data.get_task(name)
         got = rows.label_counts(spec.n_classes) if isinstance(want, list) else len(rows)
         assert got == want, name
+
+
+@pytest.mark.assets
+def test_data_show_says_what_max_length_cuts(standin_cache, capsys):
+    """smoke's max_length 32 leaves 30 tokens for the text of a tiny tokenizer that splits words into
+    pieces: most sst2 rows are cut, and the line says so with the length that would keep 90 %."""
+    import re
+
+    from benchmark import cli
+
+    assert cli.main(["data", "show", "sst2", "-n", "1", "--profile", "smoke"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("truncation:"))
+    m = re.search(r"max_length 32 leaves (\d+) tokens for the text; (\d+) of (\d+) rows \(([\d.]+) %\) are cut.*"
+                  r"max_length (\d+) would keep 90 % whole", line)
+    assert m, line
+    room, cut, rows, share, keep = (float(g) for g in m.groups())
+    assert room < 32 and rows > 1000 and share == pytest.approx(100 * cut / rows, abs=0.05) and keep > 32

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=["pool", "train", "val", "test"], default="pool",
                    help="show rows of the seeded few-shot split instead of the pool's first rows")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", default=None,
+                   help="profile whose backbone and max_length the truncation line uses (default: the default profile)")
     p = subs.add_parser("check", help="say what a profile's data and models will meet before any training "
                                       "(--online: from HF hub metadata, no data downloaded)")
     p.add_argument("--online", action="store_true", help="resolve hub ids, revisions, configs, splits, columns "
@@ -97,6 +99,23 @@ def _fetch(args) -> int:
     return 0
 
 
+def _truncation_line(spec, rows, profile) -> str:
+    """What the profile's max_length cuts in this task's rows, or why that cannot be said here."""
+    from benchmark import backbones
+    from benchmark import config as config_mod
+    from benchmark.truncation import describe, truncation
+
+    name = profile or config_mod.choose_default_profile()[0]
+    cfg = config_mod.load_profile(name)
+    try:
+        backbone = backbones.load(cfg["backbone"])
+    except UserError as exc:
+        return f"unavailable ({cfg['backbone']}: {exc.message})"
+    texts = list(rows.texts) + (list(rows.official_test.texts) if rows.official_test is not None else [])
+    return f"[{name} profile, {cfg['backbone']}] " + describe(spec.name, truncation(backbone, texts, cfg["max_length"]),
+                                                             cfg["max_length"])
+
+
 def _show(args) -> int:
     if args.n < 1:
         raise UserError(f"-n must be >= 1 (got {args.n})")
@@ -115,6 +134,7 @@ def _show(args) -> int:
     print(f"rows: {sizes}")
     if spec.classes:
         print("labels: " + ", ".join(f"{i}={c} -> {w!r}" for i, (c, w) in enumerate(zip(spec.classes, spec.label_words))))
+    print("truncation: " + _truncation_line(spec, rows, args.profile))
     if args.split == "pool":
         view = rows.subset(range(min(args.n, len(rows))))
     else:

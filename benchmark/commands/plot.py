@@ -9,7 +9,8 @@ from benchmark.errors import UserError
 HELP = ("write Tables 1-2, recall, the paper's claims with verdicts and Figures 2, 3a, 3b, 4 "
         "(Markdown, PNG, SVG) from results")
 
-TABLE_FILES = {"table1": "table1.md", "table2": "table2.md", "recall": "recall.md", "claims": "claims.md"}
+TABLE_FILES = {"table1": "table1.md", "table2": "table2.md", "recall": "recall.md", "claims": "claims.md",
+               "training": "training.md"}
 
 
 def add_arguments(parser) -> None:

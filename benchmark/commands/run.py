@@ -45,6 +45,24 @@ def _console_logging(verbose: bool) -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
+def _print_truncation(cells, cfg) -> None:
+    """What max_length cuts in each downstream task of the run (its pool and test rows)."""
+    from benchmark import data
+    from benchmark.context import Context
+    from benchmark.truncation import WARN_SHARE, describe, truncation
+
+    ctx = Context(cells[0].config, progress=False)
+    backbone = ctx.backbone()
+    for task in sorted({c.task for c in cells}):
+        if data.get_task(task).role != "downstream":
+            continue
+        rows = ctx.rows(task)
+        texts = list(rows.texts) + (list(rows.official_test.texts) if rows.official_test is not None else [])
+        record = truncation(backbone, texts, cfg["max_length"])
+        mark = "WARNING " if record["share"] > WARN_SHARE else ""
+        print(f"truncation: {mark}{describe(task, record, cfg['max_length'])}", file=sys.stderr)
+
+
 def run(args) -> int:
     """Check everything first (exit 2 and nothing written on a bad input), then run the cells."""
     import errno
@@ -77,6 +95,7 @@ def run(args) -> int:
             print(f"{runner.cell_status(out, cell):8s} {cell.key} {cell.describe()}")
         return 0
     preflight.check_cells(cells)    # shots vs rows, K vs rows, single-token label words, ...
+    _print_truncation(cells, cfg)
     if args.executor == "ray":
         from benchmark.executors import ray_executor
 

@@ -26,7 +26,8 @@ def _user_mark(task: str) -> str:
 
 
 def _report(out: pathlib.Path) -> dict:
-    """Print done / failed / missing per suite; return the counts."""
+    """Print done / failed / missing per suite, and how the done cells' training went; return the counts."""
+    from baselines.base import EARLY_FRACTION, train_diagnostics
     from benchmark.runner import read_cell
 
     try:
@@ -50,11 +51,22 @@ def _report(out: pathlib.Path) -> dict:
         else:
             counts["done"] += 1
             counts["tasks"][entry["task"]][0] += 1
+            if (result.get("train") or {}).get("best_step") is not None:
+                diag = train_diagnostics(result["train"], result.get("config"), entry["method"])
+                d = counts.setdefault("training", {}).setdefault(entry["method"], [0, 0, 0])
+                d[0] += 1
+                d[1] += bool(diag["kept_initial"])
+                d[2] += bool(diag["best_early"])
     print(f"results: {out}")
     for suite, c in suites.items():
         total = c["done"] + c["failed"] + c["missing"]
         print(f"suite {suite}: {c['done']} done, {c['failed']} failed, {c['missing']} missing of {total}")
         print("  tasks: " + ", ".join(f"{t}{_user_mark(t)} {d}/{n}" for t, (d, n) in c["tasks"].items()))
+        if c.get("training"):
+            print(f"  training of the done cells (kept its initial prompt or weights; best within the first "
+                  f"{int(100 * EARLY_FRACTION)} % of its budget):")
+            for m, (n, k, e) in c["training"].items():
+                print(f"    {m:14s} kept its start {k:3d} of {n:3d}   best early {e:3d} of {n:3d}")
         for line in c["lines"]:
             print(line)
     return suites
