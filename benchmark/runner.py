@@ -6,6 +6,7 @@ A results directory holds::
     manifest.json          the suite's expected cells (for `status` and partly-done tables)
     cells/<hash>.json      one per finished (or failed) cell, written atomically
     logs/<hash>.log        one log per cell
+    runs/<start>-<pid>.json  what each `run` did (benchmark.run_summary); never read as a result
 
 A rerun skips cells whose JSON says ``done``, so a run killed at any moment resumes with only
 the missing work; failed cells are retried.
