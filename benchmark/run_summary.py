@@ -48,6 +48,7 @@ class RunSummary:
         self.counts = {"total": 0, "skipped": 0, "done": 0, "failed": 0}   # what run_cells returns
         self.cells: list[dict] = []
         self.interrupted = False
+        self.running: str | None = None             # the cell the local executor is in (where Ctrl-C stopped it)
         self._log_from = len(context.ARTIFACT_LOG)
         self.worker_artifacts: list[dict] = []      # what Ray workers read and built
         self.worker_peak_rss_mib: float | None = None
@@ -58,6 +59,7 @@ class RunSummary:
     def cell_ran(self, cell, status: str, wall_s: float | None, *, worker_peak_rss_mib: float | None = None) -> None:
         """Count a finished cell; with the RSS after it (this process's, or the Ray worker's peak that ran it)."""
         self.counts[status] += 1
+        self.running = None
         rss = ({"worker_peak_rss_mib": worker_peak_rss_mib} if self.executor == "ray"
                else {"rss_mib": rss_mib(), "peak_rss_mib": peak_rss_mib()})
         self.cells.append({"cell": cell.describe(), "key": cell.key, "status": status, "wall_s": wall_s, **rss})
@@ -92,6 +94,7 @@ class RunSummary:
         counts["not_run"] = counts["total"] - counts["skipped"] - counts["done"] - counts["failed"]
         return {"suite": self.suite, "profile": self.cfg.get("profile"), "command": self.command,
                 "executor": self.executor, "interrupted": self.interrupted,
+                "stopped_in": self.running if self.interrupted else None,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
                 "wall_s": round(time.time() - self.started, 2), "cells": counts, "cell_runs": self.cells,
                 "artifacts_built": built, "artifacts_cached": cached,
@@ -107,7 +110,8 @@ class RunSummary:
         lines = [f"{head}: {summary['suite']} (profile {summary['profile']}) in {_duration(summary['wall_s'])}, "
                  f"start to end",
                  f"  cells: {c['done']} done, {c['skipped']} skipped (already done), {c['failed']} failed"
-                 + (f", {c['not_run']} not run" if c["not_run"] else "") + f" of {c['total']}"]
+                 + (f", {c['not_run']} not run" if c["not_run"] else "") + f" of {c['total']}"
+                 + (f" (stopped in {summary['stopped_in']})" if summary.get("stopped_in") else "")]
         built = summary["artifacts_built"]
         lines.append(f"  artefacts built: {len(built)}")
         for a in built:   # a build's time includes those of the artefacts built inside it

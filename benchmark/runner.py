@@ -385,6 +385,7 @@ def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, st
                 from benchmark.context import Context
 
                 contexts = {ctx_key: Context(cell.config, progress=progress)}  # keep one: prepared prompts reused
+            summary.running = cell.describe()
             record = run_cell(cell, out, progress=progress, context=contexts[ctx_key])
             summary.cell_ran(cell, record["status"], record.get("wall_s"))
             if record["status"] == "failed":

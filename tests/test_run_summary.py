@@ -98,10 +98,10 @@ def test_ctrl_c_prints_and_saves_what_was_done_and_exits_130(standin_cache, tmp_
     assert run(out, "--methods", "pt", "--seeds", "0,1,2") == 130
     err = capsys.readouterr().err
     assert "run stopped by Ctrl-C: sentiment7 (profile smoke)" in err
-    assert "cells: 1 done, 0 skipped (already done), 0 failed, 2 not run of 3" in err
+    assert "cells: 1 done, 0 skipped (already done), 0 failed, 2 not run of 3 (stopped in pt/sst2/seed1)" in err
     assert "rerun the same command to resume" in err
     [saved] = summaries(out)
-    assert saved["interrupted"] is True
+    assert saved["interrupted"] is True and saved["stopped_in"] == "pt/sst2/seed1"
     assert saved["cells"] == {"total": 3, "done": 1, "skipped": 0, "failed": 0, "not_run": 2}
     assert [c["key"] for c in saved["cell_runs"]] == calls[:1]
     assert cell_files(out) == {calls[0]}                      # the finished cell is kept, nothing else written
