@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # the command line, for what a run records
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

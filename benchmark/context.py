@@ -11,6 +11,7 @@ import copy
 import logging
 import pathlib
 import shutil
+import time
 
 import numpy as np
 import torch
@@ -22,6 +23,12 @@ from benchmark.io import CorruptCacheEntry, config_hash, read_json, sha256_file,
 log = logging.getLogger(__name__)
 
 _BACKBONES: dict = {}  # one loaded backbone per (name, device, bf16) per process
+
+# Every artefact this process read from the cache or built, in order, for the run's summary
+# (``benchmark.run_summary``): {"kind", "hash", "built", "build_s", "within"}. ``within`` names the
+# artefact whose build asked for this one (its build time includes this one's).
+ARTIFACT_LOG: list = []
+_BUILDING: list = []
 
 
 def resolve_device(name: str) -> str:
@@ -178,17 +185,26 @@ class Context:
                     if sha256_file(folder / name) != sha:
                         raise CorruptCacheEntry(f"{folder / name}: checksum mismatch")
                 info["dir"] = str(folder)
+                ARTIFACT_LOG.append({"kind": kind, "hash": digest, "built": False})
                 return info
             except (CorruptCacheEntry, FileNotFoundError) as exc:
                 log.warning("artefact %s/%s is corrupt (%s); rebuilding it", kind, digest, exc)
                 marker.unlink(missing_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
         log.info("building artefact %s/%s", kind, digest)
-        info = build(self, folder)
+        within = _BUILDING[-1] if _BUILDING else None
+        started = time.time()
+        _BUILDING.append(f"{kind}/{digest}")
+        try:
+            info = build(self, folder)
+        finally:
+            _BUILDING.pop()
         info = dict(info, kind=kind, key=key, hash=digest,
                     sha256={name: sha256_file(folder / name) for name in info.get("files", [])})
         write_json(marker, info, checksum=True)
         (folder / "checkpoint.pt").unlink(missing_ok=True)  # the finished artefact supersedes its resume point
+        ARTIFACT_LOG.append({"kind": kind, "hash": digest, "built": True, "build_s": round(time.time() - started, 2),
+                             "within": within})
         info["dir"] = str(folder)
         return info
 

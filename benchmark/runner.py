@@ -6,6 +6,7 @@ A results directory holds::
     manifest.json          the suite's expected cells (for `status` and partly-done tables)
     cells/<hash>.json      one per finished (or failed) cell, written atomically
     logs/<hash>.log        one log per cell
+    runs/<start>-<pid>.json  what each `run` did (benchmark.run_summary); never read as a result
 
 A rerun skips cells whose JSON says ``done``, so a run killed at any moment resumes with only
 the missing work; failed cells are retried.
@@ -357,33 +358,42 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
     return record
 
 
-def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, stream=None) -> dict:
-    """The local executor: every missing or failed cell, in order, one progress display for all."""
+def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, stream=None, summary=None) -> dict:
+    """The local executor: every missing or failed cell, in order, one progress display for all.
+
+    Returns the counts; ``summary`` (a ``run_summary.RunSummary``) is filled in as cells finish, so
+    it holds what was done even when a KeyboardInterrupt ends the loop."""
     from tqdm.auto import tqdm
 
-    stream = stream or sys.stderr   # looked up now: sys.stderr may have been replaced since import
+    from benchmark.run_summary import RunSummary
 
+    stream = stream or sys.stderr   # looked up now: sys.stderr may have been replaced since import
+    summary = RunSummary() if summary is None else summary
     todo = [c for c in cells if cell_status(out, c) != "done"]
-    counts = {"total": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0}
+    summary.plan(len(cells), len(cells) - len(todo))
+    counts = summary.counts
     if counts["skipped"]:
         print(f"{counts['skipped']} of {len(cells)} cells already done in {out}; running the other {len(todo)}",
               file=stream)
-    contexts = {}
     bar = tqdm(todo, desc="cells", unit="cell", disable=not progress, dynamic_ncols=True, file=stream)
-    for cell in bar:
-        bar.set_postfix_str(cell.describe())
-        ctx_key = config_hash(cell.config)
-        if ctx_key not in contexts:
-            from benchmark.context import Context
+    contexts = {}
+    try:
+        for cell in bar:
+            bar.set_postfix_str(cell.describe())
+            ctx_key = config_hash(cell.config)
+            if ctx_key not in contexts:
+                from benchmark.context import Context
 
-            contexts = {ctx_key: Context(cell.config, progress=progress)}  # keep one: prepared prompts reused
-        record = run_cell(cell, out, progress=progress, context=contexts[ctx_key])
-        counts[record["status"]] += 1
-        if record["status"] == "failed":
-            tqdm.write(f"cell {cell.describe()} FAILED: {record['error']}", file=stream)
-        else:
-            acc = record.get("metrics", {}).get("accuracy")
-            tqdm.write(f"cell {cell.describe()} done in {record['wall_s']:.0f} s"
-                       + (f": accuracy {acc:.4f}" if acc is not None else ""), file=stream)
-    bar.close()
-    return counts
+                contexts = {ctx_key: Context(cell.config, progress=progress)}  # keep one: prepared prompts reused
+            summary.running = cell.describe()
+            record = run_cell(cell, out, progress=progress, context=contexts[ctx_key])
+            summary.cell_ran(cell, record["status"], record.get("wall_s"))
+            if record["status"] == "failed":
+                tqdm.write(f"cell {cell.describe()} FAILED: {record['error']}", file=stream)
+            else:
+                acc = record.get("metrics", {}).get("accuracy")
+                tqdm.write(f"cell {cell.describe()} done in {record['wall_s']:.0f} s"
+                           + (f": accuracy {acc:.4f}" if acc is not None else ""), file=stream)
+    finally:
+        bar.close()   # on Ctrl-C too: the run's summary is printed below the bar, not into it
+    return dict(counts)

@@ -4,6 +4,7 @@ executor's cell for cell, and a worker killed mid-cell (METAPT_FAULT=kill) is re
 the suite completes. Skipped when Ray is not installed (the optional ``[ray]`` extra)."""
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import subprocess
@@ -94,4 +95,10 @@ def test_ray_executor_equals_local_and_survives_a_killed_worker(tmp_path):
     # status and a rerun do not care which executor ran a cell
     status = run_cli(["status", "--out", str(out)], ray_cache)
     assert status.returncode == 0 and "5 done, 0 failed, 0 missing" in status.stdout
+    # the run's summary has what the Ray workers built and their peak memory
+    [summary] = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    assert summary["executor"] == "ray" and summary["cells"]["done"] == 5
+    assert {"pseudo-labels", "ppt-prompt", "metapt-prompt"} <= {a["kind"] for a in summary["artifacts_built"]}
+    assert all(a["build_s"] > 0 for a in summary["artifacts_built"])
+    assert summary["peak_rss_mib"]["largest_ray_worker"] > 50 and "(largest Ray worker)" in proc.stderr
     assert runner.RESULTS_FORMAT == 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 import time
 
@@ -69,7 +70,9 @@ def run(args) -> int:
 
     from benchmark import preflight, runner
     from benchmark.executors import check_executor
+    from benchmark.run_summary import RunSummary
 
+    started = time.time()
     check_executor(args.executor, args.address)
     _console_logging(args.verbose)
     runner.check_selection(args.suite, _split(args.tasks), _split(args.methods))   # before the bf16 probe
@@ -103,19 +106,26 @@ def run(args) -> int:
     runner.prepare_results_dir(out)
     runner.write_manifest(out, args.suite, cells, cfg)
     print(f"results: {out}", file=sys.stderr)
-    start = time.time()
+    command = shlex.join(["python", "-m", "benchmark", *getattr(args, "argv", sys.argv[1:])])
+    # wall time from the command's start: the checks, the bf16 probe and loading the backbone included
+    summary = RunSummary(suite=args.suite, cfg=cfg, command=command, executor=args.executor, started=started)
     try:
         if args.executor == "ray":
-            counts = ray_executor.run_cells(cells, out, address=args.address, progress=not args.no_progress)
+            counts = ray_executor.run_cells(cells, out, address=args.address, progress=not args.no_progress,
+                                            summary=summary)
         else:
-            counts = runner.run_cells(cells, out, progress=not args.no_progress)
+            counts = runner.run_cells(cells, out, progress=not args.no_progress, summary=summary)
+    except KeyboardInterrupt:   # Ctrl-C: what was done is reported; finished cells are already written
+        summary.interrupted = True
+        summary.report(out)
+        print("interrupted; finished cells are kept, rerun the same command to resume", file=sys.stderr)
+        return 130
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
             raise UserError(f"cannot write results to {out} ({exc.strerror}); finished cells are kept",
                             hint="free disk space or choose another --out, then rerun the same command") from exc
         raise
-    print(f"finished in {time.time() - start:.0f} s: {counts['done']} run, {counts['skipped']} already done, "
-          f"{counts['failed']} failed", file=sys.stderr)
+    summary.report(out)
     if counts["failed"]:
         print("failed cells are listed by `python -m benchmark status`; rerun the same command to retry them",
               file=sys.stderr)

@@ -121,14 +121,23 @@ def _needs(method, ctx) -> dict:
 
 # -- the stage functions (run in Ray workers) --------------------------------------------------
 
+def _worker_report(log_from: int) -> dict:
+    """What this task read and built, and its worker's peak RSS, for the driver's run summary."""
+    from benchmark import context, run_summary
+
+    return {"artifacts": context.ARTIFACT_LOG[log_from:], "peak_rss_mib": run_summary.peak_rss_mib()}
+
+
 def _stage(name, fn):
     """Run a stage; an error is returned, not raised: the cells that need it record it as theirs."""
-    started = time.time()
+    from benchmark import context
+
+    started, log_from = time.time(), len(context.ARTIFACT_LOG)
     try:
         fn()
-        return {"stage": name, "ok": True, "wall_s": round(time.time() - started, 2)}
+        return {"stage": name, "ok": True, "wall_s": round(time.time() - started, 2), **_worker_report(log_from)}
     except Exception as exc:  # noqa: BLE001 - reported by the cells that need this stage
-        return {"stage": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return {"stage": name, "ok": False, "error": f"{type(exc).__name__}: {exc}", **_worker_report(log_from)}
 
 
 def _worker_logging() -> None:
@@ -192,14 +201,15 @@ def stage_prompt(cfg: dict, method_name: str, *_deps) -> dict:
 
 
 def cell_task(cell_fields: dict, out: str, precision_record=None, *_deps) -> dict:
-    from benchmark import precision, runner
+    from benchmark import context, precision, runner
 
     _worker_logging()
     precision.adopt(precision_record)   # the driver's bf16 decision, for the cell's machine record
     cell = runner.Cell(**cell_fields)
+    log_from = len(context.ARTIFACT_LOG)
     record = runner.run_cell(cell, pathlib.Path(out), progress=False)
     return {"status": record["status"], "error": record.get("error"), "wall_s": record.get("wall_s"),
-            "accuracy": (record.get("metrics") or {}).get("accuracy")}
+            "accuracy": (record.get("metrics") or {}).get("accuracy"), **_worker_report(log_from)}
 
 
 # -- the driver --------------------------------------------------------------------------------
@@ -266,23 +276,26 @@ def _failed_record(cell, error: str) -> dict:
 
 
 def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress: bool = True,
-              stream=None, max_retries: int = MAX_RETRIES) -> dict:
-    """Run every missing or failed cell on Ray; the same counts as ``runner.run_cells``."""
+              stream=None, max_retries: int = MAX_RETRIES, summary=None) -> dict:
+    """Run every missing or failed cell on Ray; the same counts (and ``summary``) as ``runner.run_cells``."""
     stream = stream or sys.stderr
     from benchmark import precision, runner
     from benchmark.context import Context
     from benchmark.io import write_json
+    from benchmark.run_summary import RunSummary
 
     ray = _ray()
     connect(address)
     out = pathlib.Path(out)
+    summary = RunSummary(executor="ray") if summary is None else summary
     todo = [c for c in cells if runner.cell_status(out, c) != "done"]
-    counts = {"total": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0}
+    summary.plan(len(cells), len(cells) - len(todo))
+    counts = summary.counts
     if counts["skipped"]:
         print(f"{counts['skipped']} of {len(cells)} cells already done in {out}; running the other {len(todo)}",
               file=stream)
     if not todo:
-        return counts
+        return dict(counts)
     contexts: dict = {}
 
     def ctx_for(cfg):
@@ -309,24 +322,33 @@ def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress:
             fields, str(out), precision.recorded(), *[refs[d] for d in cell_deps[cell.key]])
         pending[ref] = cell
     print(f"ray: {len(stages)} shared stages and {len(todo)} cells submitted", file=stream)
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
+    stage_refs = {ref: key for key, ref in refs.items()}
+    while pending or stage_refs:   # the stages' reports too: what they built, for the run's summary
+        ready, _ = ray.wait([*pending, *stage_refs], num_returns=1)
+        if ready[0] in stage_refs:
+            stage_refs.pop(ready[0])
+            try:
+                summary.worker_report(ray.get(ready[0]))
+            except Exception:  # noqa: BLE001 - a stage whose worker died: its cells report the failure
+                pass
+            continue
         cell = pending.pop(ready[0])
         try:
-            summary = ray.get(ready[0])
+            result = ray.get(ready[0])
         except Exception as exc:  # noqa: BLE001 - the worker died more than max_retries times
             error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
             if runner.cell_status(out, cell) != "done":   # never overwrite a finished result
                 write_json(runner.cell_path(out, cell), _failed_record(cell, error), checksum=True)
-            summary = {"status": "failed", "error": error}
-        counts[summary["status"]] += 1
-        if summary["status"] == "failed":
-            print(f"cell {cell.describe()} FAILED: {summary['error']}", file=stream)
+            result = {"status": "failed", "error": error}
+        summary.worker_report(result)
+        summary.cell_ran(cell, result["status"], result.get("wall_s"), worker_peak_rss_mib=result.get("peak_rss_mib"))
+        if result["status"] == "failed":
+            print(f"cell {cell.describe()} FAILED: {result['error']}", file=stream)
         else:
-            acc = summary.get("accuracy")
-            print(f"cell {cell.describe()} done in {summary['wall_s']:.0f} s"
+            acc = result.get("accuracy")
+            print(f"cell {cell.describe()} done in {result['wall_s']:.0f} s"
                   + (f": accuracy {acc:.4f}" if acc is not None else ""), file=stream)
-    return counts
+    return dict(counts)
 
 
 def shutdown() -> None:
