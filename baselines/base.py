@@ -12,6 +12,8 @@ A method is one file with one class and one line in ``baselines/__init__.py``:
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 
@@ -65,7 +67,15 @@ def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, met
 
     # The initial prompt scored on the same test rows: the reference row that says what the
     # downstream tuning itself added (no gradient, no RNG: the tuned result is unchanged).
-    before = scorer.predict(test.texts, prompt(), batch_size=tcfg.eval_batch_size)
+    def score_start():
+        return scorer.predict(test.texts, prompt(), batch_size=tcfg.eval_batch_size)
+
+    if init is None:        # a fresh prompt is drawn per seed
+        before = score_start()
+    else:                   # a shared prompt on the task's fixed test rows: one score for every seed
+        key = ("before", task, hashlib.sha256(init.detach().cpu().contiguous().numpy().tobytes()).hexdigest(),
+               hashlib.sha256("\n".join(split.test.ids).encode()).hexdigest())
+        before = ctx.shared_score(key, score_start).copy()
     torch.manual_seed(seed)
     result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train.texts), tcfg, seed=seed,
                  desc=f"{method}/{task}/s{seed}", progress=ctx.progress)

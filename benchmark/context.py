@@ -44,7 +44,15 @@ class Context:
         self.artifacts_dir = pathlib.Path(artifacts_dir) if artifacts_dir else paths.sub("artifacts")
         self._rows: dict = {}
         self._prepared: dict = {}
+        self._scores: dict = {}
         self.provenance: dict = {}
+
+    def shared_score(self, key: tuple, compute):
+        """``compute()`` once per ``key`` in this context: a fixed prompt's predictions on a task's
+        fixed test rows are the same for every seed (no gradient, no RNG), so they are made once."""
+        if key not in self._scores:
+            self._scores[key] = compute()
+        return self._scores[key]
 
     # -- configs -------------------------------------------------------------------------------
     def train_config(self, section: str):

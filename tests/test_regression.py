@@ -170,6 +170,10 @@ def test_results_carry_config_provenance_and_versions(smoke_results):
     by_seed = {c.seed: runner.read_cell(runner.cell_path(out, c))["split"]["test"] for c in cells
                if c.method == cells[0].method and c.task == cells[0].task}
     assert len(by_seed) == 2 and len({tuple(v) for v in by_seed.values()}) == 1
+    # a shared prompt's before-tuning score on those rows is one computation, the same for every seed
+    before = {c.seed: runner.read_cell(runner.cell_path(out, c))["before_tuning"]["preds"] for c in cells
+              if c.method == "ppt" and c.task == cells[0].task}
+    assert len(before) == 2 and before[0] == before[1]
     for cell in cells:                    # a cell tuned from a shared prompt says how that prompt was made
         rec = runner.read_cell(runner.cell_path(out, cell))
         if cell.method in ("ppt", "metapt", "metapt_y"):
