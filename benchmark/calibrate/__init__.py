@@ -13,8 +13,24 @@ This module measures, never on test rows:
   norm drift (how far meta-training carries it from the embedding scale);
 * **PPT**: its pre-training curve at the chosen rate, with a budget comparable to Prompt-MAML's
   (rows through the backbone).
+* **stability** (issue 18): prompt-tuning curves over at least 3 split seeds (each seed draws its
+  own few-shot training and validation rows; the test rows are never read), from each starting
+  prompt (PT: a fresh prompt per seed; PPT and MetaPT: the shared artefact ``run`` tunes from),
+  for every (learning rate, budget) schedule, validated every ``eval_every`` steps and never
+  early-stopped. Each validation keeps which rows were right, so every patience, validation cadence
+  and selection smoothing (``TrainConfig.select_smooth``) is replayed on each curve exactly as
+  ``fit`` would run it (``choice.replay``; early stopping changes nothing before the stop).
 
-Every grid point is a small JSON in ``<out>/points`` written atomically and skipped on rerun (a
+  **The rule** (``choice.choose_stable``): the setting with the highest *mean held-out validation
+  accuracy minus one pooled between-seed SD of it* wins (ties: the lower SD). *Held-out*: the
+  checkpoint chosen on every other validation row, scored on the rest, both ways, averaged; the
+  accuracy of the rows that chose a checkpoint is a maximum over noisy evaluations and would
+  reward exactly the spiky curves this is meant to avoid. Why mean - SD and not "the lowest SD
+  within one SE of the best mean": with 3 seeds one SE is 0.58 SD, so nearly every setting is
+  within it and that rule turns into "lowest SD", which rewards a prompt that barely moves; mean -
+  SD prices one seed's typical luck explicitly and still takes a noisier setting that is better by
+  more than its extra noise.
+ in ``<out>/points`` written atomically and skipped on rerun (a
 killed calibration resumes; meta-training also resumes mid-run from its checkpoint). The output
 folder gets ``report.md``, ``curves.png``, ``profile-fragment.yaml`` and ``summary.json``.
 Modules: ``grid`` (what is measured, and the checks), ``curves`` (the measurements, resumable),

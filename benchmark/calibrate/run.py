@@ -137,9 +137,11 @@ def run_stability(ctx, cfg: dict, grid: Grid, points: Points, base: dict, init: 
         "(training and validation rows only; patience, cadence and smoothing replayed on each curve)")
     curves, done_steps, t0 = {}, 0, time.perf_counter()
     i = 0
-    for start, (start_init, start_name) in starts.items():
-        for task in grid.tasks:
-            for lr, steps in grid.schedules:
+    # schedule by schedule: a calibration stopped part-way has whole schedules, whose table a rerun with
+    # the finished --schedules writes from the stored points
+    for lr, steps in grid.schedules:
+        for start, (start_init, start_name) in starts.items():
+            for task in grid.tasks:
                 for seed in grid.stab_seeds:
                     i += 1
                     name = f"stab-{start}-{task}-lr{lr:g}-n{steps}-s{seed}"
