@@ -14,7 +14,12 @@ from benchmark import config as config_mod
 
 ARGS = ["calibrate", "--profile", "smoke", "--tasks", "sst2,sst5", "--inits", "vocab,normal", "--lrs", "0.03,0.3",
         "--steps", "6", "--eval-every", "3", "--alphas", "0.08,0.3", "--betas", "0.01,0.05", "--maml-steps", "2",
-        "--maml-eval-every", "1", "--pretrain-data", "labelled", "--no-progress"]
+        "--maml-eval-every", "1", "--pretrain-data", "labelled", "--no-progress",
+        # stability: 3 split seeds, from PT's and PPT's starting prompts, one schedule, replayed settings
+        "--stab-seeds", "0,1,2", "--starts", "pt,ppt", "--schedules", "0.03:6", "--cadences", "3",
+        "--patiences", "1,2", "--smooths", "1,2"]
+STAB_SEEDS = [0, 1, 2]
+STAB_CURVES = 2 * 2 * 1 * 3        # starts x tasks x schedules x seeds
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +45,11 @@ def test_report_png_and_fragment_are_written(calibrated):
     report = (out / "report.md").read_text()
     assert "## Downstream prompt tuning" in report and "## Prompt-MAML" in report and "## PPT pre-training" in report
     assert "| sst5 | normal | 0.3 |" in report and "label purity" in report
+    assert "## Stability over split seeds" in report and "mean-minus-sd" in report
+    assert (out / "stability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
-    assert len(summary["curves"]) == 2 * 2 * 2 and summary["points_run"] == 8 + 1 + 2 + 1
+    assert len(summary["curves"]) == 2 * 2 * 2 and summary["points_run"] == 8 + 1 + 2 + 1 + STAB_CURVES
     for curve in summary["curves"].values():
         assert [s for s, _ in curve["evaluations"]] == [0, 3, 6]        # never early-stopped
     assert set(summary["maml"]["alpha"]["query_loss"]) == {"0.0", "0.08", "0.3"}
@@ -58,7 +65,9 @@ def test_fragment_loads_as_a_valid_profile_override(calibrated):
     assert fragment == summary["fragment"]
     cfg = cal.fragment_profile("smoke", fragment)
     chosen = summary["tuning"]["chosen"]
-    assert cfg["prompt_init"] == chosen["init"] and cfg["tune"]["lr"] == chosen["lr"]
+    # the init from the init grid; lr, budget, cadence and patience from the stability choice
+    assert cfg["prompt_init"] == chosen["init"] and cfg["tune"]["lr"] == summary["stability"]["tune"]["lr"]
+    assert cfg["tune"]["patience"] == summary["stability"]["table"][0]["patience"]
     assert cfg["tune"]["warmup_steps"] <= 0.1 * cfg["tune"]["max_steps"]
     assert cfg["maml"]["inner_lr"] == summary["maml"]["alpha_chosen"]
     # the same settings as --set overrides pass validation too
@@ -79,8 +88,12 @@ def test_no_test_row_is_read(calibrated, standin_cache):
     splits = {task: split(task, cfg["max_test"]) for task in ("sst2", "sst5")}
     # the fixed test rows of the profile (max_test) are a subset of those with no max_test (half the pool)
     wide = {task: split(task, None) for task in splits}
-    # sst2 and sst5 stand in from the same snippets: one task's training rows may be the other's test rows
-    used = {t for s in splits.values() for t in [*s.train.texts, *s.val.texts]}
+    # sst2 and sst5 stand in from the same snippets: one task's training rows may be the other's test rows;
+    # the stability curves draw the few-shot rows of every one of their seeds
+    used = {t for task in splits for seed in STAB_SEEDS
+            for s in [data.few_shot_split(data.load(task, source="standin"), n_train=cfg["n_train"],
+                                          n_val=cfg["n_val"], seed=seed, max_test=cfg["max_test"])]
+            for t in [*s.train.texts, *s.val.texts]}
     for task, split_ in splits.items():
         assert set(split_.test.ids) <= set(wide[task].test.ids)
         assert set(split_.train.texts) <= seen and set(split_.val.texts) <= seen
@@ -113,6 +126,10 @@ def test_rerun_skips_done_points_and_recomputes_identically(calibrated, capsys):
     (["--inits", "zeros"], "prompt init 'zeros' is unknown; allowed: random, uniform, normal, vocab, label"),
     (["--set", "n_val=4"], "has 4 validation rows; a curve needs at least 8"),
     (["--steps", "0"], "--steps = 0 is invalid"),
+    (["--stab-seeds", "0,1,1"], "has 2 distinct seeds; allowed: at least 3"),
+    (["--cadences", "4"], "--cadences value 4 is not a multiple of --eval-every 3"),
+    (["--starts", "ft"], "start 'ft' is unknown; allowed: pt, ppt, metapt"),
+    (["--schedules", "0.03"], "--schedules entry '0.03' is not lr:steps"),
 ])
 def test_bad_input_exits_2_with_nothing_written(standin_cache, tmp_path, capsys, extra, message):
     out = tmp_path / "out"
@@ -148,3 +165,100 @@ def test_choose_tuning_takes_the_best_mean_and_budgets_to_the_latest_plateau():
     latest = curves[("b", "vocab", 0.1)]["plateau"]["step"]
     assert out["tune"]["max_steps"] == min(100, latest + 20) and out["tune"]["warmup_steps"] == out["tune"]["max_steps"] // 10
     assert out["tune"]["max_epochs"] * 10 >= out["tune"]["max_steps"]      # 40 rows / batch 4 = 10 steps an epoch
+
+
+def test_stability_spread_is_over_three_seeds_of_training_and_validation_rows(calibrated, standin_cache):
+    from benchmark import data
+
+    out, _ = calibrated
+    st = json.loads((out / "summary.json").read_text())["stability"]
+    assert st["seeds"] == STAB_SEEDS and set(st["starts"]) == {"pt", "ppt"}
+    assert len(st["curves"]) == STAB_CURVES and sorted(st["groups"]) == ["sst2|ppt", "sst2|pt", "sst5|ppt", "sst5|pt"]
+    cfg = config_mod.load_profile("smoke")
+    for row in st["table"]:
+        assert row["cells"] == 2 * 2 * 3
+        for g, v in row["per_group"].items():
+            assert len(v["heldout"]) == len(v["kept_step"]) == 3
+            assert row["heldout"]["sd"] >= 0
+    for key, curve in st["curves"].items():
+        task, _, _, _, seed = key.split("|")
+        split = data.few_shot_split(data.load(task, source="standin"), n_train=cfg["n_train"], n_val=cfg["n_val"],
+                                    seed=int(seed), max_test=cfg["max_test"])
+        assert curve["val_ids"] == [str(i) for i in split.val.ids] and curve["train_ids"] == [str(i) for i in split.train.ids]
+        assert not set(curve["val_ids"] + curve["train_ids"]) & {str(i) for i in split.test.ids}
+        assert [len(c) for c in curve["correct"]] == [len(split.val.ids)] * len(curve["evaluations"])
+    # the kept prompt of each replayed setting is a checkpoint of its curve
+    for row in st["table"]:
+        for v in row["per_group"].values():
+            assert all(step % row["eval_every"] == 0 for step in v["kept_step"])
+
+
+def test_choose_stable_takes_a_planted_stable_setting_over_a_noisier_higher_mean():
+    noisy = {"a|pt": [0.95, 0.45, 0.90], "b|pt": [0.80, 0.30, 0.85]}      # mean .708, SD ~ .27
+    stable = {"a|pt": [0.72, 0.70, 0.68], "b|pt": [0.62, 0.60, 0.64]}     # mean .66, SD .02
+    out = cal.choose_stable({"noisy": noisy, "stable": stable})
+    rows = {r["setting"]: r for r in out["table"]}
+    assert rows["noisy"]["mean"] > rows["stable"]["mean"]                 # the mean alone picks the noisy one
+    assert out["chosen"] == "stable" and out["rule"] == "mean-minus-sd"
+    assert rows["stable"]["sd"] == pytest.approx(0.02)
+    assert rows["noisy"]["objective"] == pytest.approx(rows["noisy"]["mean"] - rows["noisy"]["sd"])
+    # when the noisy setting is also much better, the rule takes it: it is not "the lowest SD"
+    better = {g: [x + 0.4 for x in v] for g, v in noisy.items()}
+    assert cal.choose_stable({"noisy": better, "stable": stable})["chosen"] == "noisy"
+
+
+def _curve(accs, every=10, n_val=40, seed=0):
+    """A synthetic never-early-stopped curve whose per-row correctness gives those accuracies (the rows
+    right at a higher accuracy include those right at a lower one, as a prompt that improves)."""
+    order = np.random.default_rng(seed).permutation(n_val)
+    correct = []
+    for a in accs:
+        bits = np.zeros(n_val, dtype=int)
+        bits[order[:int(round(a * n_val))]] = 1
+        correct.append("".join(map(str, bits)))
+    return {"evaluations": [[i * every, sum(c == "1" for c in row) / n_val] for i, row in enumerate(correct)],
+            "correct": correct, "n_val": n_val}
+
+
+def test_stability_table_chooses_the_planted_stable_schedule_from_synthetic_curves():
+    grid = cal.Grid(tasks=["a", "b"], stab_seeds=[0, 1, 2], schedules=[[0.03, 60], [0.003, 60]],
+                    cadences=[10], patiences=[2], smooths=[1], eval_every=10)
+    spiky = {0: [.5, .9, .3, .3, .3, .3, .3], 1: [.5, .3, .3, .4, .3, .3, .3], 2: [.5, .95, .2, .2, .2, .2, .2]}
+    steady = {s: [.5, .6, .65, .7, .7, .7, .7] for s in range(3)}
+    curves = {}
+    for task in ("a", "b"):
+        for s in range(3):
+            curves[(task, "pt", 0.03, 60, s)] = _curve(spiky[s], seed=s)
+            curves[(task, "pt", 0.003, 60, s)] = _curve(steady[s], seed=s + 10)
+    out = cal.stability_table(curves, grid, config_mod.load_profile("cpu"))
+    rows = {r["lr"]: r for r in out["table"]}
+    assert rows[0.03]["kept_val"]["mean"] > rows[0.003]["kept_val"]["mean"]   # the spikes win on the kept val
+    assert out["table"][0]["lr"] == 0.003 and out["tune"]["lr"] == 0.003
+    assert rows[0.003]["heldout"]["sd"] < rows[0.03]["heldout"]["sd"]
+    assert out["tune"]["max_steps"] == 60 and out["tune"]["patience"] == 2 and out["tune"]["eval_every"] == 10
+
+
+@pytest.mark.parametrize("smooth", [1, 3])
+@pytest.mark.parametrize("patience", [1, 2, 4])
+def test_replay_is_what_fit_keeps_and_where_it_stops(smooth, patience):
+    import torch
+
+    from benchmark.train import TrainConfig, fit
+
+    accs = [0.5, 0.55, 0.7, 0.45, 0.72, 0.6, 0.65, 0.74, 0.5, 0.5, 0.52]
+    w = torch.nn.Parameter(torch.zeros(2))
+    it = iter(accs)
+    res = fit([w], lambda idx: (w ** 2).sum() + 1.0, lambda: next(it), 8,
+              TrainConfig(lr=0.01, warmup_steps=0, batch_size=4, max_epochs=100, max_steps=50, eval_every=5,
+                          patience=patience, select_smooth=smooth), progress=False)
+    r = cal.replay(accs, [5 * i for i in range(len(accs))], cadence=5, patience=patience, smooth=smooth)
+    assert (res.best_step, res.steps) == (r["kept_step"], r["stop_step"])
+    assert res.best_score == accs[r["kept"]]
+
+
+def test_select_smooth_default_keeps_fits_old_choice():
+    from benchmark.train import TrainConfig
+
+    assert TrainConfig().select_smooth == 1
+    with pytest.raises(Exception, match="select_smooth must be an integer >= 1"):
+        TrainConfig(select_smooth=0).validate("tune")

@@ -19,6 +19,28 @@ def _numbers(text, name):
                         "allowed: e.g. 0.003,0.03,0.3") from None
 
 
+def _integers(text, name):
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise UserError(f"calibrate: --{name} {text!r} is not a comma-separated list of integers; "
+                        "allowed: e.g. 3,5") from None
+
+
+def _schedules(text):
+    out = []
+    for t in (t.strip() for t in text.split(",")):
+        if not t:
+            continue
+        try:
+            lr, steps = t.split(":")
+            out.append([float(lr), int(steps)])
+        except ValueError:
+            raise UserError(f"calibrate: --schedules entry {t!r} is not lr:steps; allowed: e.g. "
+                            "0.03:100,0.01:200") from None
+    return out
+
+
 def add_arguments(parser) -> None:
     from benchmark.calibrate import Grid
 
@@ -41,6 +63,21 @@ def add_arguments(parser) -> None:
                         help="pseudo (MetaPT's and PPT's pool, default) or labelled (cheaper: no corpus annotation)")
     parser.add_argument("--no-maml", action="store_true", help="skip the Prompt-MAML calibration")
     parser.add_argument("--no-ppt", action="store_true", help="skip the PPT curve")
+    parser.add_argument("--stab-seeds", help=f"split seeds of the stability curves, at least 3 "
+                        f"(default {','.join(map(str, g.stab_seeds))})")
+    parser.add_argument("--starts", help=f"starting prompts of the stability curves (default {','.join(g.starts)})")
+    parser.add_argument("--schedules", help="lr:steps pairs of the stability curves (default "
+                        + ",".join(f"{lr:g}:{n}" for lr, n in g.schedules) + ")")
+    parser.add_argument("--patiences", help=f"patiences replayed, in validations (default {','.join(map(str, g.patiences))})")
+    parser.add_argument("--cadences", help=f"validation cadences replayed, in steps; multiples of --eval-every "
+                        f"(default {','.join(map(str, g.cadences))})")
+    parser.add_argument("--smooths", help=f"validations in the selection's trailing mean (default "
+                        f"{','.join(map(str, g.smooths))}; 1 = the raw accuracy)")
+    parser.add_argument("--cached-starts", action="store_true",
+                        help="PPT / MetaPT starts only where their artefact is already built (skip, never build)")
+    parser.add_argument("--no-stability", action="store_true", help="skip the stability curves")
+    parser.add_argument("--stability-only", action="store_true",
+                        help="only the stability curves (no init grid, Prompt-MAML or PPT curves; init: the profile's)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -55,7 +92,17 @@ def run(args) -> int:
                 alphas=_numbers(args.alphas, "alphas") if args.alphas else g.alphas,
                 betas=_numbers(args.betas, "betas") if args.betas else g.betas,
                 maml_steps=args.maml_steps, maml_eval_every=args.maml_eval_every, ppt_steps=args.ppt_steps,
-                pretrain_data=args.pretrain_data, maml=not args.no_maml, ppt=not args.no_ppt)
+                pretrain_data=args.pretrain_data, maml=not args.no_maml, ppt=not args.no_ppt,
+                stability=not args.no_stability, stability_only=args.stability_only,
+                stab_seeds=_integers(args.stab_seeds, "stab-seeds") if args.stab_seeds else g.stab_seeds,
+                starts=[t.strip() for t in args.starts.split(",") if t.strip()] if args.starts else g.starts,
+                schedules=_schedules(args.schedules) if args.schedules else g.schedules,
+                patiences=_integers(args.patiences, "patiences") if args.patiences else g.patiences,
+                cadences=_integers(args.cadences, "cadences") if args.cadences else g.cadences,
+                smooths=_integers(args.smooths, "smooths") if args.smooths else g.smooths,
+                cached_starts=args.cached_starts)
+    if grid.stability_only and not grid.stability:
+        raise UserError("calibrate: --stability-only with --no-stability leaves nothing to measure; allowed: one of them")
     cfg = resolve_profile(args, stream=sys.stderr)
     out = args.out or paths.cache_dir() / "calibration" / cfg["profile"]
     calibrate(cfg, grid, out, progress=not args.no_progress)
