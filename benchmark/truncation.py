@@ -16,13 +16,21 @@ def truncation(backbone, texts, max_length: int) -> dict:
     """``{"rows", "room", "truncated", "share", "median_tokens", "max_length_for_90"}`` for ``texts``."""
     texts = list(texts)
     template = backbone.template_length()
-    lengths = np.asarray([len(ids) for ids in backbone.token_ids(texts)], dtype=np.int64) if texts else np.zeros(0)
     room = max_length - template
+    if not texts:
+        return {"rows": 0, "room": int(room), "truncated": 0, "share": 0.0, "median_tokens": 0.0,
+                "max_length_for_90": template}
+    lengths = np.asarray([len(ids) for ids in backbone.token_ids(texts)], dtype=np.int64)
     cut = int((lengths > room).sum())
-    return {"rows": len(texts), "room": int(room), "truncated": cut,
-            "share": round(cut / len(texts), 4) if texts else 0.0,
-            "median_tokens": float(np.median(lengths)) if texts else 0.0,
-            "max_length_for_90": int(np.ceil(np.quantile(lengths, KEEP))) + template if texts else template}
+    return {"rows": len(texts), "room": int(room), "truncated": cut, "share": round(cut / len(texts), 4),
+            "median_tokens": float(np.median(lengths)),
+            "max_length_for_90": int(np.ceil(np.quantile(lengths, KEEP))) + template}
+
+
+def task_truncation(backbone, rows, max_length: int) -> dict:
+    """``truncation`` over all of a task's rows: its pool and, where it has one, its official test split."""
+    texts = list(rows.texts) + (list(rows.official_test.texts) if rows.official_test is not None else [])
+    return truncation(backbone, texts, max_length)
 
 
 def describe(task: str, record: dict, max_length: int) -> str:

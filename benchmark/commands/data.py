@@ -103,7 +103,7 @@ def _truncation_line(spec, rows, profile) -> str:
     """What the profile's max_length cuts in this task's rows, or why that cannot be said here."""
     from benchmark import backbones
     from benchmark import config as config_mod
-    from benchmark.truncation import describe, truncation
+    from benchmark.truncation import describe, task_truncation
 
     name = profile or config_mod.choose_default_profile()[0]
     cfg = config_mod.load_profile(name)
@@ -111,9 +111,8 @@ def _truncation_line(spec, rows, profile) -> str:
         backbone = backbones.load(cfg["backbone"])
     except UserError as exc:
         return f"unavailable ({cfg['backbone']}: {exc.message})"
-    texts = list(rows.texts) + (list(rows.official_test.texts) if rows.official_test is not None else [])
-    return f"[{name} profile, {cfg['backbone']}] " + describe(spec.name, truncation(backbone, texts, cfg["max_length"]),
-                                                             cfg["max_length"])
+    record = task_truncation(backbone, rows, cfg["max_length"])
+    return f"[{name} profile, {cfg['backbone']}] " + describe(spec.name, record, cfg["max_length"])
 
 
 def _show(args) -> int:

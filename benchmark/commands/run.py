@@ -50,16 +50,14 @@ def _print_truncation(cells, cfg) -> None:
     """What max_length cuts in each downstream task of the run (its pool and test rows)."""
     from benchmark import data
     from benchmark.context import Context
-    from benchmark.truncation import WARN_SHARE, describe, truncation
+    from benchmark.truncation import WARN_SHARE, describe, task_truncation
 
     ctx = Context(cells[0].config, progress=False)
     backbone = ctx.backbone()
     for task in sorted({c.task for c in cells}):
         if data.get_task(task).role != "downstream":
             continue
-        rows = ctx.rows(task)
-        texts = list(rows.texts) + (list(rows.official_test.texts) if rows.official_test is not None else [])
-        record = truncation(backbone, texts, cfg["max_length"])
+        record = task_truncation(backbone, ctx.rows(task), cfg["max_length"])
         mark = "WARNING " if record["share"] > WARN_SHARE else ""
         print(f"truncation: {mark}{describe(task, record, cfg['max_length'])}", file=sys.stderr)
 
