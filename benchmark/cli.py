@@ -17,6 +17,7 @@ COMMANDS = {
     "status": "benchmark.commands.status",
     "plot": "benchmark.commands.plot",
     "power": "benchmark.commands.power",
+    "agree": "benchmark.commands.agree",
     "data": "benchmark.commands.data",
     "models": "benchmark.commands.models",
     "perf": "benchmark.commands.perf",

@@ -3,7 +3,7 @@ profile, smollm2-135m) is rerun from the config each cell recorded, on whatever 
 tests, and compared with the published predictions row by row.
 
 Another processor is not a regression; a changed method is. Both runs score the same test rows
-(asserted), so the tolerance comes from those rows: the two runs' predictions are compared with an
+(asserted), so the tolerance comes from those rows (reports/agreement.py, tested in test_agree.py): the two runs' predictions are compared with an
 exact McNemar test on the rows where they disagree, and the cell fails only when that is
 significant at 1 % (two-sided) *and* the accuracies differ by more than one test row per hundred.
 A change of the method, the data draw or the scoring moves many rows one way and fails; a
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import pathlib
 
-import numpy as np
 import pytest
 
 PUBLISHED = pathlib.Path(__file__).resolve().parent.parent / "docs" / "results"
@@ -43,56 +42,11 @@ def published(method: str, task: str, seed: int) -> dict:
     raise AssertionError(f"no published sentiment7 cell {method}/{task}/seed{seed} in {PUBLISHED}")
 
 
-def mcnemar_p(a: np.ndarray, b: np.ndarray, labels: np.ndarray) -> tuple[int, int, float]:
-    """(rows only run a got right, rows only run b got right, exact two-sided McNemar p)."""
-    from scipy.stats import binomtest
-
-    only_a = int(((a == labels) & (b != labels)).sum())
-    only_b = int(((b == labels) & (a != labels)).sum())
-    p = 1.0 if only_a + only_b == 0 else binomtest(only_a, only_a + only_b, 0.5).pvalue
-    return only_a, only_b, float(p)
-
-
-def regressed(old: dict, new: dict) -> str | None:
-    """Why ``new`` is a changed result of ``old`` (same test rows), or None."""
-    if new["split"]["test"] != old["split"]["test"]:
-        return "the rerun scored other test rows than the published cell"
-    labels = np.asarray(old["test"]["labels"])
-    a, b = np.asarray(old["test"]["preds"]), np.asarray(new["test"]["preds"])
-    only_old, only_new, p = mcnemar_p(a, b, labels)
-    moved = abs(only_new - only_old) / len(labels)
-    if p < ALPHA and moved > 0.01:
-        return (f"accuracy {100 * old['metrics']['accuracy']:.1f} -> {100 * new['metrics']['accuracy']:.1f} % "
-                f"(published right only: {only_old} rows, rerun right only: {only_new}; exact McNemar p = {p:.2g})")
-    return None
-
-
-def test_the_tolerance_passes_a_few_flipped_rows_and_fails_a_shift():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 5, 500)
-    preds = np.where(rng.random(500) < 0.4, labels, (labels + 1) % 5)
-    old = {"split": {"test": list(range(500))}, "test": {"labels": labels.tolist(), "preds": preds.tolist()},
-           "metrics": {"accuracy": float((preds == labels).mean())}}
-
-    def with_preds(p):
-        return dict(old, test={"labels": labels.tolist(), "preds": p.tolist()},
-                    metrics={"accuracy": float((p == labels).mean())})
-
-    noisy = preds.copy()
-    flip = rng.choice(500, 12, replace=False)          # a processor: a few rows either way
-    noisy[flip] = np.where(noisy[flip] == labels[flip], (labels[flip] + 2) % 5, labels[flip])
-    assert regressed(old, with_preds(noisy)) is None
-    worse = preds.copy()
-    right = np.flatnonzero(preds == labels)[:40]       # a changed method: 40 right rows now wrong
-    worse[right] = (labels[right] + 1) % 5
-    assert "McNemar" in regressed(old, with_preds(worse))
-    assert "other test rows" in regressed(old, dict(with_preds(preds), split={"test": list(range(1, 501))}))
-
-
 @pytest.mark.assets
 @pytest.mark.parametrize("method,task,seed", SAMPLE)
 def test_published_cell_reruns_within_its_test_row_tolerance(method, task, seed, tmp_path):
     from benchmark import config, runner
+    from reports import agreement
 
     old = published(method, task, seed)
     cfg = dict(SINCE, **old["config"])
@@ -102,7 +56,7 @@ def test_published_cell_reruns_within_its_test_row_tolerance(method, task, seed,
     runner.prepare_results_dir(tmp_path)
     new = runner.run_cell(cell, tmp_path, progress=False)
     assert new["status"] == "done", new.get("error")
-    why = regressed(old, new)
+    why = agreement.regression(old, new, alpha=ALPHA)
     print(f"{method}/{task}/seed{seed}: published {100 * old['metrics']['accuracy']:.1f} %, "
           f"rerun {100 * new['metrics']['accuracy']:.1f} %")
     assert why is None, f"{method}/{task}/seed{seed}: {why}"

@@ -1,0 +1,170 @@
+"""``python -m benchmark agree``: rerun a sample of finished cells here and say whether each agrees.
+
+Run it on another machine than the one that made the cells (a clone's docs/results on your
+processor), or on the same machine under other arithmetic (``ONEDNN_MAX_CPU_ISA=AVX512_CORE``: the
+bf16 kernels of a processor without native bf16). Each sampled cell is rerun from the config it
+recorded, on the same split and test rows, and compared row by row (reports/agreement.py): it
+*agrees* when the rerun's accuracy is inside the first run's 95 % test-row interval. Reruns are
+cells in ``--out`` (default ``<cache>/agree``), so a killed check resumes with only the missing ones.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from benchmark.errors import UserError
+
+HELP = ("rerun a sample of finished cells on this machine and report whether each agrees with the first "
+        "run within its 95 %% test-row interval")
+# environment settings that change the arithmetic of a run on one machine; recorded with the report
+ARITHMETIC_ENV = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_CBWR", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--results", metavar="DIR", default=None,
+                        help="the first runs: a results folder with cells/*.json (default: the cache's results folder)")
+    parser.add_argument("--suite", default="sentiment7", help="suite of the cells to sample (default sentiment7)")
+    parser.add_argument("--cells", help="comma-separated METHOD/TASK/SEED to rerun (default: a sample, see --sample)")
+    parser.add_argument("--sample", type=int, default=10,
+                        help="cells to sample when --cells is not given: as evenly over methods as they allow, "
+                             "the same draw every time (default 10)")
+    parser.add_argument("--methods", help="comma-separated methods to sample from (default: all the suite's)")
+    parser.add_argument("--out", type=pathlib.Path, default=None,
+                        help="folder of the reruns, resumed when rerun (default <cache>/agree); not --results")
+    parser.add_argument("--report", type=pathlib.Path, default=None,
+                        help="write the report as PATH.md and PATH.json (default <out>/agreement)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _finished(root: pathlib.Path, suite: str) -> dict:
+    from benchmark import runner
+
+    cells = {}
+    for path in sorted((root / "cells").glob("*.json")):
+        rec = runner.read_cell(path)
+        if rec and rec.get("status") == "done" and rec.get("suite") == suite and not rec.get("point"):
+            cells[(rec["method"], rec["task"], int(rec["seed"]))] = rec
+    return cells
+
+
+def _parse_cells(text: str, have: dict) -> list:
+    chosen = []
+    for item in [t.strip() for t in text.split(",") if t.strip()]:
+        parts = item.split("/")
+        if len(parts) != 3 or not parts[2].removeprefix("seed").isdigit():
+            raise UserError(f"--cells item {item!r}: expected METHOD/TASK/SEED, e.g. pt/sst2/0")
+        key = (parts[0], parts[1], int(parts[2].removeprefix("seed")))
+        if key not in have:
+            raise UserError(f"--cells item {item!r}: no finished cell of it in the results folder "
+                            f"(finished: {len(have)} cells; `python -m benchmark status` lists them)")
+        chosen.append(key)
+    return chosen
+
+
+def sample(have: dict, n: int, methods: list | None = None) -> list:
+    """``n`` cells, taken in turn from each method (each method's cells in a seeded shuffle)."""
+    rng = np.random.default_rng(0)
+    by: dict = {}
+    for key in sorted(have):
+        if methods is None or key[0] in methods:
+            by.setdefault(key[0], []).append(key)
+    queues = {m: [v[i] for i in rng.permutation(len(v))] for m, v in sorted(by.items())}
+    chosen = []
+    while len(chosen) < n and any(queues.values()):
+        for m in sorted(queues):
+            if queues[m] and len(chosen) < n:
+                chosen.append(queues[m].pop(0))
+    return chosen
+
+
+def _arithmetic() -> dict:
+    from benchmark import runner
+
+    mach = runner.machine()
+    return {"cpu_model": mach["cpu_model"], "torch_threads": mach["torch_threads"],
+            "env": {k: os.environ[k] for k in ARITHMETIC_ENV if k in os.environ}}
+
+
+def _render(rows: list, summary: dict, here: dict, firsts: set) -> str:
+    env = ", ".join(f"{k}={v}" for k, v in here["env"].items()) or "none"
+    lines = [f"# Agreement of reruns with the first runs ({summary['cells']} cells)", "",
+             f"- first runs made on: {', '.join(sorted(firsts))}",
+             f"- reruns made on: {here['cpu_model']}, {here['torch_threads']} threads; arithmetic settings: {env}",
+             f"- **{summary['agree']} of {summary['cells']} agree** within the first run's 95 % test-row interval "
+             f"({100 * summary['share']:.0f} %; target >= {100 * summary['target']:.0f} %: "
+             f"{'met' if summary['met'] else 'missed'}); {summary['regressed']} differ significantly "
+             f"(exact McNemar p < 0.01 and > 1 row per 100)", "",
+             "| cell | first run % [95 % interval] | rerun % | agrees | right only in first / rerun | McNemar p "
+             "| same predictions |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['method']}/{r['task']}/seed{r['seed']} | {100 * r['acc_first']:.1f} "
+                     f"[{100 * r['lo']:.1f}, {100 * r['hi']:.1f}] | {100 * r['acc_second']:.1f} | "
+                     f"{'yes' if r['agrees'] else '**no**'} | {r['only_first']} / {r['only_second']} | "
+                     f"{r['p_mcnemar']:.2g} | {100 * r['same_predictions']:.0f} % |")
+    lines += ["", "Per method: " + ", ".join(f"{m} {v['agree']}/{v['cells']}" for m, v in summary["by_method"].items()),
+              "", "Shared artefacts (PPT and Prompt-MAML prompts, clusterings) come from this machine's cache, "
+              "so a rerun of a PPT or MetaPT cell repeats its tuning, not its pre-training.", ""]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from benchmark import config, paths, runner
+    from reports import agreement
+
+    root = pathlib.Path(args.results).expanduser() if args.results else paths.sub("results")
+    if not (root / "cells").is_dir():
+        raise UserError(f"results folder {str(root)!r} has no cells/ folder; pass --results DIR "
+                        "(a folder written by `benchmark run` or `benchmark publish`)")
+    out = (args.out or paths.sub("agree")).expanduser()
+    if out.resolve() == root.resolve():
+        raise UserError(f"--out {out} is the results folder itself: the reruns need a folder of their own "
+                        "(the same keys would be skipped as done)")
+    have = _finished(root, args.suite)
+    if not have:
+        raise UserError(f"{root} holds no finished cell of suite {args.suite!r}")
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    chosen = _parse_cells(args.cells, have) if args.cells else sample(have, args.sample, methods)
+    if not chosen:
+        raise UserError(f"no finished cell of suite {args.suite!r} for methods {args.methods!r} in {root}")
+    runner.prepare_results_dir(out)
+    here = _arithmetic()
+    print(f"agree: rerunning {len(chosen)} cells of {root} into {out}", file=sys.stderr)
+    rows = []
+    for i, key in enumerate(chosen, 1):
+        first = have[key]
+        cfg = first["config"]
+        config.validate(cfg)
+        cell = runner.Cell(args.suite, key[0], key[1], key[2], {}, cfg, method_version=first.get("method_version", 1))
+        path = runner.cell_path(out, cell)
+        again = runner.read_cell(path)
+        started = time.time()
+        if again is None or again.get("status") != "done":
+            print(f"[{i}/{len(chosen)}] {cell.describe()}: rerunning", file=sys.stderr)
+            again = runner.run_cell(cell, out, progress=not args.no_progress)
+            if again["status"] != "done":
+                raise UserError(f"rerun of {cell.describe()} failed: {again.get('error')} (log: {out}/logs/{cell.key}.log)")
+        row = {"method": key[0], "task": key[1], "seed": key[2], "key": cell.key,
+               **agreement.compare(first, again), "wall_s": round(time.time() - started, 1)}
+        print(f"[{i}/{len(chosen)}] {cell.describe()}: first {100 * row['acc_first']:.1f} % "
+              f"[{100 * row['lo']:.1f}, {100 * row['hi']:.1f}], rerun {100 * row['acc_second']:.1f} %: "
+              f"{'agrees' if row['agrees'] else 'DOES NOT AGREE'}", file=sys.stderr)
+        rows.append(row)
+    summary = agreement.summarise(rows)
+    firsts = {(have[k].get("machine") or {}).get("cpu_model") or "?" for k in chosen}
+    text = _render(rows, summary, here, firsts)
+    report = args.report or out / "agreement"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    from benchmark.io import write_json
+
+    write_json(report.with_suffix(".json"), {"results": str(args.results or "<cache>/results"), "suite": args.suite,
+                                             "rerun_on": here, "first_on": sorted(firsts), "summary": summary,
+                                             "cells": rows})
+    tmp = report.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(report.with_suffix(".md"))
+    print(text)
+    return 0

@@ -1,0 +1,134 @@
+"""Agreement of two runs of one cell (reports/agreement.py) and the `agree` command that reruns a
+sample of finished cells: the criteria pass a processor-like flip of a few rows and fail a shift,
+refuse runs on other test rows, and the command reruns, resumes and reports (smoke profile)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmark import cli
+from benchmark.errors import UserError
+from reports import agreement
+
+
+def _record(labels, preds, rows=None):
+    return {"split": {"test": list(range(len(labels))) if rows is None else rows},
+            "test": {"labels": np.asarray(labels).tolist(), "preds": np.asarray(preds).tolist()}}
+
+
+def _cell(seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 5, 500)
+    preds = np.where(rng.random(500) < 0.4, labels, (labels + 1) % 5)
+    return rng, labels, preds
+
+
+def test_a_few_rows_flipped_both_ways_agree_and_a_shift_does_not():
+    rng, labels, preds = _cell()
+    first = _record(labels, preds)
+    noisy = preds.copy()
+    flip = rng.choice(500, 12, replace=False)             # a processor: a few rows either way
+    noisy[flip] = np.where(noisy[flip] == labels[flip], (labels[flip] + 2) % 5, labels[flip])
+    c = agreement.compare(first, _record(labels, noisy))
+    assert c["agrees"] and not c["regressed"]
+    assert c["same_predictions"] == pytest.approx(1 - 12 / 500)
+    worse = preds.copy()
+    right = np.flatnonzero(preds == labels)[:40]          # a changed method: 40 right rows now wrong
+    worse[right] = (labels[right] + 1) % 5
+    c = agreement.compare(first, _record(labels, worse))
+    assert not c["agrees"] and c["regressed"]
+    assert (c["only_first"], c["only_second"]) == (40, 0)
+    assert c["acc_second"] < c["lo"] <= c["acc_first"] <= c["hi"]
+    assert "McNemar" in agreement.regression(first, _record(labels, worse))
+
+
+def test_the_interval_is_the_first_runs_wilson_interval():
+    from scipy.stats import binomtest
+
+    _, labels, preds = _cell(1)
+    c = agreement.compare(_record(labels, preds), _record(labels, preds))
+    ci = binomtest(int((preds == labels).sum()), 500).proportion_ci(method="wilson")
+    assert (c["lo"], c["hi"]) == pytest.approx((ci.low, ci.high))
+    assert c["agrees"] and c["same_predictions"] == 1.0 and c["p_mcnemar"] == 1.0
+
+
+def test_other_test_rows_are_refused():
+    _, labels, preds = _cell()
+    with pytest.raises(ValueError, match="other test rows"):
+        agreement.compare(_record(labels, preds), _record(labels, preds, rows=list(range(1, 501))))
+    assert "other test rows" in agreement.regression(_record(labels, preds),
+                                                     _record(labels, preds, rows=list(range(1, 501))))
+
+
+def test_summary_counts_per_method_against_the_target():
+    rows = [{"method": "pt", "agrees": True, "regressed": False}] * 9 + \
+           [{"method": "ft", "agrees": False, "regressed": True}]
+    s = agreement.summarise(rows)
+    assert (s["cells"], s["agree"], s["regressed"], s["met"]) == (10, 9, 1, True)
+    assert s["by_method"] == {"ft": {"cells": 1, "agree": 0}, "pt": {"cells": 9, "agree": 9}}
+    assert not agreement.summarise(rows[1:])["met"]       # 8 of 9 < 90 %
+
+
+def test_the_sample_takes_methods_in_turn_and_is_the_same_each_time():
+    from benchmark.commands.agree import sample
+
+    have = {(m, t, s): {} for m in ("ft", "pt", "ppt") for t in ("a", "b", "c") for s in (0, 1)}
+    got = sample(have, 7)
+    assert got == sample(have, 7) and len(set(got)) == 7
+    assert [k[0] for k in got] == ["ft", "ppt", "pt"] * 2 + ["ft"]
+    assert {k[0] for k in sample(have, 4, ["pt"])} == {"pt"}
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_agree_reruns_resumes_and_finds_a_planted_change(standin_cache, tmp_path, capsys):
+    first = tmp_path / "first"
+    assert cli.main(["run", "--suite", "sentiment7", "--profile", "smoke", "--tasks", "sst2", "--methods", "pt",
+                     "--seeds", "0", "--no-progress", "--out", str(first)]) == 0
+    again = tmp_path / "again"
+    args = ["agree", "--results", str(first), "--out", str(again), "--no-progress"]
+    assert cli.main(args) == 0
+    report = json.loads((again / "agreement.json").read_text())
+    assert report["summary"]["cells"] == 1 and report["summary"]["agree"] == 1
+    assert report["cells"][0]["same_predictions"] == 1.0          # same machine, same arithmetic
+    assert "1 of 1 agree" in (again / "agreement.md").read_text()
+    capsys.readouterr()
+    # plant a changed method: the first run's predictions right on the rows it got wrong
+    path = next((first / "cells").glob("*.json"))
+    rec = json.loads(path.read_text())
+    payload = rec["payload"]
+    labels, preds = np.asarray(payload["test"]["labels"]), np.asarray(payload["test"]["preds"])
+    wrong = np.flatnonzero(preds != labels)
+    preds[wrong] = labels[wrong]
+    payload["test"]["preds"] = preds.tolist()
+    from benchmark.io import write_json
+
+    write_json(path, payload, checksum=True)
+    assert cli.main(args) == 0                                     # resumes: the rerun is not redone
+    err = capsys.readouterr().err
+    assert "seed0: rerunning" not in err and "DOES NOT AGREE" in err
+    assert json.loads((again / "agreement.json").read_text())["summary"]["agree"] == 0
+
+
+def test_agree_refuses_bad_input(tmp_path, capsys):
+    (tmp_path / "cells").mkdir()
+    cases = [(["--out", str(tmp_path / "x")], "no finished cell of suite"),
+             (["--out", str(tmp_path)], "the results folder itself"),
+             (["--results", str(tmp_path / "nothing")], "has no cells/ folder")]
+    for extra, message in cases:
+        capsys.readouterr()
+        assert cli.main(["agree", "--results", str(tmp_path), *extra]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_cells_are_named_method_task_seed():
+    from benchmark.commands.agree import _parse_cells
+
+    have = {("pt", "sst2", 0): {}}
+    assert _parse_cells("pt/sst2/0, pt/sst2/seed0", have) == [("pt", "sst2", 0)] * 2
+    with pytest.raises(UserError, match="expected METHOD/TASK/SEED"):
+        _parse_cells("pt/sst2", have)
+    with pytest.raises(UserError, match="no finished cell of it"):
+        _parse_cells("pt/sst5/0", have)
