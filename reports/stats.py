@@ -143,7 +143,7 @@ def paired_difference(wins, losses, n, *, level: float = LEVEL) -> dict:
 
     Method: :func:`seed_t` on the per-seed differences (paired t, S - 1 df, floored by the test
     rows). Returns ``diff, lo, hi`` (the ``level`` interval), ``se``, ``df``, ``p`` (t, two-sided),
-    ``p_mcnemar`` (exact, rows pooled over seeds), ``mde`` (80 % power at these seeds),
+    ``p_mcnemar`` (exact, rows pooled over seeds; the interval is clipped to [-1, 1]), ``mde`` (80 % power at these seeds),
     ``sd_seed`` (SD of a seed's difference over seeds), ``sd_rows`` (its test-row part), ``seeds``,
     ``rows``, ``wins``, ``losses`` and ``basis`` (what the interval is).
     """
@@ -157,7 +157,9 @@ def paired_difference(wins, losses, n, *, level: float = LEVEL) -> dict:
     else:
         mde = min_detectable(t["se"], level)
         basis = "rows only (1 seed)"
-    return {"diff": t["mean"], "lo": t["lo"], "hi": t["hi"], "se": t["se"], "df": t["df"], "p": t["p"],
+    # clipped to [-1, 1], the range a difference of accuracies can take: the true value is never
+    # cut off, so coverage is unchanged (a t interval at 1 df otherwise reaches past +-100 points)
+    return {"diff": t["mean"], "lo": max(t["lo"], -1.0), "hi": min(t["hi"], 1.0), "se": t["se"], "df": t["df"], "p": t["p"],
             "p_mcnemar": mcnemar_exact(w.sum(), l_.sum()), "mde": mde, "sd_seed": t["sd"],
             "sd_rows": t["sd_rows"], "seeds": s, "rows": int(n_.sum()), "wins": int(w.sum()),
             "losses": int(l_.sum()), "basis": basis}
@@ -368,7 +370,8 @@ def across_mean(diffs: dict, row_var: dict | None = None, *, level: float = LEVE
     se = math.sqrt(sum(var_terms)) / t_
     crit = stats.t.ppf(1 - (1 - level) / 2, df)
     p = 2 * stats.t.sf(abs(value) / se, df) if se > 0 else (1.0 if value == 0 else 0.0)
-    out.update(lo=value - crit * se, hi=value + crit * se, se=se, p=float(p))
+    # clipped to [-1, 1] like paired_difference's: a mean of accuracy differences cannot leave it
+    out.update(lo=max(value - crit * se, -1.0), hi=min(value + crit * se, 1.0), se=se, p=float(p))
     return out
 
 

@@ -68,6 +68,17 @@ def test_paired_t_by_hand():
     assert f["hi"] - f["lo"] == pytest.approx(2 * sps.t.ppf(0.975, 1) * math.sqrt(v / 2))
 
 
+def test_intervals_stay_inside_the_range_of_an_accuracy_difference():
+    # two seeds that disagree wildly (+40 and -30 points): the 1-df t interval would pass +-100
+    d = stats.paired_difference([220, 20], [20, 170], [500, 500])
+    assert d["lo"] == -1.0 and d["hi"] == 1.0 and d["diff"] == pytest.approx(0.05)
+    m = stats.across_mean({"a": [0.4, -0.3]}, {"a": [0.001, 0.001]})
+    assert (m["lo"], m["hi"]) == (-1.0, 1.0)
+    # a narrow interval is left as it was
+    n = stats.paired_difference([60, 30], [10, 10], [500, 500])
+    assert -1.0 < n["lo"] < n["hi"] < 1.0
+
+
 def test_identical_predictions_give_zero_with_p_one():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 5, (2, ROWS))

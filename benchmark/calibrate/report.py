@@ -242,7 +242,7 @@ def _plot_stability(path: pathlib.Path, grid: Grid, st: dict) -> None:
             x = [s for s, _ in runs[0]["evaluations"]]
             m, sd = ev.mean(0), ev.std(0, ddof=1) if len(runs) > 1 else np.zeros(ev.shape[1])
             ax.plot(x, m, lw=1, label=f"lr={float(lr):g}, {steps} steps")
-            ax.fill_between(x, m - sd, m + sd, alpha=0.2)
+            ax.fill_between(x, np.clip(m - sd, 0, 1), np.clip(m + sd, 0, 1), alpha=0.2)   # accuracy's range
         ax.set(title=f"{task}, {start}: val accuracy (mean +- SD)", xlabel="step", ylabel="accuracy")
         ax.legend(fontsize=6)
     fig.tight_layout()
