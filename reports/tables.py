@@ -331,6 +331,41 @@ def _empty(name: str, suite: str) -> str:
 
 
 # -- the tables ------------------------------------------------------------------------------
+def spread_rows(groups: list[Group], methods: list[str]) -> list[list[str]]:
+    """Per method: the between-seed SD pooled over its tasks (``stats.pooled_variance``), the part
+    the finite test rows alone would give (root mean binomial variance), and the paper's pooled std."""
+    rows = []
+    for m in methods:
+        gs = [g for g in groups if g.method == m and not g.point]
+        if not gs:
+            continue
+        var, df = stats.pooled_variance([g.accuracies for g in gs])
+        binom = [c["metrics"]["accuracy"] * (1 - c["metrics"]["accuracy"]) / len(c["test"]["labels"])
+                 for g in gs for c in g.cells
+                 if (c.get("test") or {}).get("labels") and isinstance(c["metrics"].get("accuracy"), (int, float))]
+        theirs = [paper.table1_cell(m, g.task) for g in gs]
+        theirs = [c["std"] for c in theirs if c and c.get("std") is not None]
+        rows.append([paper.method_title(m), str(len(gs)), str(df),
+                     "—" if not df else f"{100 * math.sqrt(var):.1f}",
+                     "—" if not binom else f"{100 * math.sqrt(sum(binom) / len(binom)):.1f}",
+                     "—" if not theirs else f"{math.sqrt(sum(x * x for x in theirs) / len(theirs)):.1f}"])
+    return rows
+
+
+def spread_section(groups: list[Group], methods: list[str]) -> list[str]:
+    rows = spread_rows(groups, methods)
+    if not rows:
+        return []
+    return ["## Spread between seeds", "",
+            "Per method, the SD of a cell's accuracy between seeds, pooled over the tasks (Σ (S_t − 1) degrees "
+            "of freedom); beside it the part the test rows alone explain (a binomial SD at the cell's accuracy "
+            "and test rows) and the paper's std pooled the same way over the same tasks (T5-base, 5 seeds). "
+            "A pooled SD well above its test-row part is spread the training adds: the split, the "
+            "initialisation and the checkpoint the run keeps.", "",
+            _md(["Method", "tasks", "df", "pooled SD between seeds (points)", "test-row part (points)",
+                 "paper's pooled std (points)"], rows), ""]
+
+
 def table1(res: Results) -> str:
     """Table 1: each method × task, ours beside the paper's, then the paired comparisons."""
     suite, groups, fallback = pick(res, SUITES["table1"], method=TABLE1_METHODS)
@@ -346,8 +381,8 @@ def table1(res: Results) -> str:
     rows, no_majority, imbalanced = accuracy_rows(groups, lambda g: paper.table1_cell(g.method, g.task))
     body = _md(["Task", "Method", "seeds", "Ours acc % (mean ± std)", "95 % CI", "Ours macro-F1",
                 "Paper acc %", "Ours − paper"], rows)
-    parts = head + [body, ""] + reference_note(no_majority, imbalanced) + comparison_sections(
-        groups, TABLE1_PAIRS, across=True, paper_diff=paper.table1_diff)
+    parts = head + [body, ""] + reference_note(no_majority, imbalanced) + spread_section(
+        groups, TABLE1_METHODS) + comparison_sections(groups, TABLE1_PAIRS, across=True, paper_diff=paper.table1_diff)
     parts += ["Notes:", "", notes(groups, res, suite),
               "- Paper column: Table 1 of the paper, T5-base, mean ± std over 5 seeds; "
               "plain PT is not in the paper's table.", ""]

@@ -460,3 +460,20 @@ def test_cells_scored_on_other_test_rows_are_never_paired(tmp_path):
     write(tmp_path, [a, b])
     md = tables.table1(load_quiet(tmp_path))
     assert "MetaPT vs PPT: not computed, the two methods' cells were scored on different test rows (seed 0)" in md
+
+
+def test_spread_between_seeds_is_pooled_over_tasks_by_hand(tmp_path):
+    """PT at seeds 0-2 on SST-5 (40, 45, 47 %) and seeds 0-1 on SST-2 (80, 84 %), 100 test rows each:
+    pooled SD sqrt((SS_sst5 + SS_sst2) / (2 + 1)); test-row part sqrt(mean a (1 - a) / 100)."""
+    accs = {"sst5": [0.40, 0.45, 0.47], "sst2": [0.80, 0.84]}
+    cells = []
+    for task, values in accs.items():
+        for s, a in enumerate(values):
+            right = int(round(100 * a))
+            cells.append(with_rows(cell("pt", task, s, a), [0] * 100, [1] * right + [0] * (100 - right)))
+    write(tmp_path, cells)
+    md = tables.table1(load_quiet(tmp_path))
+    ss = sum(float(((np.array(v) - np.mean(v)) ** 2).sum()) for v in accs.values())
+    binom = [a * (1 - a) / 100 for v in accs.values() for a in v]
+    row = (f"| PT | 2 | 3 | {100 * math.sqrt(ss / 3):.1f} | {100 * math.sqrt(sum(binom) / len(binom)):.1f} | — |")
+    assert "## Spread between seeds" in md and row in md
