@@ -8,29 +8,35 @@ from __future__ import annotations
 
 import pathlib
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
 REPORT = ROOT / "docs" / "report"
+ARCHIVE = ROOT / "docs" / "archive" / "format1"     # the run quoted before fixed test rows
+PUBLISHED = [(RESULTS, REPORT), (ARCHIVE / "results", ARCHIVE / "report")]
 
 
-def test_published_report_equals_what_plot_makes_from_the_published_cells(tmp_path):
+@pytest.mark.parametrize("results,report", PUBLISHED, ids=["current", "archive-format1"])
+def test_published_report_equals_what_plot_makes_from_the_published_cells(results, report, tmp_path):
     from benchmark import cli
 
-    assert (RESULTS / "cells").is_dir() and any((RESULTS / "cells").glob("*.json")), \
-        "docs/results/cells is empty: publish the cells the README quotes (python -m benchmark publish)"
-    assert cli.main(["plot", "--results", str(RESULTS), "--out", str(tmp_path)]) == 0
+    cells_at, report_at = results.relative_to(ROOT), report.relative_to(ROOT)
+    assert (results / "cells").is_dir() and any((results / "cells").glob("*.json")), \
+        f"{cells_at}/cells is empty: publish the cells the README quotes (python -m benchmark publish)"
+    assert cli.main(["plot", "--results", str(results), "--out", str(tmp_path)]) == 0
     made = sorted(p.name for p in tmp_path.glob("*.md"))
     assert made, "plot wrote no Markdown"
     for name in made:
-        committed = REPORT / name
-        assert committed.exists(), f"docs/report/{name} is missing"
+        committed = report / name
+        assert committed.exists(), f"{report_at}/{name} is missing"
         assert committed.read_text() == (tmp_path / name).read_text(), (
-            f"docs/report/{name} is not what plot makes from docs/results; regenerate it with "
-            "python -m benchmark plot --results docs/results --out docs/report")
+            f"{report_at}/{name} is not what plot makes from {cells_at}; regenerate it with "
+            f"python -m benchmark plot --results {cells_at} --out {report_at}")
 
 
 def test_published_cells_carry_no_path_of_the_machine_that_ran_them():
-    for path in (RESULTS / "cells").glob("*.json"):
+    for path in [*(RESULTS / "cells").glob("*.json"), *(ARCHIVE / "results" / "cells").glob("*.json")]:
         text = path.read_text()
         for marker in ("/root/", "/home/", "/tmp/", "/work/", "\\\\Users\\\\"):
             assert marker not in text, f"{path.name} holds a machine path ({marker})"
