@@ -132,3 +132,21 @@ def test_cells_are_named_method_task_seed():
         _parse_cells("pt/sst2", have)
     with pytest.raises(UserError, match="no finished cell of it"):
         _parse_cells("pt/sst5/0", have)
+
+
+def test_a_cache_folder_offers_only_the_cells_its_manifest_lists(tmp_path):
+    """A cache results folder keeps cells of older settings under other keys: never sampled."""
+    from benchmark.commands.agree import _finished
+    from benchmark.io import write_json
+
+    def rec(key, acc):
+        return {"status": "done", "suite": "sentiment7", "method": "pt", "task": "sst2", "seed": 0, "point": {},
+                "key": key, "metrics": {"accuracy": acc}}
+
+    (tmp_path / "cells").mkdir()
+    write_json(tmp_path / "cells" / "aaaa.json", rec("aaaa", 0.5), checksum=True)
+    write_json(tmp_path / "cells" / "zzzz.json", rec("zzzz", 0.9), checksum=True)   # older settings
+    write_json(tmp_path / "manifest.json", {"cells": [{"key": "aaaa"}]})
+    assert _finished(tmp_path, "sentiment7")[("pt", "sst2", 0)]["key"] == "aaaa"
+    (tmp_path / "manifest.json").unlink()                 # a folder without one: every finished cell
+    assert _finished(tmp_path, "sentiment7")[("pt", "sst2", 0)]["key"] == "zzzz"

@@ -41,10 +41,19 @@ def add_arguments(parser) -> None:
 
 
 def _finished(root: pathlib.Path, suite: str) -> dict:
+    """(method, task, seed) -> the finished cell; where the folder has a manifest, only the cells
+    it lists (a cache folder also holds cells of older settings, under other keys)."""
     from benchmark import runner
+    from benchmark.io import CorruptCacheEntry, read_json
 
+    try:
+        listed = {e["key"] for e in read_json(root / "manifest.json")["cells"]}
+    except (FileNotFoundError, CorruptCacheEntry, KeyError, TypeError):
+        listed = None
     cells = {}
     for path in sorted((root / "cells").glob("*.json")):
+        if listed is not None and path.stem not in listed:
+            continue
         rec = runner.read_cell(path)
         if rec and rec.get("status") == "done" and rec.get("suite") == suite and not rec.get("point"):
             cells[(rec["method"], rec["task"], int(rec["seed"]))] = rec
