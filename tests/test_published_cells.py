@@ -14,7 +14,9 @@ profile's lr 0.03 is not: PT on SST-2 at seed 0, published 83.0 % (Intel Xeon wi
 at 76.4 % on an AMD EPYC (published right only on 59 rows, rerun on 26; McNemar p = 0.00045), the
 same code, split and test rows: its checkpoint choice hinges on the last bits of the arithmetic
 (issue 18 measured 7 of 14 PT cells moving that way). It joins the sample when a stable protocol
-is published; until then it is in ``UNSTABLE`` and not run.
+is published; until then it is in ``UNSTABLE`` and not run. The current protocol (fixed test rows,
+every-20 / patience 5 / smoothed selection) is not yet that: PT SST-2 seed 1 moved 82.8 -> 78.2 % under
+another processor's bf16 kernels (docs/agreement/sample-nobf16-kernels.md).
 """
 from __future__ import annotations
 
