@@ -247,6 +247,17 @@ def _slot(entry: dict) -> str:
                       sort_keys=True)
 
 
+def listed_keys(out: pathlib.Path) -> set | None:
+    """The cell keys a results folder's manifest lists, or None where it has no readable manifest.
+
+    A cache folder keeps the cells of older settings under their own keys (a newer config for the
+    same place replaces only the manifest entry); only the listed ones are the folder's results."""
+    try:
+        return {entry["key"] for entry in read_json(pathlib.Path(out) / "manifest.json")["cells"]}
+    except (FileNotFoundError, CorruptCacheEntry, KeyError, TypeError):
+        return None
+
+
 def write_manifest(out: pathlib.Path, suite: str, cells: list[Cell], cfg: dict) -> None:
     """Record the cells a run expects. Entries of other suites and tasks are kept; an entry for the
     same (suite, method, task, seed, point) made under older settings is replaced, so `status`

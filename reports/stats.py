@@ -142,8 +142,8 @@ def paired_difference(wins, losses, n, *, level: float = LEVEL) -> dict:
     """Accuracy of a minus accuracy of b over paired seeds (fractions).
 
     Method: :func:`seed_t` on the per-seed differences (paired t, S - 1 df, floored by the test
-    rows). Returns ``diff, lo, hi`` (the ``level`` interval), ``se``, ``df``, ``p`` (t, two-sided),
-    ``p_mcnemar`` (exact, rows pooled over seeds; the interval is clipped to [-1, 1]), ``mde`` (80 % power at these seeds),
+    rows). Returns ``diff, lo, hi`` (the ``level`` interval, clipped to [-1, 1]), ``se``, ``df``,
+    ``p`` (t, two-sided), ``p_mcnemar`` (exact, rows pooled over seeds), ``mde`` (80 % power at these seeds),
     ``sd_seed`` (SD of a seed's difference over seeds), ``sd_rows`` (its test-row part), ``seeds``,
     ``rows``, ``wins``, ``losses`` and ``basis`` (what the interval is).
     """

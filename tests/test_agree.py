@@ -150,3 +150,21 @@ def test_a_cache_folder_offers_only_the_cells_its_manifest_lists(tmp_path):
     assert _finished(tmp_path, "sentiment7")[("pt", "sst2", 0)]["key"] == "aaaa"
     (tmp_path / "manifest.json").unlink()                 # a folder without one: every finished cell
     assert _finished(tmp_path, "sentiment7")[("pt", "sst2", 0)]["key"] == "zzzz"
+
+
+def test_publish_leaves_out_cells_the_manifest_does_not_list(tmp_path, capsys):
+    """The same rule in publish (runner.listed_keys): a cache folder's cells of older settings are
+    not published beside the current ones."""
+    from benchmark.io import write_json
+
+    src = tmp_path / "src"
+    (src / "cells").mkdir(parents=True)
+    for key, acc in (("aaaa", 0.5), ("zzzz", 0.9)):
+        write_json(src / "cells" / f"{key}.json", {"status": "done", "suite": "sentiment7", "method": "pt",
+                                                     "task": "sst2", "seed": 0, "key": key,
+                                                     "metrics": {"accuracy": acc}}, checksum=True)
+    write_json(src / "manifest.json", {"cells": [{"key": "aaaa"}]})
+    assert cli.main(["publish", "--results", str(src), "--to", str(tmp_path / "pub")]) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.stem for p in (tmp_path / "pub" / "cells").glob("*.json")) == ["aaaa"]
+    assert "published 1 cells" in out and "1 of older settings (not in the manifest)" in out

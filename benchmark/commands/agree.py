@@ -44,12 +44,8 @@ def _finished(root: pathlib.Path, suite: str) -> dict:
     """(method, task, seed) -> the finished cell; where the folder has a manifest, only the cells
     it lists (a cache folder also holds cells of older settings, under other keys)."""
     from benchmark import runner
-    from benchmark.io import CorruptCacheEntry, read_json
 
-    try:
-        listed = {e["key"] for e in read_json(root / "manifest.json")["cells"]}
-    except (FileNotFoundError, CorruptCacheEntry, KeyError, TypeError):
-        listed = None
+    listed = runner.listed_keys(root)
     cells = {}
     for path in sorted((root / "cells").glob("*.json")):
         if listed is not None and path.stem not in listed:
@@ -122,6 +118,7 @@ def _render(rows: list, summary: dict, here: dict, firsts: set) -> str:
 
 def run(args) -> int:
     from benchmark import config, paths, runner
+    from benchmark.io import atomic_path, write_json
     from reports import agreement
 
     root = pathlib.Path(args.results).expanduser() if args.results else paths.sub("results")
@@ -166,14 +163,10 @@ def run(args) -> int:
     firsts = {(have[k].get("machine") or {}).get("cpu_model") or "?" for k in chosen}
     text = _render(rows, summary, here, firsts)
     report = args.report or out / "agreement"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    from benchmark.io import write_json
-
     write_json(report.with_suffix(".json"), {"results": str(args.results or "<cache>/results"), "suite": args.suite,
                                              "rerun_on": here, "first_on": sorted(firsts), "summary": summary,
                                              "cells": rows})
-    tmp = report.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(report.with_suffix(".md"))
+    with atomic_path(report.with_suffix(".md")) as tmp:
+        tmp.write_text(text)
     print(text)
     return 0

@@ -45,7 +45,7 @@ def compact_cell(record: dict) -> str:
 
 
 def run(args) -> int:
-    from benchmark import RESULTS_FORMAT, paths
+    from benchmark import RESULTS_FORMAT, paths, runner
     from benchmark.io import CorruptCacheEntry, read_json
 
     src = (args.results or paths.sub("results")).expanduser()
@@ -56,8 +56,13 @@ def run(args) -> int:
     if dst.resolve() == src.resolve():
         raise UserError(f"--to {dst} is the results folder itself; choose another folder")
     suites = {s.strip() for s in args.suites.split(",") if s.strip()} if args.suites else None
-    kept, skipped = [], {"failed": 0, "corrupt": 0, "other suite or profile": 0}
+    kept, skipped = [], {"failed": 0, "corrupt": 0, "other suite or profile": 0,
+                         "of older settings (not in the manifest)": 0}
+    listed = runner.listed_keys(src)
     for path in sorted((src / "cells").glob("*.json")):
+        if listed is not None and path.stem not in listed:
+            skipped["of older settings (not in the manifest)"] += 1
+            continue
         try:
             record = read_json(path, checksum=True)
         except (CorruptCacheEntry, OSError) as exc:
