@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
-import time
 
 import numpy as np
 
@@ -147,14 +146,13 @@ def run(args) -> int:
         cell = runner.Cell(args.suite, key[0], key[1], key[2], {}, cfg, method_version=first.get("method_version", 1))
         path = runner.cell_path(out, cell)
         again = runner.read_cell(path)
-        started = time.time()
         if again is None or again.get("status") != "done":
             print(f"[{i}/{len(chosen)}] {cell.describe()}: rerunning", file=sys.stderr)
             again = runner.run_cell(cell, out, progress=not args.no_progress)
             if again["status"] != "done":
                 raise UserError(f"rerun of {cell.describe()} failed: {again.get('error')} (log: {out}/logs/{cell.key}.log)")
         row = {"method": key[0], "task": key[1], "seed": key[2], "key": cell.key,
-               **agreement.compare(first, again), "wall_s": round(time.time() - started, 1)}
+               **agreement.compare(first, again), "wall_s": again.get("wall_s")}   # the rerun's own, resumed or not
         print(f"[{i}/{len(chosen)}] {cell.describe()}: first {100 * row['acc_first']:.1f} % "
               f"[{100 * row['lo']:.1f}, {100 * row['hi']:.1f}], rerun {100 * row['acc_second']:.1f} %: "
               f"{'agrees' if row['agrees'] else 'DOES NOT AGREE'}", file=sys.stderr)
