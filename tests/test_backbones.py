@@ -116,6 +116,55 @@ def test_shared_prompt_broadcast_equals_explicit_batch(bb):
     torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
 
 
+def _positions_run(bb, fn):
+    """Token positions the first attention layer's query projection sees while ``fn()`` runs."""
+    proj = next(m for name, m in bb.model.named_modules() if name.endswith("q_proj") or name.endswith(".q")
+                or name.endswith("attention.self.query"))
+    seen = []
+    hook = proj.register_forward_hook(lambda mod, args, out: seen.append(args[0].shape[:-1].numel()))
+    try:
+        fn()
+    finally:
+        hook.remove()
+    return sum(seen[:2]) if bb.kind == "decoder" else seen[0]
+
+
+def test_decoder_scores_a_shared_prompt_once_as_a_prefix(tiny_decoder):
+    """Scoring (no gradients): the decoder's shared prompt is run once (n positions) and the rows only
+    their own tokens, with the logits of the prompt prepended to every row; with gradients (training)
+    every row runs the prompt."""
+    bb = tiny_decoder
+    batch = bb.encode(TEXTS, max_length=32)
+    rows, width = batch.input_ids.shape
+    torch.manual_seed(1)
+    prompt = torch.randn(4, bb.embed_dim, requires_grad=True)
+    out = {}
+    for prefix in (True, False):
+        bb.prefix_cache = prefix
+        with torch.no_grad():
+            holder = {}
+            seen = _positions_run(bb, lambda: holder.update(logits=bb.slot_logits(batch, prompt)))
+        out[prefix] = (seen, holder["logits"])
+    bb.prefix_cache = True
+    assert out[True][0] == 4 + rows * width          # the prompt once, then each row's own tokens
+    assert out[False][0] == rows * (4 + width)
+    torch.testing.assert_close(out[True][1], out[False][1], atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(out[True][1], reference_logits(bb, batch, prompt), atol=1e-5, rtol=1e-5)
+    assert _positions_run(bb, lambda: bb.slot_logits(batch, prompt).sum().backward()) == rows * (4 + width)
+    assert prompt.grad is not None and torch.isfinite(prompt.grad).all()
+
+
+def test_bidirectional_kinds_never_use_the_prefix(tiny_t5, tiny_masked):
+    """An encoder's prompt positions attend to the text, so they cannot be run once: every row runs them."""
+    for bb in (tiny_t5, tiny_masked):
+        batch = bb.encode(TEXTS, max_length=32)
+        rows, width = batch.input_ids.shape
+        with torch.no_grad():
+            seen = _positions_run(bb, lambda: bb.slot_logits(batch, torch.randn(4, bb.embed_dim)))
+        assert seen == rows * (4 + width), bb.name
+
+
 def test_per_example_prompts_differ(bb):
     batch = bb.encode(TEXTS[:2], max_length=32)
     prompts = torch.randn(2, 3, bb.embed_dim)

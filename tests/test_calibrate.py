@@ -240,20 +240,56 @@ def test_stability_table_chooses_the_planted_stable_schedule_from_synthetic_curv
 
 @pytest.mark.parametrize("smooth", [1, 3])
 @pytest.mark.parametrize("patience", [1, 2, 4])
-def test_replay_is_what_fit_keeps_and_where_it_stops(smooth, patience):
+@pytest.mark.parametrize("full_window", [False, True])
+@pytest.mark.parametrize("accs", [[0.5, 0.55, 0.7, 0.45, 0.72, 0.6, 0.65, 0.74, 0.5, 0.5, 0.52],
+                                  [0.9, 0.5, 0.55, 0.6, 0.62, 0.58, 0.6, 0.61, 0.6, 0.59, 0.6]])
+def test_replay_is_what_fit_keeps_and_where_it_stops(smooth, patience, full_window, accs):
     import torch
 
     from benchmark.train import TrainConfig, fit
 
-    accs = [0.5, 0.55, 0.7, 0.45, 0.72, 0.6, 0.65, 0.74, 0.5, 0.5, 0.52]
     w = torch.nn.Parameter(torch.zeros(2))
     it = iter(accs)
     res = fit([w], lambda idx: (w ** 2).sum() + 1.0, lambda: next(it), 8,
               TrainConfig(lr=0.01, warmup_steps=0, batch_size=4, max_epochs=100, max_steps=50, eval_every=5,
-                          patience=patience, select_smooth=smooth), progress=False)
-    r = cal.replay(accs, [5 * i for i in range(len(accs))], cadence=5, patience=patience, smooth=smooth)
+                          patience=patience, select_smooth=smooth, full_window=full_window), progress=False)
+    r = cal.replay(accs, [5 * i for i in range(len(accs))], cadence=5, patience=patience, smooth=smooth,
+                   full_window=full_window)
     assert (res.best_step, res.steps) == (r["kept_step"], r["stop_step"])
     assert res.best_score == accs[r["kept"]]
+
+
+def _fit_on_curve(accs, **tcfg):
+    import torch
+
+    from benchmark.train import TrainConfig, fit
+
+    w = torch.nn.Parameter(torch.zeros(2))
+    it = iter(accs)
+    settings = dict(lr=0.01, warmup_steps=0, batch_size=4, max_epochs=100, max_steps=25, eval_every=5, patience=5)
+    return fit([w], lambda idx: (w ** 2).sum() + 1.0, lambda: next(it), 8, TrainConfig(**dict(settings, **tcfg)),
+               progress=False)
+
+
+def test_full_window_never_keeps_the_start_on_its_one_validation():
+    """PPT SST-5 seed 1 kept its start on one validation of 0.425 (test 18.6 %, below the majority): with a
+    trailing mean of 3, the start competed on its single validation while every later checkpoint was
+    judged on three. With ``full_window`` the start's lucky validation only counts inside full windows."""
+    lucky_start = [0.425, 0.30, 0.35, 0.40, 0.41, 0.40]        # steps 0, 5, ..., 25
+    partial = _fit_on_curve(lucky_start, select_smooth=3)
+    assert partial.best_step == 0                             # the old rule: 0.425 beats every 3-mean
+    full = _fit_on_curve(lucky_start, select_smooth=3, full_window=True)
+    assert full.best_step == 25 and full.best_score == 0.40   # window (0.40, 0.41, 0.40), steps 15-25
+    # the window that holds the start can still win: then its latest checkpoint is kept, never step 0
+    early = _fit_on_curve([0.9, 0.8, 0.7, 0.2, 0.2, 0.2], select_smooth=3, full_window=True)
+    assert early.best_step == 10 and early.best_score == 0.7
+    # a budget with fewer validations than the window: the window is all of them
+    short = _fit_on_curve([0.9, 0.5], select_smooth=3, full_window=True, max_steps=5)
+    assert short.best_step == 5
+    from benchmark.train import TrainConfig
+
+    with pytest.raises(Exception, match="full_window must be true or false"):
+        TrainConfig(full_window="yes").validate("tune")
 
 
 def test_select_smooth_default_keeps_fits_old_choice():

@@ -233,3 +233,25 @@ def test_a_narrower_axis_reuses_its_points_and_records_what_the_run_chose(capsys
     cells = runner.expand("sentiment7", config.cell_settings(cfg, base), tasks=["sst2"], methods=["ft"], plan=cfg)
     assert [c.seed for c in cells] == [3] and cells[0].run == {"seeds": [3]}
     assert cells[0].config["seeds"] == base["seeds"]
+
+
+def test_adamw_is_fused_on_cpu_and_makes_the_for_each_update():
+    """fit's AdamW uses torch's fused kernel where it exists (it does for float32 CPU tensors in the pinned
+    torch), and its update is the for-each AdamW's up to float rounding, over several steps."""
+    from benchmark.train import TrainConfig, adamw
+
+    torch.manual_seed(0)
+    start = torch.randn(64, 16)
+    grads = [torch.randn(64, 16) for _ in range(5)]
+    out = []
+    for make in (lambda p: adamw([p], TrainConfig(lr=0.03, weight_decay=0.01)),
+                 lambda p: torch.optim.AdamW([p], lr=0.03, weight_decay=0.01)):
+        p = torch.nn.Parameter(start.clone())
+        opt = make(p)
+        for g in grads:
+            p.grad = g.clone()
+            opt.step()
+        out.append((opt.defaults.get("fused"), p.detach()))
+    assert out[0][0] is True and not out[1][0]
+    assert not torch.equal(out[0][1], start)
+    torch.testing.assert_close(out[0][1], out[1][1], atol=1e-6, rtol=1e-6)

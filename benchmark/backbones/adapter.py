@@ -95,6 +95,11 @@ class Backbone(nn.Module):
         # under bf16, attention scores and their softmax-weighted sum in float32 (the 4-d matmuls of
         # eager attention; the projections stay bf16): off by default, measured by `benchmark perf`
         self.fp32_attention = False
+        # scoring without gradients: a soft prompt shared by the batch runs once, as a key/value prefix,
+        # on kinds whose stack is causal (``Kind.prefix_cache``); False: the prompt is prepended to every
+        # row (the reference). Training keeps the prompt on every row: with gradients the second pass
+        # re-reads every weight, and a batch of 4 rows measured no faster (docs/PERF.md)
+        self.prefix_cache = True
         self.trainable = False
         self.source: dict | None = None     # hub models: ref, revision and the commit SHA loaded
         cfg = model.config
@@ -340,6 +345,11 @@ class Backbone(nn.Module):
 
     def slot_hidden(self, batch: Batch, prompt=None) -> torch.Tensor:
         """[B, H] hidden state that the LM head turns into the slot's logits (fast path only)."""
+        if prompt is not None and prompt.dim() == 2 and self.prefix_cache and self._kind.prefix_cache \
+                and not torch.is_grad_enabled():
+            if prompt.shape[-1] != self.embed_dim:
+                raise ValueError(f"prompt dimension {prompt.shape[-1]} != backbone embedding dim {self.embed_dim}")
+            return self._kind.prefix_slot_hidden(self, batch, prompt)
         emb, mask, n = self._inputs(batch, prompt)
         return self._kind.slot_hidden(self, batch, emb, mask, n)
 

@@ -73,21 +73,25 @@ def choose_tuning(curves: dict, grid: Grid, cfg: dict) -> dict:
 RULE = "mean-minus-sd"
 
 
-def replay(accuracies, steps, *, cadence: int, patience: int, smooth: int) -> dict:
+def replay(accuracies, steps, *, cadence: int, patience: int, smooth: int, full_window: bool = False) -> dict:
     """What ``benchmark.train.fit`` would have kept on a never-early-stopped curve: validations every
     ``cadence`` steps (and at the last step), the best of the trailing mean of ``smooth`` of them
     (1: the raw accuracy, fit's default), stopping after ``patience`` validations without a new best.
+    ``full_window`` as fit's: only a full trailing window competes and counts for patience.
     Exact for fit: early stopping changes nothing in a run before it stops. Returns the kept
     evaluation's index into the curve, its step, and the step where the run would stop."""
     steps = [int(s) for s in steps]
     last = steps[-1]
     idx = [i for i, s in enumerate(steps) if s % cadence == 0 or s == last]
     seen, best, kept, bad, stop = [], -math.inf, idx[0], 0, last
+    need = min(smooth, len(idx)) if full_window else 1
     for j, i in enumerate(idx):
         seen.append(float(accuracies[i]))
         window = seen[-smooth:]
         score = sum(window) / len(window)
-        if j == 0 or score > best:
+        if len(seen) < need:
+            continue
+        if len(seen) == need or score > best:
             best, kept, bad = score, i, 0
         else:
             bad += 1

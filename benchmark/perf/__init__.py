@@ -108,7 +108,7 @@ def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
              ("bf16-inits", "bf16_inits", lambda: run_bf16_inits(cfg, bb, device, texts, labels)),
              ("tune", "tune", lambda: run_tune(cfg, bb, device, bf16_ok, texts, labels, auto_bf16)),
              ("score", "score", lambda: run_score(cfg, bb, device, bf16_ok, auto_bf16)),
-             ("ft", "ft", lambda: run_ft(cfg, bb, device, _ft_precisions(cfg, bf16_ok, auto_bf16), texts, labels)),
+             ("ft", "ft", lambda: run_ft(cfg, bb, device, _ft_precisions(cfg, bf16_ok, auto_bf16), texts, labels, auto_bf16)),
              ("sweep", "sweep", lambda: run_sweep(cfg, bb, device, bf16_ok, have_l2l) if cfg.sweep else None)]
     for section, key, fn in steps:
         if section in sections:

@@ -148,7 +148,7 @@ def run_tune(cfg: PerfConfig, bb, device, bf16_ok: bool, texts, labels, auto_bf1
     """Prompt-tuning steps/s at each precision with eager attention, and at the precision ``bf16: auto``
     chose with SDPA as well (no double backward here, so SDPA may be used)."""
     from benchmark.prompt import SoftPrompt
-    from benchmark.train import Scorer
+    from benchmark.train import Scorer, TrainConfig, adamw
 
     scorer = Scorer(bb, label_words(bb), cfg.max_length)
     rng = np.random.default_rng(cfg.seed)
@@ -170,7 +170,7 @@ def run_tune(cfg: PerfConfig, bb, device, bf16_ok: bool, texts, labels, auto_bf1
     for name, bf16, fp32_attn, attn in precisions:
         set_precision(bb, bf16, fp32_attention=fp32_attn)
         prompt = SoftPrompt(cfg.prompt_tokens, bb.embed_dim, seed=0).to(device)
-        opt = torch.optim.AdamW(prompt.parameters(), lr=3e-3, weight_decay=0.01)
+        opt = adamw(prompt.parameters(), TrainConfig(lr=3e-3, weight_decay=0.01))
 
         def step():
             idx = rng.choice(len(texts), cfg.tune_batch, replace=False)
@@ -220,10 +220,21 @@ def run_score(cfg: PerfConfig, bb, device, bf16_ok: bool, auto_bf16: bool = Fals
         paths += [("bf16, previous path", True, "old", "eager"), ("bf16", True, "new", "eager")]
     if "sdpa" in cfg.attention:
         paths.append((f"{_prec(auto_bf16)} + sdpa", auto_bf16, "new", "sdpa"))
+    if bb._kind.prefix_cache:   # the path before the prompt ran once as a key/value prefix
+        paths.append((f"{_prec(auto_bf16)}, prompt on every row (previous path)", auto_bf16, "every-row", "eager"))
     results = {name: {"path": name, "bf16": bf16, "attention": attn, "times_s": []} for name, bf16, _, attn in paths}
     preds = {}
 
+    def every_row():
+        bb.prefix_cache = False
+        try:
+            return scorer.predict(texts, prompt, batch_size=cfg.score_batch)
+        finally:
+            bb.prefix_cache = True
+
     def fn_of(kind):
+        if kind == "every-row":
+            return every_row
         return (lambda: _predict_unbucketed(scorer, texts, prompt, cfg.score_batch)) if kind == "old" else \
             (lambda: scorer.predict(texts, prompt, batch_size=cfg.score_batch))
 
@@ -239,7 +250,7 @@ def run_score(cfg: PerfConfig, bb, device, bf16_ok: bool, auto_bf16: bool = Fals
                 results[name]["times_s"].append(timed(fn_of(kind), device))
     if cfg.profile:
         for name, bf16, kind, attn in paths:
-            if kind == "new":
+            if kind == "new" and attn == "eager":
                 set_precision(bb, bf16)
                 with bb.attention(attn):
                     results[name]["profile"] = profile_breakdown(fn_of(kind))
@@ -258,20 +269,27 @@ def run_score(cfg: PerfConfig, bb, device, bf16_ok: bool, auto_bf16: bool = Fals
 
 # --------------------------------------------------------------------------- full fine-tuning
 
-def run_ft(cfg: PerfConfig, bb, device, precisions, texts, labels) -> dict:
+def run_ft(cfg: PerfConfig, bb, device, precisions, texts, labels, auto_bf16: bool = False) -> dict:
     """Full fine-tuning steps/s as FT runs it: a trainable copy of the backbone, every weight in AdamW."""
     import copy
 
-    from benchmark.train import Scorer
+    from benchmark.train import Scorer, TrainConfig, adamw
 
     set_precision(bb, False)                 # copy the float32 weights, never bf16-stored ones
     clone = copy.deepcopy(bb)
     clone.unfreeze()
     scorer = Scorer(clone, label_words(clone), cfg.max_length)
-    opt = torch.optim.AdamW(clone.model.parameters(), lr=3e-5, weight_decay=0.01)
+    params = list(clone.model.parameters())
+    fused = adamw(params, TrainConfig(lr=3e-5, weight_decay=0.01))
+    foreach = torch.optim.AdamW(params, lr=3e-5, weight_decay=0.01)
     rng = np.random.default_rng(cfg.seed + 3)
     rows = []
-    for name, bf16, attn in precisions:
+    auto = next((p for p in precisions if p[2] == "eager" and p[1] == auto_bf16), precisions[0])
+    # AdamW as fit() makes it (fused where this torch has the kernel), and the for-each AdamW before it
+    runs = [(name, bf16, attn, fused) for name, bf16, attn in precisions]
+    if fused.defaults.get("fused"):
+        runs.append((f"{auto[0]}, for-each AdamW (previous path)", auto[1], auto[2], foreach))
+    for name, bf16, attn, opt in runs:
         set_precision(clone, bf16)
 
         def step():

@@ -30,6 +30,9 @@ class Kind:
     name: str = ""
     auto_class: str = ""        # the transformers Auto class that loads a checkpoint of this kind
     stack_kwargs: dict = {}     # extra arguments of the stack's forward (e.g. use_cache=False)
+    # whether a soft prompt shared by the batch may be run once, as a key/value prefix (a causal stack,
+    # where no prompt position attends to the text): ``prefix_slot_hidden``
+    prefix_cache: bool = False
 
     def detects(self, config) -> bool:
         """Whether an HF config is of this kind (``detect_kind`` asks the kinds in registry order)."""
@@ -59,6 +62,11 @@ class Kind:
         hs = bb._base(inputs_embeds=emb, attention_mask=mask, **self.stack_kwargs)[0]
         rows = torch.arange(hs.shape[0], device=hs.device)
         return hs[rows, batch.slot_index + n]
+
+    def prefix_slot_hidden(self, bb, batch, prompt: torch.Tensor) -> torch.Tensor:
+        """[B, H] hidden state at the slot for a prompt ``[n, d]`` shared by the batch, with the prompt
+        run once (kinds with ``prefix_cache``)."""
+        raise NotImplementedError
 
     def full_logits(self, bb, batch, emb, mask, n: int) -> torch.Tensor:
         """The slow reference: the whole HF model, its logits taken at the slot."""
