@@ -41,8 +41,7 @@ class TrainConfig:
     eval_batch_size: int = 32
     checkpoint_every: int | None = None  # steps between resume points (with a checkpoint file); None = each eval
     # checkpoint selection and early stopping on the trailing mean of the last ``select_smooth``
-    # validations (1 = the raw validation accuracy, the behaviour every cell so far was made with;
-    # not a profile setting, so no cell key changes)
+    # validations (1 = the raw validation accuracy, the default; profiles set it under ``tune``)
     select_smooth: int = 1
     # with select_smooth > 1, only a checkpoint whose trailing window holds select_smooth validations may
     # be chosen (and counts for patience): the start, judged on its one validation while later
@@ -242,7 +241,7 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
         total = min(total, cfg.max_steps)
     eval_every = cfg.eval_every or steps_per_epoch
     # validations a checkpoint's window must hold before it competes (1: every checkpoint competes)
-    planned = 1 + sum(1 for s in range(1, total + 1) if s % eval_every == 0 or s == total)
+    planned = 1 + total // eval_every + (total % eval_every != 0)    # step 0, every eval_every, the last
     need = min(cfg.select_smooth, planned) if cfg.full_window else 1
     opt = adamw(params, cfg)
     sched = linear_warmup(opt, cfg.warmup_steps, total)
@@ -323,6 +322,7 @@ def adamw(params, cfg: TrainConfig) -> torch.optim.AdamW:
     instead of a chain of element-wise ops: full-model tuning updates all 135 M weights every step) where
     this torch has it for the parameters' device and dtype; the for-each implementation otherwise.
     The same update up to float rounding (docs/PERF.md has the measured effect)."""
+    params = list(params)    # a generator would be spent by the first attempt
     try:
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, TypeError, ValueError):   # a device or dtype the fused kernel does not take

@@ -250,7 +250,7 @@ def run_score(cfg: PerfConfig, bb, device, bf16_ok: bool, auto_bf16: bool = Fals
                 results[name]["times_s"].append(timed(fn_of(kind), device))
     if cfg.profile:
         for name, bf16, kind, attn in paths:
-            if kind == "new" and attn == "eager":
+            if kind == "new":
                 set_precision(bb, bf16)
                 with bb.attention(attn):
                     results[name]["profile"] = profile_breakdown(fn_of(kind))

@@ -1,6 +1,7 @@
 """Decoder-only LMs (Llama-style, e.g. SmolLM2): ``[bos] x It was``; the next token is the slot."""
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
@@ -35,18 +36,17 @@ class Decoder(Kind):
 
     def prefix_slot_hidden(self, bb, batch, prompt):
         """The soft prompt comes first and attention is causal, so its keys and values do not depend on
-        the text: they are computed once (one row of ``n`` tokens, with gradients to the prompt) and
-        shared by the batch's ``B`` rows, which then run only their own tokens (positions ``n`` onwards,
-        attending to the prompt's cache). The same function as the full sequence; a batch of ``B`` rows
-        runs ``(B - 1) * n`` fewer token positions forward and backward."""
+        the text: they are computed once (one row of ``n`` tokens) and shared by the batch's ``B`` rows,
+        which then run only their own tokens (positions ``n`` onwards, attending to the prompt's cache).
+        The same function as the full sequence, with ``(B - 1) * n`` fewer token positions; the backbone
+        uses it for scoring without gradients only (``Backbone.prefix_cache``)."""
         from transformers import DynamicCache
 
         rows = batch.input_ids.shape[0]
         emb = bb.model.get_input_embeddings()(batch.input_ids)
         p = prompt.to(device=emb.device, dtype=emb.dtype).unsqueeze(0)
         cache = DynamicCache()
-        # the stack's name for the cache: ``cache`` in transformers 5.x, ``past_key_values`` before
-        name = "cache" if "cache" in inspect.signature(bb._base.forward).parameters else "past_key_values"
+        name = _cache_argument(type(bb._base))
         bb._base(inputs_embeds=p, use_cache=True, **{name: cache})
         for layer in cache.layers:            # one prompt row, seen by every row of the batch
             layer.keys = layer.keys.expand(rows, -1, -1, -1)
@@ -55,3 +55,9 @@ class Decoder(Kind):
         mask = torch.cat([batch.attention_mask.new_ones(rows, n), batch.attention_mask], dim=1)
         hs = bb._base(inputs_embeds=emb, attention_mask=mask, use_cache=True, **{name: cache})[0]
         return hs[torch.arange(rows, device=hs.device), batch.slot_index]
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_argument(stack: type) -> str:
+    """The stack's name for the cache: ``cache`` in transformers 5.x, ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(stack.forward).parameters else "past_key_values"
