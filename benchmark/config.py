@@ -142,6 +142,9 @@ def set_path(cfg: dict, keys: list[str], value, *, where: str = "override") -> N
         if isinstance(node, dict) and rest in node:
             keys = keys[:i] + [rest]        # the rest of the path is one key (with dots)
         key = keys[i]
+        if isinstance(node, dict) and key not in node and i == len(keys) - 1 and _train_field(keys[:i], key):
+            node[key] = value      # a TrainConfig setting the profile leaves at its default (tune.window_pick)
+            return
         if not isinstance(node, dict) or key not in node:
             known = sorted(node) if isinstance(node, dict) else []
             raise unknown("setting", key, known, where=f"in {where} ({'.'.join(keys[:i]) or 'top level'})")
@@ -207,6 +210,17 @@ def reductions(cfg: dict, reference: dict | None = None, prefix: str = "") -> di
         elif value != ref:
             out[name] = {"paper": ref, "here": value}
     return out
+
+
+TRAIN_SECTIONS = ("tune", "ft", "ppt")     # the profile sections that are benchmark.train.TrainConfig
+
+
+def _train_field(path: list[str], key: str) -> bool:
+    import dataclasses
+
+    from benchmark.train import TrainConfig
+
+    return len(path) == 1 and path[0] in TRAIN_SECTIONS and key in {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def train_config(section: dict):

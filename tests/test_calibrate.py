@@ -241,9 +241,11 @@ def test_stability_table_chooses_the_planted_stable_schedule_from_synthetic_curv
 @pytest.mark.parametrize("smooth", [1, 3])
 @pytest.mark.parametrize("patience", [1, 2, 4])
 @pytest.mark.parametrize("full_window", [False, True])
+@pytest.mark.parametrize("pick", ["latest", "best"])
 @pytest.mark.parametrize("accs", [[0.5, 0.55, 0.7, 0.45, 0.72, 0.6, 0.65, 0.74, 0.5, 0.5, 0.52],
-                                  [0.9, 0.5, 0.55, 0.6, 0.62, 0.58, 0.6, 0.61, 0.6, 0.59, 0.6]])
-def test_replay_is_what_fit_keeps_and_where_it_stops(smooth, patience, full_window, accs):
+                                  [0.9, 0.5, 0.55, 0.6, 0.62, 0.58, 0.6, 0.61, 0.6, 0.59, 0.6],
+                                  [0.3, 0.55, 0.5, 0.425, 0.4, 0.45, 0.45, 0.3, 0.2, 0.3, 0.3]])
+def test_replay_is_what_fit_keeps_and_where_it_stops(smooth, patience, full_window, pick, accs):
     import torch
 
     from benchmark.train import TrainConfig, fit
@@ -252,9 +254,10 @@ def test_replay_is_what_fit_keeps_and_where_it_stops(smooth, patience, full_wind
     it = iter(accs)
     res = fit([w], lambda idx: (w ** 2).sum() + 1.0, lambda: next(it), 8,
               TrainConfig(lr=0.01, warmup_steps=0, batch_size=4, max_epochs=100, max_steps=50, eval_every=5,
-                          patience=patience, select_smooth=smooth, full_window=full_window), progress=False)
+                          patience=patience, select_smooth=smooth, full_window=full_window, window_pick=pick),
+              progress=False)
     r = cal.replay(accs, [5 * i for i in range(len(accs))], cadence=5, patience=patience, smooth=smooth,
-                   full_window=full_window)
+                   full_window=full_window, pick=pick)
     assert (res.best_step, res.steps) == (r["kept_step"], r["stop_step"])
     assert res.best_score == accs[r["kept"]]
 
@@ -292,9 +295,92 @@ def test_full_window_never_keeps_the_start_on_its_one_validation():
         TrainConfig(full_window="yes").validate("tune")
 
 
+def test_window_pick_best_keeps_the_best_checkpoint_of_the_winning_window_and_its_weights():
+    """MetaPT SemEval-r seed 2 (cpu profile, seeds 0-2): its best full window held validations
+    0.55 / 0.50 / 0.425 and the rule kept the latest, 0.425 (test 31.6 %). ``window_pick: best`` keeps
+    the window's 0.55 checkpoint, and the restored weights are that checkpoint's, not the last ones."""
+    import torch
+
+    from benchmark.train import TrainConfig, fit
+
+    curve = [0.3, 0.55, 0.50, 0.425, 0.40, 0.35, 0.30, 0.30, 0.30]     # steps 0, 5, ..., 40
+    runs = {}
+    for pick in ("latest", "best"):
+        w = torch.nn.Parameter(torch.zeros(1))
+        it, seen = iter(curve), {}
+
+        def eval_fn():
+            seen[len(seen) * 5] = w.item()
+            return next(it)
+
+        res = fit([w], lambda idx: (w - 10.0).pow(2).sum(), eval_fn, 8,
+                  TrainConfig(lr=0.1, warmup_steps=0, batch_size=4, max_epochs=100, max_steps=40, eval_every=5,
+                              patience=3, select_smooth=3, full_window=True, window_pick=pick), progress=False)
+        runs[pick] = (res, w.item(), seen)
+    (late, w_late, seen_late), (best, w_best, seen_best) = runs["latest"], runs["best"]
+    assert late.best_step == 15 and late.best_score == 0.425 and w_late == pytest.approx(seen_late[15])
+    assert best.best_step == 5 and best.best_score == 0.55 and w_best == pytest.approx(seen_best[5])
+    assert w_best != pytest.approx(w_late)
+    assert best.steps == late.steps          # the pick changes what is kept, never when the run stops
+    with pytest.raises(Exception, match="window_pick must be one of latest, best"):
+        TrainConfig(window_pick="mean").validate("tune")
+
+
 def test_select_smooth_default_keeps_fits_old_choice():
     from benchmark.train import TrainConfig
 
     assert TrainConfig().select_smooth == 1
     with pytest.raises(Exception, match="select_smooth must be an integer >= 1"):
         TrainConfig(select_smooth=0).validate("tune")
+
+
+def test_stability_table_replays_both_window_picks_only_where_a_window_has_several_checkpoints():
+    grid = cal.Grid(tasks=["a"], stab_seeds=[0, 1, 2], schedules=[[0.03, 60]], cadences=[10], patiences=[3],
+                    smooths=[1, 3], eval_every=10, picks=["latest", "best"])
+    curves = {("a", "pt", 0.03, 60, s): _curve([.5, .55, .7, .45, .72, .6, .65], seed=s) for s in range(3)}
+    cfg = config_mod.load_profile("cpu")
+    out = cal.stability_table(curves, grid, cfg)
+    names = sorted(r["name"] for r in out["table"])
+    assert names == ["lr=0.03 steps=60 every=10 patience=3 smooth=1",
+                     "lr=0.03 steps=60 every=10 patience=3 smooth=3 pick=best",
+                     "lr=0.03 steps=60 every=10 patience=3 smooth=3 pick=latest"]
+    rows = {r["name"].split()[-1]: r for r in out["table"]}
+    # the profile's full window is replayed: windows of 3 from step 20; the best one is steps 20-40
+    # (0.7, 0.45, 0.72 -> 0.623) vs 40-60 (0.72, 0.6, 0.65 -> 0.657): latest keeps 60, best keeps 40
+    assert cfg["tune"]["full_window"] is True
+    assert rows["pick=latest"]["kept_step"]["mean"] == 60 and rows["pick=best"]["kept_step"]["mean"] == 40
+    assert set(out["tune"]) >= {"select_smooth", "full_window", "window_pick"}
+
+
+def test_a_bad_window_pick_is_refused_before_any_training():
+    from benchmark.errors import UserError
+
+    with pytest.raises(UserError, match="--picks latest,mean is invalid at 'mean'; allowed: one or more of latest, best"):
+        cal.grid.check_stability(cal.Grid(picks=["latest", "mean"]))
+
+
+def test_a_stability_point_stored_under_the_older_key_form_is_reused_only_for_the_same_split(tmp_path):
+    from benchmark.calibrate.curves import Points, split_digest, stability_key, stability_same
+    from benchmark.io import write_json
+
+    base = {"backbone": "b", "prompt_tokens": 20, "max_length": 64, "bf16": True, "n_train": 40, "n_val": 40,
+            "data_source": "standin", "seeds": [0, 1]}
+    tune = {"batch_size": 4, "eval_batch_size": 64, "eval_every": 10, "lr": 0.03, "patience": 3,
+            "weight_decay": 0.01, "max_steps": 100}
+    point = dict(start="pt", start_prompt="init vocab", task="sst5", lr=0.03, steps=100, eval_every=10, seed=1)
+    old = dict(base, point="stability", tune=tune, **point)            # how earlier calibrations keyed it
+    (tmp_path / "points").mkdir()
+    write_json(tmp_path / "points" / "p.json", {"key": old, "result": {"evaluations": [[0, 0.5]], "train_ids": ["1", "2"],
+                                                                        "val_ids": ["3"]}}, checksum=True)
+    points = Points(tmp_path, lambda text: None)
+    # the profile's seeds and its selection settings changed since: the curve depends on neither
+    now = dict(base, seeds=[0, 1, 2, 3, 4])
+    new_tune = dict(tune, eval_every=20, patience=5, select_smooth=3, full_window=True)
+    key = stability_key(now, new_tune, split_digest(["1", "2"], ["3"]), **point)
+    got = points.get("p", key, lambda: pytest.fail("recomputed a stored curve"), same=stability_same)
+    assert got["evaluations"] == [[0, 0.5]] and points.done == 1
+    other_split = stability_key(now, new_tune, split_digest(["1", "9"], ["3"]), **point)
+    assert points.get("p", other_split, lambda: {"evaluations": []}, same=stability_same)["evaluations"] == []
+    assert points.run == 1
+    other_batch = stability_key(now, dict(new_tune, batch_size=8), split_digest(["1", "2"], ["3"]), **point)
+    assert stability_same(old, {"train_ids": ["1", "2"], "val_ids": ["3"]}) != other_batch

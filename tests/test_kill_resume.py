@@ -2,6 +2,8 @@
 and a run interrupted at any step resumes to the same parameters as an uninterrupted one."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +23,7 @@ def _problem(seed=0):
     return x, y, w
 
 
-def _run(checkpoint=None, stop_at=None, cfg=None, seed=3, flat=False):
+def _run(checkpoint=None, stop_at=None, cfg=None, seed=3, flat=False, bumpy=False):
     x, y, w = _problem()
     calls = {"n": 0}
 
@@ -36,7 +38,9 @@ def _run(checkpoint=None, stop_at=None, cfg=None, seed=3, flat=False):
         if flat:   # never improves: early stop after `patience` evaluations
             return 0.0
         with torch.no_grad():
-            return float(-(((x @ w) - y) ** 2).mean())
+            mse = float(-(((x @ w) - y) ** 2).mean())
+            # bumpy: a deterministic function of w whose best is not the latest checkpoint of a window
+            return mse + (3.0 * float(torch.sin(50 * w.sum())) if bumpy else 0.0)
 
     torch.manual_seed(seed)
     cfg = cfg or TrainConfig(lr=0.05, warmup_steps=2, batch_size=5, max_epochs=6, patience=50, eval_every=3,
@@ -65,6 +69,24 @@ def test_fit_resumes_to_the_same_parameters(tmp_path, stops):
     assert result.steps == ref.steps
     assert result.evaluations == ref.evaluations
     assert result.best_step == ref.best_step
+
+
+@pytest.mark.parametrize("stops", [[26], [29], [5, 3, 20]])
+def test_fit_resumes_with_the_window_s_best_checkpoint(tmp_path, stops):
+    """window_pick "best" keeps snapshots of the window's checkpoints: they survive a resume. The
+    winning window here is steps 24-30 and its best is step 24: the stops resume inside it."""
+    cfg = TrainConfig(lr=0.05, warmup_steps=2, batch_size=5, max_epochs=6, patience=50, eval_every=3,
+                      checkpoint_every=2, select_smooth=3, full_window=True, window_pick="best")
+    ref_w, ref = _run(cfg=cfg, bumpy=True)
+    latest_w, latest = _run(cfg=dataclasses.replace(cfg, window_pick="latest"), bumpy=True)
+    assert ref.best_step != latest.best_step        # the planted bumps make the two picks differ
+    ck = tmp_path / "ck.pt"
+    for stop in stops:
+        with pytest.raises(Interrupted):
+            _run(checkpoint=ck, stop_at=stop, cfg=cfg, bumpy=True)
+    w, result = _run(checkpoint=ck, cfg=cfg, bumpy=True)
+    assert torch.equal(w, ref_w) and result.best_step == ref.best_step
+    assert result.evaluations == ref.evaluations
 
 
 def test_fit_resumes_after_early_stop_as_finished(tmp_path):

@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from benchmark.train import TrainConfig
+
 SMOOTH = 3                # evaluations in the trailing mean that finds where a curve flattens
 
 
@@ -73,12 +75,14 @@ def choose_tuning(curves: dict, grid: Grid, cfg: dict) -> dict:
 RULE = "mean-minus-sd"
 
 
-def replay(accuracies, steps, *, cadence: int, patience: int, smooth: int, full_window: bool = False) -> dict:
+def replay(accuracies, steps, *, cadence: int, patience: int, smooth: int, full_window: bool = False,
+           pick: str = "latest") -> dict:
     """What ``benchmark.train.fit`` would have kept on a never-early-stopped curve: validations every
     ``cadence`` steps (and at the last step), the best of the trailing mean of ``smooth`` of them
     (1: the raw accuracy, fit's default), stopping after ``patience`` validations without a new best.
     ``full_window`` as fit's: only a full trailing window competes and counts for patience.
-    Exact for fit: early stopping changes nothing in a run before it stops. Returns the kept
+    ``pick`` as fit's ``window_pick``: the winning window's latest checkpoint, or its best raw one
+    (ties: the later). Exact for fit: early stopping changes nothing in a run before it stops. Returns the kept
     evaluation's index into the curve, its step, and the step where the run would stop."""
     steps = [int(s) for s in steps]
     last = steps[-1]
@@ -93,6 +97,9 @@ def replay(accuracies, steps, *, cadence: int, patience: int, smooth: int, full_
             continue
         if len(seen) == need or score > best:
             best, kept, bad = score, i, 0
+            if pick == "best" and smooth > 1:
+                members = idx[max(0, j - smooth + 1):j + 1]
+                kept = max(reversed(members), key=lambda m: float(accuracies[m]))
         else:
             bad += 1
             if bad >= patience:
@@ -106,19 +113,21 @@ def _fold_accuracy(correct: list[str], fold: int) -> list[float]:
     return [float(np.mean([c == "1" for c in row[fold::2]])) for row in correct]
 
 
-def cell_outcome(curve: dict, *, cadence: int, patience: int, smooth: int) -> dict:
+def cell_outcome(curve: dict, *, cadence: int, patience: int, smooth: int, full_window: bool = False,
+                 pick: str = "latest") -> dict:
     """One curve replayed under one setting. ``kept_val``: the kept checkpoint's accuracy on the
     validation rows that chose it (optimistic: it is a maximum over noisy evaluations). ``heldout``:
     the checkpoint chosen on one half of the validation rows scored on the other half, both ways,
     averaged (an estimate of the kept prompt's accuracy that its own selection did not inflate)."""
     steps = [s for s, _ in curve["evaluations"]]
     acc = [a for _, a in curve["evaluations"]]
-    full = replay(acc, steps, cadence=cadence, patience=patience, smooth=smooth)
+    rule = dict(cadence=cadence, patience=patience, smooth=smooth, full_window=full_window, pick=pick)
+    full = replay(acc, steps, **rule)
     held = []
     if curve.get("correct") and len(curve["correct"][0]) >= 2:
         folds = [_fold_accuracy(curve["correct"], f) for f in (0, 1)]
         for f in (0, 1):
-            r = replay(folds[f], steps, cadence=cadence, patience=patience, smooth=smooth)
+            r = replay(folds[f], steps, **rule)
             held.append(folds[1 - f][r["kept"]])
     return {"kept_step": full["kept_step"], "stop_step": full["stop_step"], "kept_val": float(acc[full["kept"]]),
             "heldout": float(np.mean(held)) if held else float(acc[full["kept"]]),
@@ -148,27 +157,33 @@ def choose_stable(scores: dict) -> dict:
     return {"table": table, "chosen": table[0]["setting"], "rule": RULE}
 
 
-def setting_name(lr, steps, cadence, patience, smooth) -> str:
-    return f"lr={lr:g} steps={steps} every={cadence} patience={patience} smooth={smooth}"
+def setting_name(lr, steps, cadence, patience, smooth, pick="latest") -> str:
+    return (f"lr={lr:g} steps={steps} every={cadence} patience={patience} smooth={smooth}"
+            + (f" pick={pick}" if smooth > 1 else ""))
 
 
 def stability_table(curves: dict, grid, cfg: dict) -> dict:
-    """Replay every (schedule, cadence, patience, smooth) on the stability curves ``{(task, start,
-    lr, steps, seed): curve}``, summarise each setting over seeds, and choose by ``choose_stable``
-    on the held-out validation accuracy."""
+    """Replay every (schedule, cadence, patience, smooth, pick) on the stability curves ``{(task,
+    start, lr, steps, seed): curve}``, summarise each setting over seeds, and choose by
+    ``choose_stable`` on the held-out validation accuracy. The profile's ``tune.full_window`` is
+    replayed as ``fit`` runs it; ``pick`` only where smooth > 1 (a window of one has one checkpoint)."""
     groups = sorted({(t, st) for (t, st, _, _, _) in curves})
+    full_window = bool(cfg["tune"].get("full_window", False))
     settings, outcomes = {}, {}
     for lr, steps in grid.schedules:
         for cadence in grid.cadences:
             for patience in grid.patiences:
                 for smooth in grid.smooths:
-                    name = setting_name(lr, steps, cadence, patience, smooth)
-                    settings[name] = {"lr": float(lr), "steps": int(steps), "eval_every": int(cadence),
-                                      "patience": int(patience), "select_smooth": int(smooth)}
-                    outcomes[name] = {g: [cell_outcome(curves[(*g, lr, steps, s)], cadence=cadence,
-                                                       patience=patience, smooth=smooth)
-                                          for s in grid.stab_seeds if (*g, lr, steps, s) in curves]
-                                      for g in groups}
+                    for pick in (getattr(grid, "picks", None) or ["latest"]) if smooth > 1 else ["latest"]:
+                        name = setting_name(lr, steps, cadence, patience, smooth, pick)
+                        settings[name] = {"lr": float(lr), "steps": int(steps), "eval_every": int(cadence),
+                                          "patience": int(patience), "select_smooth": int(smooth),
+                                          "full_window": full_window, "window_pick": pick}
+                        outcomes[name] = {g: [cell_outcome(curves[(*g, lr, steps, s)], cadence=cadence,
+                                                           patience=patience, smooth=smooth,
+                                                           full_window=full_window, pick=pick)
+                                              for s in grid.stab_seeds if (*g, lr, steps, s) in curves]
+                                          for g in groups}
     chosen = choose_stable({n: {g: [o["heldout"] for o in per] for g, per in outs.items() if per}
                             for n, outs in outcomes.items()})
     rows = []
@@ -190,9 +205,12 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
     best = rows[0]
     per_epoch = math.ceil(cfg["n_train"] / cfg["tune"]["batch_size"])
     fragment = {"lr": best["lr"], "max_steps": best["steps"], "max_epochs": int(math.ceil(best["steps"] / per_epoch)),
-                "warmup_steps": int(0.1 * best["steps"]), "eval_every": best["eval_every"], "patience": best["patience"]}
-    # select_smooth is a TrainConfig setting, not a profile one (adding it to a profile changes every
-    # cell key): it is reported beside the fragment, never in it
+                "warmup_steps": int(0.1 * best["steps"]), "eval_every": best["eval_every"], "patience": best["patience"],
+                "select_smooth": best["select_smooth"], "full_window": best["full_window"],
+                "window_pick": best["window_pick"]}
+    for name in ("full_window", "window_pick"):   # a default the profile leaves unset stays unset (cell keys)
+        if name not in cfg["tune"] and fragment[name] == TrainConfig.__dataclass_fields__[name].default:
+            del fragment[name]
     return {"rule": RULE, "table": rows, "chosen": best["name"], "tune": fragment,
             "select_smooth": best["select_smooth"],
             "groups": ["|".join(g) for g in groups], "seeds": list(grid.stab_seeds)}

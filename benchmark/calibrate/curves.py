@@ -25,12 +25,15 @@ class Points:
         self.say = say
         self.done = self.run = 0
 
-    def get(self, name: str, key: dict, compute):
+    def get(self, name: str, key: dict, compute, same=None):
+        """The stored result of ``name`` if its key equals ``key`` (or, with ``same(stored_key,
+        stored_result)``, if that gives ``key``: a point stored under an older key form that
+        depends on the same things), else ``compute()`` stored under ``key``."""
         path = self.folder / f"{name}.json"
         if path.exists():
             try:
                 stored = read_json(path, checksum=True)
-                if stored.get("key") == key:
+                if stored.get("key") == key or (same is not None and same(stored["key"], stored["result"]) == key):
                     self.done += 1
                     self.say(f"  {name}: done earlier, skipped; its numbers:")
                     return stored["result"]
@@ -47,8 +50,41 @@ class Points:
 
 def _base_key(cfg: dict) -> dict:
     """The settings every point depends on (a point from another backbone or split is never reused)."""
-    keep = ("backbone", "prompt_tokens", "max_length", "bf16", "n_train", "n_val", "data_source", "seeds")
-    return {k: cfg[k] for k in keep}
+    return {k: cfg[k] for k in _base_fields()}
+
+
+# the tuning settings a stability curve depends on: the rest are set by the curve (lr, budget, warm-up,
+# cadence, no early stopping) or only choose a checkpoint afterwards (patience, smoothing, window
+# rules), which the replay varies on the stored curve
+CURVE_TUNE = ("batch_size", "weight_decay", "eval_batch_size")
+
+
+def split_digest(train_ids, val_ids) -> str:
+    """A short hash of a split's training and validation row ids (the rows a curve saw)."""
+    import hashlib
+
+    text = ",".join(map(str, train_ids)) + "|" + ",".join(map(str, val_ids))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def stability_key(base: dict, tune: dict, split: str, **point) -> dict:
+    """What a stability curve depends on: the backbone and split settings (not the profile's seed
+    list), the split's rows, the tuning settings in ``CURVE_TUNE`` and the point's own."""
+    return dict({k: v for k, v in base.items() if k != "seeds"}, point="stability", split=split,
+                tune={k: tune.get(k) for k in CURVE_TUNE}, **point)
+
+
+def stability_same(stored_key: dict, stored_result: dict) -> dict:
+    """An older stability point's key (the whole tune section and the profile's seeds, no split) in
+    today's form, its split hashed from the row ids it stored: it is reused when that matches."""
+    point = {k: v for k, v in stored_key.items() if k not in _base_fields() + ("point", "tune", "split")}
+    base = {k: stored_key[k] for k in _base_fields() if k in stored_key}
+    return stability_key(base, stored_key.get("tune") or {},
+                         split_digest(stored_result.get("train_ids", []), stored_result.get("val_ids", [])), **point)
+
+
+def _base_fields() -> tuple:
+    return ("backbone", "prompt_tokens", "max_length", "bf16", "n_train", "n_val", "data_source", "seeds")
 
 
 def tune_curve(ctx, task: str, init: str, lr: float, grid: Grid, seed: int) -> dict:

@@ -213,10 +213,10 @@ def stability_section(cfg: dict, grid: Grid, st: dict) -> list:
         lines.append(f"| {g.replace('|', ', ')} | {', '.join(_pct(x) for x in v['heldout'])} | "
                      f"{', '.join(str(int(x)) for x in v['kept_step'])} |")
     frag = st["tune"]
-    lines += ["", f"**Chosen:** {best['name']}: " + ", ".join(f"`tune.{k}: {v}`" for k, v in frag.items())
-              + (f", and selection on the trailing mean of {st['select_smooth']} validations (`select_smooth: "
-                 f"{st['select_smooth']}` of `benchmark.train.TrainConfig`: not a profile setting yet, adding it "
-                 "to a profile changes every cell key)" if st["select_smooth"] > 1 else "") + ".", ""]
+    lines += ["", f"**Chosen:** {best['name']}: " + ", ".join(f"`tune.{k}: {v}`" for k, v in frag.items()) + ".",
+              "", "*pick*: which checkpoint of the winning window is kept (`tune.window_pick`): its latest, or its "
+              "best raw validation; the profile's `tune.full_window` "
+              f"({'true' if best.get('full_window') else 'false'}) is replayed as `fit` runs it.", ""]
     return lines
 
 
@@ -230,8 +230,12 @@ def _plot_stability(path: pathlib.Path, grid: Grid, st: dict) -> None:
     from benchmark.io import atomic_path
 
     groups = st["groups"]
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False)
-    for ax, g in zip(axes[0], groups):
+    cols = min(3, len(groups))                    # a row of at most 3 panels: their titles stay readable
+    rows = -(-len(groups) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(groups):]:
+        ax.set_visible(False)
+    for ax, g in zip(axes.flat, groups):
         task, start = g.split("|")
         for lr, steps in grid.schedules:
             runs = [st["curves"][f"{task}|{start}|{float(lr)}|{int(steps)}|{s}"] for s in st["seeds"]
@@ -243,7 +247,7 @@ def _plot_stability(path: pathlib.Path, grid: Grid, st: dict) -> None:
             m, sd = ev.mean(0), ev.std(0, ddof=1) if len(runs) > 1 else np.zeros(ev.shape[1])
             ax.plot(x, m, lw=1, label=f"lr={float(lr):g}, {steps} steps")
             ax.fill_between(x, np.clip(m - sd, 0, 1), np.clip(m + sd, 0, 1), alpha=0.2)   # accuracy's range
-        ax.set(title=f"{task}, {start}: val accuracy (mean +- SD)", xlabel="step", ylabel="accuracy")
+        ax.set(title=f"{task}, {start}: val acc. (mean +- SD)", xlabel="step", ylabel="accuracy")
         ax.legend(fontsize=6)
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -9,8 +9,8 @@ import sys
 import time
 
 from benchmark.calibrate.choice import _ceil_to, choose_tuning, stability_table
-from benchmark.calibrate.curves import (Points, _base_key, alpha_losses, beta_run, ppt_curve, stability_curve,
-                                       start_prompt, tune_curve)
+from benchmark.calibrate.curves import (Points, _base_key, alpha_losses, beta_run, ppt_curve, split_digest,
+                                       stability_curve, stability_key, stability_same, start_prompt, tune_curve)
 from benchmark.calibrate.grid import Grid, check
 from benchmark.calibrate.report import write_outputs
 
@@ -145,10 +145,12 @@ def run_stability(ctx, cfg: dict, grid: Grid, points: Points, base: dict, init: 
                 for seed in grid.stab_seeds:
                     i += 1
                     name = f"stab-{start}-{task}-lr{lr:g}-n{steps}-s{seed}"
-                    key = dict(base, point="stability", start=start, start_prompt=start_name, task=task, lr=lr,
-                               steps=steps, eval_every=grid.eval_every, tune=cfg["tune"], seed=seed)
+                    _, split = ctx.split(task, seed)
+                    key = stability_key(base, cfg["tune"], split_digest(split.train.ids, split.val.ids), start=start,
+                                        start_prompt=start_name, task=task, lr=lr, steps=steps,
+                                        eval_every=grid.eval_every, seed=seed)
                     r = points.get(name, key, lambda: stability_curve(ctx, task, start, start_init, lr, steps,
-                                                                      grid.eval_every, seed))
+                                                                      grid.eval_every, seed), same=stability_same)
                     curves[(task, start, float(lr), int(steps), int(seed))] = r
                     done_steps += steps
                     ev = r["evaluations"]

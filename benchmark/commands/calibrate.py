@@ -73,6 +73,8 @@ def add_arguments(parser) -> None:
                         f"(default {','.join(map(str, g.cadences))})")
     parser.add_argument("--smooths", help=f"validations in the selection's trailing mean (default "
                         f"{','.join(map(str, g.smooths))}; 1 = the raw accuracy)")
+    parser.add_argument("--picks", help=f"which checkpoint of the winning window is kept, replayed where smoothing > 1: "
+                        f"latest and/or best (default {','.join(g.picks)}; `tune.window_pick`)")
     parser.add_argument("--cached-starts", action="store_true",
                         help="PPT / MetaPT starts only where their artefact is already built (skip, never build)")
     parser.add_argument("--no-stability", action="store_true", help="skip the stability curves")
@@ -100,6 +102,7 @@ def run(args) -> int:
                 patiences=_integers(args.patiences, "patiences") if args.patiences else g.patiences,
                 cadences=_integers(args.cadences, "cadences") if args.cadences else g.cadences,
                 smooths=_integers(args.smooths, "smooths") if args.smooths else g.smooths,
+                picks=[t.strip() for t in args.picks.split(",") if t.strip()] if args.picks else g.picks,
                 cached_starts=args.cached_starts)
     if grid.stability_only and not grid.stability:
         raise UserError("calibrate: --stability-only with --no-stability leaves nothing to measure; allowed: one of them")
