@@ -174,7 +174,7 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
         for cadence in grid.cadences:
             for patience in grid.patiences:
                 for smooth in grid.smooths:
-                    for pick in (getattr(grid, "picks", None) or ["latest"]) if smooth > 1 else ["latest"]:
+                    for pick in grid.picks if smooth > 1 else ["latest"]:
                         name = setting_name(lr, steps, cadence, patience, smooth, pick)
                         settings[name] = {"lr": float(lr), "steps": int(steps), "eval_every": int(cadence),
                                           "patience": int(patience), "select_smooth": int(smooth),
@@ -212,5 +212,4 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
         if name not in cfg["tune"] and fragment[name] == TrainConfig.__dataclass_fields__[name].default:
             del fragment[name]
     return {"rule": RULE, "table": rows, "chosen": best["name"], "tune": fragment,
-            "select_smooth": best["select_smooth"],
             "groups": ["|".join(g) for g in groups], "seeds": list(grid.stab_seeds)}

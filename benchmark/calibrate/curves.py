@@ -48,9 +48,13 @@ class Points:
         return result
 
 
+# the settings every point depends on (a point from another backbone or split is never reused)
+BASE_FIELDS = ("backbone", "prompt_tokens", "max_length", "bf16", "n_train", "n_val", "data_source", "seeds")
+
+
 def _base_key(cfg: dict) -> dict:
     """The settings every point depends on (a point from another backbone or split is never reused)."""
-    return {k: cfg[k] for k in _base_fields()}
+    return {k: cfg[k] for k in BASE_FIELDS}
 
 
 # the tuning settings a stability curve depends on: the rest are set by the curve (lr, budget, warm-up,
@@ -77,14 +81,10 @@ def stability_key(base: dict, tune: dict, split: str, **point) -> dict:
 def stability_same(stored_key: dict, stored_result: dict) -> dict:
     """An older stability point's key (the whole tune section and the profile's seeds, no split) in
     today's form, its split hashed from the row ids it stored: it is reused when that matches."""
-    point = {k: v for k, v in stored_key.items() if k not in _base_fields() + ("point", "tune", "split")}
-    base = {k: stored_key[k] for k in _base_fields() if k in stored_key}
+    point = {k: v for k, v in stored_key.items() if k not in BASE_FIELDS + ("point", "tune", "split")}
+    base = {k: stored_key[k] for k in BASE_FIELDS if k in stored_key}
     return stability_key(base, stored_key.get("tune") or {},
                          split_digest(stored_result.get("train_ids", []), stored_result.get("val_ids", [])), **point)
-
-
-def _base_fields() -> tuple:
-    return ("backbone", "prompt_tokens", "max_length", "bf16", "n_train", "n_val", "data_source", "seeds")
 
 
 def tune_curve(ctx, task: str, init: str, lr: float, grid: Grid, seed: int) -> dict:
