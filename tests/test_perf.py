@@ -317,3 +317,28 @@ def test_perf_rejects_unknown_sections(capsys):
     from benchmark import cli
     assert cli.main(["perf", "--sections", "meta,warp"]) == 2
     assert "allowed: all or a comma-separated list of meta, memory" in capsys.readouterr().err
+
+
+def test_perf_tune_compiled_gives_the_eager_gradient():
+    """`perf --compile`: the compiled tuning step's first gradient is the eager one's (same batch, same
+    prompt), the backbone gets its eager base model back, and the ratio is of the alternated medians."""
+    from benchmark import perf
+    from benchmark.commands import perf as perf_cmd
+
+    parser = __import__("argparse").ArgumentParser()
+    perf_cmd.add_arguments(parser)
+    assert perf_cmd.config_from_args(parser.parse_args(["--compile"])).compile is True
+    assert perf_cmd.config_from_args(parser.parse_args([])).compile is False
+    bb = _bb("decoder")
+    eager_base = bb._base
+    cfg = perf.PerfConfig(prompt_tokens=4, max_length=24, tune_steps=2, compile=True)
+    texts = TEXTS * 2
+    labels = np.asarray(LABELS * 2)
+    scorer = Scorer(bb, ["bad", "good"], cfg.max_length)
+    comp = perf.loops.run_tune_compiled(cfg, bb, torch.device("cpu"), scorer, texts, labels, False)
+    assert bb._base is eager_base
+    assert comp["grad_cosine_eager"] > 0.9999
+    assert len(comp["eager_times_s"]) == len(comp["compiled_times_s"]) == 2 and comp["compile_s"] > 0
+    assert comp["speedup"] == pytest.approx(comp["eager_median_s"] / comp["compiled_median_s"])
+    from benchmark.perf.report import compiled_lines
+    assert "torch.compile of the frozen base model" in "".join(compiled_lines(comp)) and compiled_lines(None) == []

@@ -58,6 +58,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--memory-chunks", default="2,auto,all",
                         help="task chunks timed by the memory section: any of 2, auto, all (= K); default all three")
     parser.add_argument("--no-profile", action="store_true", help="skip the torch.profiler op breakdowns")
+    parser.add_argument("--compile", action="store_true",
+                        help="tune section: also time the step with torch.compile against eager, alternating "
+                             "(compiling takes minutes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=pathlib.Path, help="output folder (default <cache>/perf)")
     parser.add_argument("--name", help="file name stem (default <backbone>-<device>)")
@@ -98,7 +101,7 @@ def config_from_args(args):
                       sweep_prompt=_ints(args.sweep_prompt), sweep_text=_ints(args.sweep_text),
                       sweep_base_text=args.sweep_base_text, peak_n=args.peak_n, seed=args.seed,
                       sections=sections, attention=attention, cosine_k=args.cosine_k, profile=not args.no_profile,
-                      memory_chunks=chunks)
+                      memory_chunks=chunks, compile=args.compile)
 
 
 def run(args) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+import time
 
 import numpy as np
 import torch
@@ -191,7 +192,71 @@ def run_tune(cfg: PerfConfig, bb, device, bf16_ok: bool, texts, labels, auto_bf1
                     "grad_cosine_vs_fp32": float(torch.nn.functional.cosine_similarity(
                         grads[name].flatten(), grads["fp32"].flatten(), dim=0))})
         _log(f"tune {name}: {1 / med:.2f} steps/s, {statistics.mean(flops) / med / 1e9:.0f} GFLOP/s")
-    return {"prompt_tokens": cfg.prompt_tokens, "max_length": cfg.max_length, "rows": out}
+    res = {"prompt_tokens": cfg.prompt_tokens, "max_length": cfg.max_length, "rows": out}
+    if cfg.compile:
+        set_precision(bb, auto_bf16)
+        res["compiled"] = run_tune_compiled(cfg, bb, device, scorer, texts, labels, auto_bf16)
+    return res
+
+
+def run_tune_compiled(cfg: PerfConfig, bb, device, scorer, texts, labels, bf16: bool) -> dict:
+    """A prompt-tuning step with the frozen backbone's base model under ``torch.compile`` (inductor,
+    dynamic shapes: every batch has its own length) against the same step eager, at the precision in
+    use, the steps alternating (eager, compiled, eager, ...) so that a load on the machine falls on
+    both alike; the same batches and the same starting prompt on both sides. The compile time (the
+    first steps) is reported apart. Not a path the suite runs: a measurement of whether fusing the
+    element-wise ops would pay."""
+    from benchmark.prompt import SoftPrompt
+    from benchmark.train import TrainConfig, adamw
+
+    eager_base = bb._base
+    compiled_base = torch.compile(eager_base, dynamic=True)
+
+    def use(base):
+        object.__setattr__(bb, "_base", base)
+
+    def make_step():
+        prompt = SoftPrompt(cfg.prompt_tokens, bb.embed_dim, seed=0).to(device)
+        opt = adamw(prompt.parameters(), TrainConfig(lr=3e-3, weight_decay=0.01))
+        rng = np.random.default_rng(cfg.seed + 1)
+
+        def step():
+            idx = rng.choice(len(texts), cfg.tune_batch, replace=False)
+            opt.zero_grad(set_to_none=True)
+            scorer.loss([texts[i] for i in idx], labels[idx], prompt()).backward()
+            opt.step()
+            return prompt.weight.grad.detach().float().cpu()
+        return step
+
+    eager, compiled = make_step(), make_step()
+    try:
+        grads = {}
+        use(eager_base)
+        grads["eager"] = eager()
+        use(compiled_base)
+        t0 = time.perf_counter()
+        grads["compiled"] = compiled()            # the same first batch: the two gradients compare
+        warm = [compiled() for _ in range(2)]     # recompiles for new lengths mostly happen here
+        compile_s = time.perf_counter() - t0
+        del warm
+        for _ in range(2):
+            use(eager_base)
+            eager()
+        te, tc = [], []
+        for _ in range(cfg.tune_steps):
+            use(eager_base)
+            te.append(timed(eager, device))
+            use(compiled_base)
+            tc.append(timed(compiled, device))
+    finally:
+        use(eager_base)
+    me, mc = statistics.median(te), statistics.median(tc)
+    cos = float(torch.nn.functional.cosine_similarity(grads["eager"].flatten(), grads["compiled"].flatten(), dim=0))
+    _log(f"tune compiled: eager {me * 1e3:.0f} ms, compiled {mc * 1e3:.0f} ms ({me / mc:.2f}x), "
+         f"compile {compile_s:.0f} s")
+    return {"precision": _prec(bf16), "batch": cfg.tune_batch, "eager_times_s": te, "compiled_times_s": tc,
+            "eager_median_s": me, "compiled_median_s": mc, "speedup": me / mc, "compile_s": compile_s,
+            "grad_cosine_eager": cos}
 
 
 def _predict_unbucketed(scorer, texts, prompt, batch_size):

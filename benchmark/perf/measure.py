@@ -67,6 +67,7 @@ class PerfConfig:
     cosine_inits: tuple = ("vocab", "normal")   # prompt inits of that comparison (normal: the embeddings' std)
     profile: bool = True            # torch.profiler op breakdown of each timed loop
     memory_chunks: tuple = ("2", "auto", "all")   # chunks of the memory section ("all" = K)
+    compile: bool = False           # also time a tuning step under torch.compile (minutes of compiling)
 
 
 # --------------------------------------------------------------------------- helpers

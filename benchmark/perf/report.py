@@ -86,6 +86,16 @@ def _f(x, digits=2):
     return f"{x:,.{digits}f}"
 
 
+def compiled_lines(comp: dict | None) -> list[str]:
+    """The tune section's torch.compile comparison (``perf --compile``), or nothing."""
+    if not comp:
+        return []
+    return ["", f"torch.compile of the frozen base model (inductor, dynamic shapes), {comp['precision']}, steps "
+            f"alternating with eager on the same batches: eager {_f(comp['eager_median_s'], 3)} s/step, compiled "
+            f"{_f(comp['compiled_median_s'], 3)} s/step (**{_f(comp['speedup'])}×**), after {_f(comp['compile_s'], 0)} s "
+            f"of compiling; gradient cosine to eager {comp['grad_cosine_eager']:.4f}."]
+
+
 def markdown(result: dict, command: str | None = None) -> str:
     m, cfg = result["machine"], result["config"]
     dev = m.get("gpu") or f"CPU ({m.get('cpu_model') or m.get('processor')}, {m['threads']} threads; {', '.join(m['cpu_flags'])})"
@@ -145,6 +155,7 @@ def markdown(result: dict, command: str | None = None) -> str:
                      f"{_f(r['gflop_per_step'], 1)} | {_f(r['gflops_per_s'], 0)} | "
                      f"{_f(100 * r['gflops_per_s'] / bf, 1) + '%' if bf else '–'} | {_f(100 * r['gflops_per_s'] / own, 1)}% | "
                      f"{r.get('grad_cosine_vs_fp32', float('nan')):.4f} |")
+    lines += compiled_lines(tn.get("compiled"))
     sc = result.get("score") or {"paths": [], "rows": 0, "batch": 0}
     lines += [] if not sc["paths"] else ["", f"## Test-set scoring ({sc['rows']} rows, batch {sc['batch']}, no grad)", "",
               "| path | rows/s | GFLOP/s | predictions equal to fp32 |", "|---|---:|---:|---:|"]
