@@ -107,6 +107,10 @@ def test_rerun_skips_done_points_and_recomputes_identically(calibrated, capsys):
     assert cli.main(ARGS + ["--out", str(out)]) == 0
     again = json.loads((out / "summary.json").read_text())
     assert again["points_run"] == 0 and again["points_skipped"] == before["points_run"]
+    # the report's compute time is the points' own (all reused here), not this invocation's few seconds
+    assert again["points_compute_s"] == pytest.approx(before["points_compute_s"], abs=0.2)
+    assert again["points_compute_s"] > again["wall_s"]
+    assert f"{again['points_compute_s'] / 60:.1f} min" in (out / "report.md").read_text()
     assert "done earlier, skipped" in capsys.readouterr().err
     # a lost point is recomputed, with the same numbers (same seed, same machine)
     (out / "points" / "tune-sst2-vocab-lr0.3.json").unlink()

@@ -24,6 +24,7 @@ class Points:
         self.folder = out / "points"
         self.say = say
         self.done = self.run = 0
+        self.compute_s = 0.0    # the points' own wall times, reused ones included (when they were run)
 
     def get(self, name: str, key: dict, compute, same=None):
         """The stored result of ``name`` if its key equals ``key`` (or, with ``same(stored_key,
@@ -35,6 +36,7 @@ class Points:
                 stored = read_json(path, checksum=True)
                 if stored.get("key") == key or (same is not None and same(stored["key"], stored["result"]) == key):
                     self.done += 1
+                    self.compute_s += float(stored["result"].get("wall_s") or 0.0)
                     self.say(f"  {name}: done earlier, skipped; its numbers:")
                     return stored["result"]
             except Exception as exc:   # a foreign or corrupt file is recomputed
@@ -45,6 +47,7 @@ class Points:
         result["wall_s"] = round(time.perf_counter() - start, 2)    # the whole point, set-up included
         write_json(path, {"key": key, "result": result}, checksum=True)
         self.run += 1
+        self.compute_s += result["wall_s"]
         return result
 
 

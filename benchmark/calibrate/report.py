@@ -167,8 +167,11 @@ def _rest(cfg: dict, grid: Grid, summary: dict, lines: list) -> str:
                   f"{p['row_norm_initial']['median']:.2f} -> {p['row_norm_final']['median']:.2f}; {p['wall_s']:.0f} s.", ""]
     lines += ["## Profile fragment", "", "`profile-fragment.yaml` (merge into a profile, or pass as overrides):", "",
               "```", *("--set " + o for o in _overrides(summary["fragment"])), "```", "",
-              f"Calibration wall time {summary['wall_s']:.0f} s ({summary['points_run']} points run, "
-              f"{summary['points_skipped']} reused from an earlier run); curves: `curves.png`"
+              f"This invocation's wall time {summary['wall_s']:.0f} s ({summary['points_run']} points run, "
+              f"{summary['points_skipped']} reused from an earlier run)"
+              + (f"; the points' own compute time, summed over all of them whenever each ran: "
+                 f"{summary['points_compute_s'] / 60:.1f} min" if summary.get("points_compute_s") is not None else "")
+              + "; curves: `curves.png`"
               + (", `stability.png`" if "stability" in summary else "") + ".", ""]
     return "\n".join(lines)
 

@@ -108,7 +108,7 @@ def calibrate(cfg: dict, grid: Grid, out: pathlib.Path, *, progress: bool = True
         summary["stability"] = stability
         fragment.setdefault("tune", {}).update(stability["tune"])
     summary.update(fragment=fragment, wall_s=round(time.perf_counter() - start, 1),
-                   points_run=points.run, points_skipped=points.done)
+                   points_run=points.run, points_skipped=points.done, points_compute_s=round(points.compute_s, 1))
     write_outputs(out, cfg, grid, summary)
     say(f"calibration written to {out} (report.md, curves.png, profile-fragment.yaml); "
         f"{points.run} points run, {points.done} skipped")
