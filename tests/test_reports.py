@@ -439,6 +439,27 @@ def test_table_notes_say_how_each_shared_prompt_was_trained(tmp_path):
     assert "ppt: `ppt-prompt/bbbb`, 76 steps, kept **the initial prompt**; validation 0.390 → 0.390" in md
 
 
+def test_line_figures_draw_the_majority_class_of_each_points_test_rows(tmp_path):
+    """Labels 0,0,0,1,2 at n_train 10 (majority 60 %) and 0,1,1,1,1 at 40 (80 %): the reference line
+    has one value per point; with no saved labels there is no line (and no made-up one)."""
+    from reports.figures._common import majority_line
+
+    cells = []
+    for n, labels in ((10, [0, 0, 0, 1, 2]), (40, [0, 1, 1, 1, 1])):
+        for m in ("ft", "metapt"):
+            for s in (0, 1):
+                cells.append(with_rows(cell(m, "sst5", s, 0.0, suite="shots", point={"n_train": n}),
+                                       labels, [s == 0] * 5))
+    write(tmp_path / "res", cells)
+    groups = load_quiet(tmp_path / "res").select(suite="shots")
+    xs, ms = majority_line(groups, ("n_train", "shots"))
+    assert xs == [10, 40] and ms == pytest.approx([60.0, 80.0])
+    FIGURES["fig2"](load_quiet(tmp_path / "res"), tmp_path / "out")
+    assert "majority class" in (tmp_path / "out" / "fig2.svg").read_text()
+    write(tmp_path / "bare", [cell("ft", "sst5", 0, 0.4, suite="shots", point={"n_train": 10})])
+    assert majority_line(load_quiet(tmp_path / "bare").select(suite="shots"), "n_train") is None
+
+
 def test_fig3a_says_when_fewer_pretraining_rows_were_used_than_asked(tmp_path):
     from reports.figures.fig3a import rows_used
 

@@ -100,6 +100,19 @@ def add_footer(fig, text: str) -> None:
     fig.text(0.01, bottom - 0.02, text, ha="left", va="top", fontsize=7.5, color="#333333")
 
 
+def majority_line(groups: list[Group], axes) -> tuple[list, list] | None:
+    """(x, %) of always answering the most frequent class of the test rows, per point of the axis
+    (one value when every point is scored on the same rows), or None when no cell saved its labels:
+    the reference a reader needs to see whether a point is below chance."""
+    axes = [axes] if isinstance(axes, str) else list(axes)
+    by_x: dict = {}
+    for g in groups:
+        by_x.setdefault(axis_value(g, axes), []).append(g)
+    out = [(x, evidence.majority(gs)) for x, gs in sorted(by_x.items())]
+    out = [(x, 100 * m.mean) for x, m in out if m is not None]
+    return ([x for x, _ in out], [m for _, m in out]) if out else None
+
+
 def line_plot(name: str, groups: list[Group], axis: str, *, xlabel: str, title: str,
               methods: list[str], log: int | None, out_dir, extra_note: str = "") -> list[pathlib.Path]:
     """Accuracy vs one ablation axis, one line per method with 95 % interval bars."""
@@ -115,6 +128,11 @@ def line_plot(name: str, groups: list[Group], axis: str, *, xlabel: str, title: 
                                               f" (n={min(ns)}–{max(ns)})")
         ax.errorbar(xs, ms, yerr=ss, capsize=3, markersize=5, linewidth=1.5, label=label, **style)
         drawn.append(method)
+    ref = majority_line(groups, axis)
+    if ref:
+        xs, ms = ref
+        ax.plot(xs, ms, color="#555555", linestyle="--", linewidth=1.0, drawstyle="steps-mid",
+                label=("majority class" + (f" ({ms[0]:.1f} %)" if len(set(ms)) == 1 else "")))
     if log:
         ax.set_xscale("log", base=log)
     xs_all = sorted({x for m in drawn for x in data[m][0]})
