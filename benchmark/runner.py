@@ -316,6 +316,21 @@ def machine() -> dict:
             "bf16_auto": precision.recorded()}   # the probe's figures: here, never in a key
 
 
+# environment settings that change the arithmetic of a run on one machine (another processor's
+# kernels, thread counts); recorded with agreement reports and calibrations
+ARITHMETIC_ENV = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_CBWR", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def arithmetic() -> dict:
+    """The processor, torch's threads and the arithmetic settings in the environment."""
+    import torch
+
+    from benchmark import precision
+
+    return {"cpu_model": precision.cpu_model(), "torch_threads": torch.get_num_threads(),
+            "env": {k: os.environ[k] for k in ARITHMETIC_ENV if k in os.environ}}
+
+
 # -- execution ---------------------------------------------------------------------------------
 
 class _CellLog:

@@ -57,6 +57,11 @@ class TrainConfig:
     # of that stretch can be its worst (MetaPT SemEval-r seed 2 kept 0.425 from a window of
     # 0.55 / 0.50 / 0.425). "best" keeps a snapshot of each of the window's checkpoints
     window_pick: str = "latest"
+    # exponential moving average of the trained parameters (0: off, the default; 0.9: about the last
+    # 10 steps): what is validated, chosen and kept is the average, not the last iterate, so where a
+    # few rows' noisy updates make the trajectory wander (and its last bits decide where), the kept
+    # prompt is the centre of where it wandered. Training itself goes on from the raw iterate.
+    ema: float = 0.0
 
     def validate(self, where: str) -> None:
         for name in ("lr", "batch_size", "max_epochs", "patience", "eval_batch_size"):
@@ -72,6 +77,8 @@ class TrainConfig:
             raise UserError(f"{where}.window_pick must be one of {', '.join(WINDOW_PICKS)}, got {self.window_pick!r}")
         if self.checkpoint_every is not None and self.checkpoint_every <= 0:
             raise UserError(f"{where}.checkpoint_every must be > 0 (or null), got {self.checkpoint_every}")
+        if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) or not 0 <= self.ema < 1:
+            raise UserError(f"{where}.ema must be a number in [0, 1) (0: off), got {self.ema!r}")
 
 
 def length_buckets(lengths, *, fixed: int = 0, call_cost: float = 0.0, max_rows: int | None = None):
@@ -239,6 +246,8 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
     the start is never kept on its single validation; the window that holds it can still win.
     ``cfg.window_pick``: which checkpoint of the winning window is kept, its latest (default) or its
     best by raw validation accuracy (ties: the later one; the start only when ``select_initial``).
+    ``cfg.ema`` > 0: after every step ``avg = ema * avg + (1 - ema) * param`` (``avg`` starts at the
+    initial parameters); each validation scores the average, and the snapshot kept is the average.
     """
     params = [p for p in params if p.requires_grad]
     if not params:
@@ -260,6 +269,7 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
     rng = np.random.default_rng(seed)
     ckpt = pathlib.Path(checkpoint) if checkpoint else None
     ckpt_every = cfg.checkpoint_every or eval_every
+    averaged = _Average(params, cfg.ema) if cfg.ema else None
 
     start = time.perf_counter()
     order = np.array([], dtype=np.int64)
@@ -272,6 +282,8 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
         sched.load_state_dict(state["scheduler"])
         rng.bit_generator.state = state["order_rng"]
         order = state["order"]
+        if averaged is not None:
+            averaged.load(state["ema"])
         best, best_step, best_state = state["best"], state["best_step"], state["best_state"]
         evaluations, bad, step, stopped = state["evaluations"], state["bad"], state["step"], state["stopped"]
         recent = state.get("recent", [])
@@ -302,9 +314,13 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
         loss.backward()
         opt.step()
         sched.step()
+        if averaged is not None:
+            averaged.update()
         step += 1
         bar.update(1)
         if step % eval_every == 0 or step == total:
+            if averaged is not None:
+                averaged.swap()      # validate, choose and snapshot the average
             score = eval_fn()
             evaluations.append((step, score))
             bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{score:.3f}", best=f"{best:.3f}")
@@ -326,13 +342,16 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
                 bad += 1
                 if bad >= cfg.patience:
                     stopped = True
+            if averaged is not None:
+                averaged.swap()      # training goes on from the raw iterate
         if ckpt and (step % ckpt_every == 0 or stopped or step == total):
             with atomic_path(ckpt) as tmp:
                 torch.save({"params": [p.detach().clone() for p in params], "optimizer": opt.state_dict(),
                             "scheduler": sched.state_dict(), "order_rng": rng.bit_generator.state,
                             "order": order, "best": best, "best_step": best_step, "best_state": best_state,
                             "evaluations": evaluations, "bad": bad, "step": step, "stopped": stopped,
-                            "recent": recent, "rng": _rng_state()}, tmp)
+                            "recent": recent, "rng": _rng_state(),
+                            "ema": None if averaged is None else averaged.state()}, tmp)
     bar.close()
     restore(best_state)
     if cfg.select_smooth > 1:
@@ -340,6 +359,35 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
     return FitResult(best_score=float(best), best_step=best_step, steps=step,
                      epochs=step / steps_per_epoch, evaluations=evaluations, stopped_early=stopped,
                      wall_s=time.perf_counter() - start, budget=total)
+
+
+class _Average:
+    """The exponential moving average of ``params`` (``TrainConfig.ema``), and swapping it in and out."""
+
+    def __init__(self, params, decay: float):
+        self.params, self.decay = params, float(decay)
+        self.avg = [p.detach().clone() for p in params]
+
+    @torch.no_grad()
+    def update(self):
+        for a, p in zip(self.avg, self.params):
+            a.lerp_(p.detach(), 1.0 - self.decay)
+
+    @torch.no_grad()
+    def swap(self):
+        """Exchange the parameters' values with the average's (twice: back as they were)."""
+        for p, a in zip(self.params, self.avg):
+            tmp = p.detach().clone()
+            p.copy_(a)
+            a.copy_(tmp)
+
+    def state(self):
+        return [a.clone() for a in self.avg]
+
+    def load(self, state):
+        with torch.no_grad():
+            for a, s in zip(self.avg, state):
+                a.copy_(s)
 
 
 def adamw(params, cfg: TrainConfig) -> torch.optim.AdamW:

@@ -388,3 +388,21 @@ def test_a_stability_point_stored_under_the_older_key_form_is_reused_only_for_th
     assert points.run == 1
     other_batch = stability_key(now, dict(new_tune, batch_size=8), split_digest(["1", "2"], ["3"]), **point)
     assert stability_same(old, {"train_ids": ["1", "2"], "val_ids": ["3"]}) != other_batch
+
+
+def test_a_stability_curve_with_a_moving_average_has_its_own_key_and_the_others_keep_theirs():
+    """tune.ema changes the curve: a curve made with it is never reused for one without (and the
+    reverse), while ema 0 (off) keys as the curves made before the setting existed."""
+    from benchmark.calibrate.curves import split_digest, stability_key
+
+    base = {"backbone": "b", "prompt_tokens": 20, "max_length": 64, "bf16": True, "n_train": 40, "n_val": 40,
+            "data_source": "standin", "seeds": [0, 1]}
+    tune = {"batch_size": 4, "eval_batch_size": 64, "weight_decay": 0.01}
+    point = dict(start="pt", task="sst5", lr=0.03, steps=100, eval_every=10, seed=1)
+    split = split_digest(["1", "2"], ["3"])
+    plain = stability_key(base, tune, split, **point)
+    assert stability_key(base, dict(tune, ema=0.0), split, **point) == plain
+    assert "ema" not in plain["tune"]
+    with_ema = stability_key(base, dict(tune, ema=0.9), split, **point)
+    assert with_ema != plain and with_ema["tune"]["ema"] == 0.9
+    assert stability_key(base, dict(tune, ema=0.8), split, **point) != with_ema

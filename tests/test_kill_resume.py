@@ -89,6 +89,23 @@ def test_fit_resumes_with_the_window_s_best_checkpoint(tmp_path, stops):
     assert result.evaluations == ref.evaluations
 
 
+@pytest.mark.parametrize("stops", [[4], [7, 5]])
+def test_fit_resumes_with_its_moving_average(tmp_path, stops):
+    """tune.ema: the average is saved with the checkpoint; a resumed run keeps the same average (a
+    run that lost it would restart it from the resumed parameters and keep another prompt)."""
+    cfg = TrainConfig(lr=0.05, warmup_steps=2, batch_size=5, max_epochs=6, patience=50, eval_every=3,
+                      checkpoint_every=2, ema=0.8)
+    ref_w, ref = _run(cfg=cfg)
+    plain_w, _ = _run(cfg=dataclasses.replace(cfg, ema=0.0))
+    assert not torch.equal(ref_w, plain_w)
+    ck = tmp_path / "ck.pt"
+    for stop in stops:
+        with pytest.raises(Interrupted):
+            _run(checkpoint=ck, stop_at=stop, cfg=cfg)
+    w, result = _run(checkpoint=ck, cfg=cfg)
+    assert torch.equal(w, ref_w) and result.evaluations == ref.evaluations
+
+
 def test_fit_resumes_after_early_stop_as_finished(tmp_path):
     cfg = TrainConfig(lr=0.05, warmup_steps=0, batch_size=6, max_epochs=30, patience=2, eval_every=2,
                       checkpoint_every=3)

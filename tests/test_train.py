@@ -255,3 +255,40 @@ def test_adamw_is_fused_on_cpu_and_makes_the_for_each_update():
     assert out[0][0] is True and not out[1][0]
     assert not torch.equal(out[0][1], start)
     torch.testing.assert_close(out[0][1], out[1][1], atol=1e-6, rtol=1e-6)
+
+
+def test_fit_with_ema_validates_and_keeps_the_average_by_hand():
+    """The same run without and with ema 0.5: the raw iterates w_t of the first (what its validations
+    see) give the average by hand, a_t = 0.5 a_{t-1} + 0.5 w_t from a_0 = w_0. The second's
+    validations see exactly that average, the best one is kept, and training went on from the raw
+    iterate (its trajectory is the first's)."""
+    def run(ema, restore=None):
+        w = torch.nn.Parameter(torch.zeros(1))
+        seen = []
+
+        def eval_fn():
+            seen.append(w.item())
+            return -abs(w.item() + 0.3)          # best where the validated value is nearest -0.3
+
+        cfg = TrainConfig(lr=0.1, warmup_steps=0, batch_size=1, max_epochs=6, patience=100, eval_every=1,
+                          weight_decay=0.0, ema=ema)
+        res = fit([w], lambda idx: w.sum(), eval_fn, n_rows=1, cfg=cfg, progress=False, restore=restore)
+        return w.item(), seen, res
+
+    last_raw, raw, _ = run(0.0, restore=lambda state: None)
+    a, avgs = raw[0], [raw[0]]
+    for w_t in raw[1:]:
+        a = 0.5 * a + 0.5 * w_t
+        avgs.append(a)
+    assert avgs != pytest.approx(raw)
+    kept, seen, res = run(0.5)
+    assert seen == pytest.approx(avgs, abs=1e-6)            # every validation scored the average
+    best = min(range(len(avgs)), key=lambda t: abs(avgs[t] + 0.3))
+    assert res.best_step == best and kept == pytest.approx(avgs[best], abs=1e-6)
+    assert run(0.5, restore=lambda state: None)[0] == pytest.approx(last_raw, abs=1e-6)
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, True, "0.9"])
+def test_ema_out_of_range_is_refused(bad):
+    with pytest.raises(UserError, match=r"tune.ema must be a number in \[0, 1\)"):
+        TrainConfig(ema=bad).validate("tune")

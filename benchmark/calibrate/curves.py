@@ -64,6 +64,9 @@ def _base_key(cfg: dict) -> dict:
 # cadence, no early stopping) or only choose a checkpoint afterwards (patience, smoothing, window
 # rules), which the replay varies on the stored curve
 CURVE_TUNE = ("batch_size", "weight_decay", "eval_batch_size")
+# tuning settings that change the curve only when set (off by default): in its key only then, so the
+# curves stored before the setting existed keep their keys
+CURVE_TUNE_SET = ("ema",)
 
 
 def split_digest(train_ids, val_ids) -> str:
@@ -77,8 +80,10 @@ def split_digest(train_ids, val_ids) -> str:
 def stability_key(base: dict, tune: dict, split: str, **point) -> dict:
     """What a stability curve depends on: the backbone and split settings (not the profile's seed
     list), the split's rows, the tuning settings in ``CURVE_TUNE`` and the point's own."""
+    keyed = {k: tune.get(k) for k in CURVE_TUNE}
+    keyed.update({k: tune[k] for k in CURVE_TUNE_SET if tune.get(k)})
     return dict({k: v for k, v in base.items() if k != "seeds"}, point="stability", split=split,
-                tune={k: tune.get(k) for k in CURVE_TUNE}, **point)
+                tune=keyed, **point)
 
 
 def stability_same(stored_key: dict, stored_result: dict) -> dict:

@@ -33,7 +33,11 @@ def calibrate(cfg: dict, grid: Grid, out: pathlib.Path, *, progress: bool = True
     base = _base_key(cfg)
     start = time.perf_counter()
 
-    summary = {"profile": cfg["profile"], "backbone": cfg["backbone"], "grid": dataclasses.asdict(grid)}
+    from benchmark.runner import arithmetic
+
+    # the processor and the settings that change its arithmetic: twin curves (agree --curves) name them
+    summary = {"profile": cfg["profile"], "backbone": cfg["backbone"], "grid": dataclasses.asdict(grid),
+               "arithmetic": arithmetic()}
     init, lr, fragment = cfg["prompt_init"], cfg["tune"]["lr"], {}
     if not grid.stability_only:
         say(f"calibrate: downstream tuning, {len(grid.tasks)} tasks x {len(grid.inits)} inits x {len(grid.lrs)} "

@@ -19,8 +19,6 @@ from benchmark.errors import UserError
 
 HELP = ("rerun a sample of finished cells on this machine and report whether each agrees with the first "
         "run within its 95 %% test-row interval")
-# environment settings that change the arithmetic of a run on one machine; recorded with the report
-ARITHMETIC_ENV = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_CBWR", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def add_arguments(parser) -> None:
@@ -37,6 +35,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--report", type=pathlib.Path, default=None,
                         help="write the report as PATH.md and PATH.json (default <out>/agreement)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--curves", type=pathlib.Path, metavar="DIR",
+                        help="instead of cells: compare this calibration folder's stability curves with "
+                             "--against's (the same `calibrate --stability-only` run twice, the second under "
+                             "other arithmetic), on validation rows only")
+    parser.add_argument("--against", type=pathlib.Path, metavar="DIR", help="the twin calibration folder (with --curves)")
+    parser.add_argument("--profile", default=None,
+                        help="with --curves: the profile whose selection rule is replayed (default: the default profile)")
 
 
 def _finished(root: pathlib.Path, suite: str) -> dict:
@@ -85,14 +90,6 @@ def sample(have: dict, n: int, methods: list | None = None) -> list:
     return chosen
 
 
-def _arithmetic() -> dict:
-    from benchmark import runner
-
-    mach = runner.machine()
-    return {"cpu_model": mach["cpu_model"], "torch_threads": mach["torch_threads"],
-            "env": {k: os.environ[k] for k in ARITHMETIC_ENV if k in os.environ}}
-
-
 def _render(rows: list, summary: dict, here: dict, firsts: set) -> str:
     env = ", ".join(f"{k}={v}" for k, v in here["env"].items()) or "none"
     lines = [f"# Agreement of reruns with the first runs ({summary['cells']} cells)", "",
@@ -115,10 +112,48 @@ def _render(rows: list, summary: dict, here: dict, firsts: set) -> str:
     return "\n".join(lines)
 
 
+def run_curves(args) -> int:
+    """``--curves A --against B``: twin stability curves compared (benchmark/calibrate/twins.py)."""
+    from benchmark import config, runner
+    from benchmark.calibrate import twins
+    from benchmark.io import atomic_path, write_json
+
+    if args.against is None:
+        raise UserError("--curves needs --against DIR: the twin calibration folder to compare with")
+    name = args.profile or config.choose_default_profile()[0]
+    rule = twins.rule_of(config.load_profile(name)["tune"])
+    result = twins.compare_folders(args.curves, args.against, rule)
+    twin_env = (read_env(args.against) or {})
+    text = twins.render(result, str(args.curves), str(args.against), twin_env)
+    report = args.report or args.against / "twins"
+    write_json(report.with_suffix(".json"), dict(result, first=str(args.curves), second=str(args.against),
+                                                 profile=name, second_env=twin_env, compared_on=runner.arithmetic()))
+    with atomic_path(report.with_suffix(".md")) as tmp:
+        tmp.write_text(text)
+    print(text)
+    return 0
+
+
+def read_env(folder: pathlib.Path) -> dict | None:
+    """The arithmetic settings a calibration folder was made under (its summary's machine record)."""
+    from benchmark.io import read_json
+
+    path = pathlib.Path(folder) / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        return (read_json(path).get("arithmetic") or {}).get("env")
+    except Exception:   # noqa: BLE001 - a summary without it says nothing
+        return None
+
+
 def run(args) -> int:
     from benchmark import config, paths, runner
     from benchmark.io import atomic_path, write_json
     from reports import agreement
+
+    if args.curves is not None:
+        return run_curves(args)
 
     root = pathlib.Path(args.results).expanduser() if args.results else paths.sub("results")
     if not (root / "cells").is_dir():
@@ -136,7 +171,7 @@ def run(args) -> int:
     if not chosen:
         raise UserError(f"no finished cell of suite {args.suite!r} for methods {args.methods!r} in {root}")
     runner.prepare_results_dir(out)
-    here = _arithmetic()
+    here = runner.arithmetic()
     print(f"agree: rerunning {len(chosen)} cells of {root} into {out}", file=sys.stderr)
     rows = []
     for i, key in enumerate(chosen, 1):

@@ -1,0 +1,78 @@
+"""Twin stability curves (benchmark/calibrate/twins.py, `agree --curves`): flips per validation,
+each twin's kept checkpoint, and the arithmetic SD, by hand on SYNTHETIC curves (made-up rows)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmark import cli
+from benchmark.calibrate import twins
+from benchmark.errors import UserError
+from benchmark.io import write_json
+
+RULE = {"cadence": 10, "patience": 5, "smooth": 1, "full_window": False, "pick": "latest"}
+
+
+def curve(rows: list[str]) -> dict:
+    """A stability curve validated at steps 0, 10, 20 ... with ``rows`` the right/wrong string per validation."""
+    return {"evaluations": [[10 * i, r.count("1") / len(r)] for i, r in enumerate(rows)], "correct": rows}
+
+
+def key(seed, task="sst5", **extra):
+    return dict(point="stability", start="pt", task=task, lr=0.03, steps=20, seed=seed, **extra)
+
+
+def folder(root, curves: dict):
+    (root / "points").mkdir(parents=True)
+    for name, (k, c) in curves.items():
+        write_json(root / "points" / f"{name}.json", {"key": k, "result": c}, checksum=True)
+    return root
+
+
+def test_flips_and_kept_checkpoints_by_hand():
+    a = curve(["1100", "1110", "1000"])
+    b = curve(["1100", "0111", "1001"])
+    row = twins.compare_pair(a, b, RULE)
+    assert row["flips"] == [0.0, 0.5, 0.25]                    # rows 0 and 3 at step 10; row 3 at step 20
+    assert row["first_flip_step"] == 10 and row["flips_last"] == 0.25 and row["flips_mean"] == pytest.approx(0.375)
+    assert row["last_acc"] == [0.25, 0.5]
+    assert row["kept_step"] == [10, 10]                        # the best raw validation (0.75 in both)
+    same = twins.compare_pair(a, a, RULE)
+    assert same["first_flip_step"] is None and same["flips_mean"] == 0.0
+
+
+def test_arithmetic_sd_and_pairing_by_key(tmp_path):
+    """Held-out accuracy: rows 0, 2 choose a checkpoint (ties: the earlier), rows 1, 3 score it, and
+    the reverse, averaged. Seed 0, first twin: rows 0, 2 tie (1.0, 1.0) and keep step 0, where rows
+    1, 3 score 0; rows 1, 3 keep step 10, where rows 0, 2 score 1: 0.5. Second twin: 0 and 0: 0.
+    d = 0.5 there and 0 at seed 1: arithmetic SD sqrt((0.25 + 0) / 2 / 2). A curve of another split
+    is not compared."""
+    a = folder(tmp_path / "a", {"stab-pt-sst5-s0": (key(0), curve(["1010", "1111"])),
+                                "stab-pt-sst5-s1": (key(1), curve(["0000", "1010"])),
+                                "stab-pt-sst5-s2": (key(2, split="x"), curve(["1111", "1111"])),
+                                "stab-pt-sst2-s0": (key(0, task="sst2"), curve(["11", "11"]))})
+    b = folder(tmp_path / "b", {"stab-pt-sst5-s0": (key(0), curve(["1010", "0101"])),
+                                "stab-pt-sst5-s1": (key(1), curve(["0000", "1010"])),
+                                "stab-pt-sst5-s2": (key(2, split="y"), curve(["1111", "0000"]))})
+    res = twins.compare_folders(a, b, RULE)
+    assert [p["name"] for p in res["pairs"]] == ["stab-pt-sst5-s0", "stab-pt-sst5-s1"]
+    assert res["other_keys"] == ["stab-pt-sst5-s2"] and res["only_first"] == ["stab-pt-sst2-s0"]
+    held = [p["heldout"] for p in res["pairs"]]
+    assert held[0] == [0.5, 0.0] and held[1][0] == held[1][1]
+    s = res["summary"]
+    assert s["arithmetic_sd_heldout"] == pytest.approx(math.sqrt((0.25 + 0.0) / 2 / 2))
+    assert s["identical"] == 1 and s["pairs"] == 2
+    md = twins.render(res, "a", "b", {"ATEN_CPU_CAPABILITY": "avx2"})
+    assert "ATEN_CPU_CAPABILITY=avx2" in md and "not comparable (other keys): stab-pt-sst5-s2" in md
+
+
+def test_agree_curves_from_the_command_line(tmp_path, capsys):
+    a = folder(tmp_path / "a", {"stab-pt-sst5-s0": (key(0), curve(["1010", "1111"]))})
+    b = folder(tmp_path / "b", {"stab-pt-sst5-s0": (key(0), curve(["1010", "1110"]))})
+    assert cli.main(["agree", "--curves", str(a), "--against", str(b), "--profile", "cpu"]) == 0
+    assert "**1 pairs.**" in capsys.readouterr().out and (b / "twins.md").exists() and (b / "twins.json").exists()
+    with pytest.raises(UserError, match="no points/ folder"):
+        twins.compare_folders(tmp_path / "a", tmp_path, RULE)
+    with pytest.raises(UserError, match="share no stability curve"):
+        twins.compare_folders(a, folder(tmp_path / "c", {"stab-pt-sst2-s9": (key(9), curve(["1"]))}), RULE)
