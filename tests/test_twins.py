@@ -76,3 +76,13 @@ def test_agree_curves_from_the_command_line(tmp_path, capsys):
         twins.compare_folders(tmp_path / "a", tmp_path, RULE)
     with pytest.raises(UserError, match="share no stability curve"):
         twins.compare_folders(a, folder(tmp_path / "c", {"stab-pt-sst2-s9": (key(9), curve(["1"]))}), RULE)
+
+
+def test_the_replayed_rule_is_what_fit_runs_for_the_profile():
+    from benchmark import config
+
+    assert twins.rule_of(config.load_profile("cpu")["tune"]) == {
+        "cadence": 20, "patience": 5, "smooth": 3, "full_window": True, "pick": "latest"}
+    assert twins.rule_of({"eval_every": 10})["smooth"] == 1          # TrainConfig's default, not a copy of it
+    with pytest.raises(UserError, match="tune.eval_every is not set"):
+        twins.rule_of(config.load_profile("paper")["tune"])         # once an epoch: no step cadence to replay

@@ -141,7 +141,13 @@ def render(result: dict, first: str, second: str, env: dict) -> str:
 
 
 def rule_of(tune: dict) -> dict:
-    """The selection rule ``cell_outcome`` replays, from a profile's ``tune`` section."""
-    return {"cadence": int(tune.get("eval_every") or 10), "patience": int(tune.get("patience", 5)),
-            "smooth": int(tune.get("select_smooth", 1)), "full_window": bool(tune.get("full_window", False)),
-            "pick": str(tune.get("window_pick", "latest"))}
+    """The selection rule ``cell_outcome`` replays, from a profile's ``tune`` section (what ``fit``
+    would run: TrainConfig's defaults where the profile is silent)."""
+    from benchmark.train import TrainConfig
+
+    cfg = TrainConfig(**tune)
+    if not cfg.eval_every:
+        raise UserError("the profile's tune.eval_every is not set (validation once an epoch): the replay "
+                        "needs a cadence in steps; pass --profile with one")
+    return {"cadence": int(cfg.eval_every), "patience": int(cfg.patience), "smooth": int(cfg.select_smooth),
+            "full_window": bool(cfg.full_window), "pick": str(cfg.window_pick)}

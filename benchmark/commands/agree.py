@@ -123,7 +123,7 @@ def run_curves(args) -> int:
     name = args.profile or config.choose_default_profile()[0]
     rule = twins.rule_of(config.load_profile(name)["tune"])
     result = twins.compare_folders(args.curves, args.against, rule)
-    twin_env = (read_env(args.against) or {})
+    twin_env = read_env(args.against) or {}
     text = twins.render(result, str(args.curves), str(args.against), twin_env)
     report = args.report or args.against / "twins"
     write_json(report.with_suffix(".json"), dict(result, first=str(args.curves), second=str(args.against),
