@@ -354,6 +354,7 @@ class _CellLog:
 def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=None) -> dict:
     """Run one cell and write its result JSON (status done, or failed with the reason)."""
     from baselines import get_method
+    from benchmark import precision
     from benchmark.context import Context
 
     ctx = context if context is not None and context.cfg == cell.config else Context(cell.config, progress=progress)
@@ -378,6 +379,9 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
         finally:
             faults.cell_ends()
         record["provenance"] = {name: ctx.provenance[name] for name in sorted(ctx.provenance)}
+        # the bf16 decision is made when the first cell of a process loads its backbone (after the
+        # record began): a cell run alone would otherwise say nothing of the arithmetic it ran in
+        record["machine"]["bf16_auto"] = precision.recorded()
         record["wall_s"] = round(time.time() - started, 2)
         write_json(cell_path(out, cell), record, checksum=True)
         log.info("cell %s %s in %.1f s", cell.describe(), record["status"], record["wall_s"])

@@ -154,3 +154,16 @@ def test_real_probe_measures_both_precisions():
     figures = precision.probe_cpu(32, 64, tokens=16, seconds=0.01)
     assert figures["fp32_ms"] > 0 and figures["bf16_ms"] > 0
     assert figures["speedup_bf16"] == pytest.approx(figures["fp32_ms"] / figures["bf16_ms"])
+
+
+def test_a_cell_run_alone_records_the_decision_its_backbone_made(fresh, standin_cache, tmp_path):
+    from benchmark import runner
+
+    fresh.planted(0.5)
+    cfg = dict(_resolved(["bf16=auto"]), bf16="auto")   # a config made without `run`: still auto
+    precision._DECISIONS.clear()                        # nothing decided before the cell starts
+    cell = runner.expand("sentiment7", cfg, tasks=["sst2"], methods=["pt"])[0]
+    runner.prepare_results_dir(tmp_path)
+    record = runner.run_cell(cell, tmp_path, progress=False)
+    assert record["status"] == "done", record.get("error")
+    assert [d["bf16"] for d in record["machine"]["bf16_auto"]] == [False]

@@ -17,6 +17,13 @@ same code, split and test rows: its checkpoint choice hinges on the last bits of
 is published; until then it is in ``UNSTABLE`` and not run. The current protocol (fixed test rows,
 every-20 / patience 5 / smoothed selection) is not yet that: PT SST-2 seed 1 moved 82.8 -> 78.2 % under
 another processor's bf16 kernels (docs/agreement/sample-nobf16-kernels.md).
+
+PT is still checked where a rerun can be held to more: on the published cell's own arithmetic (the
+same processor model and flags, torch build and threads, bf16 decision, and no arithmetic setting in
+the environment), a rerun must give the published predictions on every test row. That is the only
+promise the protocol can keep today, and a control measured it (docs/agreement/control-same-settings.md:
+pt/sst2/seed1 reran with 100 % the same predictions). On any other arithmetic the test says why it is
+skipped rather than passing a chaotic cell on a loose tolerance.
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ import pytest
 PUBLISHED = pathlib.Path(__file__).resolve().parent.parent / "docs" / "results"
 SAMPLE = [("ft", "sst5", 0)]        # (method, task, seed) of suite sentiment7; FT: 13 of 14 within 1.4 points
 UNSTABLE = [("pt", "sst2", 0)]      # measured moving across processors (see above)
+SAME_ARITHMETIC = UNSTABLE          # rerun and held to identical predictions on the publishing arithmetic
 ALPHA = 0.01
 # settings added since the published cells were made, at the values they were made with
 SINCE = {"test_rows": "per-seed", "dtype": "float32"}
@@ -44,21 +52,96 @@ def published(method: str, task: str, seed: int) -> dict:
     raise AssertionError(f"no published sentiment7 cell {method}/{task}/seed{seed} in {PUBLISHED}")
 
 
-@pytest.mark.assets
-@pytest.mark.parametrize("method,task,seed", SAMPLE)
-def test_published_cell_reruns_within_its_test_row_tolerance(method, task, seed, tmp_path):
+def rerun(old: dict, tmp_path) -> dict:
     from benchmark import config, runner
-    from reports import agreement
 
-    old = published(method, task, seed)
     cfg = dict(SINCE, **old["config"])
     cfg["tune"] = dict(SINCE_TUNE, **cfg["tune"])
     config.validate(cfg)
-    cell = runner.Cell("sentiment7", method, task, seed, old.get("point") or {}, cfg)
+    cell = runner.Cell("sentiment7", old["method"], old["task"], old["seed"], old.get("point") or {}, cfg)
     runner.prepare_results_dir(tmp_path)
     new = runner.run_cell(cell, tmp_path, progress=False)
     assert new["status"] == "done", new.get("error")
+    return new
+
+
+def arithmetic_of(rec: dict) -> dict:
+    """What decides a cell's last bits on CPU: processor, flags, torch build and threads, bf16."""
+    m = rec.get("machine") or {}
+    return {"cpu_model": m.get("cpu_model"), "cpu_flags": m.get("cpu_flags"),
+            "torch_threads": m.get("torch_threads"), "torch": (rec.get("versions") or {}).get("torch"),
+            "bf16": (rec.get("config") or {}).get("bf16")}
+
+
+def other_arithmetic(old: dict, new: dict | None = None) -> str | None:
+    """Why this machine's arithmetic is not the published cell's, or None when it is. Before a rerun
+    (``new`` None) only the machine is compared: the rerun keeps the published cell's bf16 setting."""
+    import os
+
+    import torch
+
+    from benchmark import runner
+
+    env = {k: os.environ[k] for k in runner.ARITHMETIC_ENV if k in os.environ}
+    if env:
+        return f"arithmetic settings in the environment: {env}"
+    there = arithmetic_of(old)
+    here = arithmetic_of(new) if new else dict(arithmetic_of({"machine": runner.machine()}),
+                                                torch=torch.__version__, bf16=there["bf16"])
+    diff = [f"{k} {there[k]!r} there, {here[k]!r} here" for k in there if there[k] != here[k]]
+    return "published under other arithmetic: " + ", ".join(diff) if diff else None
+
+
+@pytest.mark.assets
+@pytest.mark.parametrize("method,task,seed", SAME_ARITHMETIC)
+def test_unstable_cell_reruns_identically_on_its_own_arithmetic(method, task, seed, tmp_path):
+    import numpy as np
+
+    old = published(method, task, seed)
+    why = other_arithmetic(old)
+    if why:
+        pytest.skip(f"{method}/{task}/seed{seed}: {why}; this protocol is not stable across processors, "
+                    "so only a rerun on the publishing arithmetic can tell a changed method")
+    new = rerun(old, tmp_path)
+    why = other_arithmetic(old, new)
+    assert other_arithmetic(old, new) is None, "the rerun did not keep the published arithmetic"
+    assert new["split"]["test"] == old["split"]["test"], "the rerun scored other test rows"
+    a, b = np.asarray(old["test"]["preds"]), np.asarray(new["test"]["preds"])
+    differ = np.flatnonzero(a != b)
+    print(f"{method}/{task}/seed{seed}: published {100 * old['metrics']['accuracy']:.1f} %, "
+          f"rerun {100 * new['metrics']['accuracy']:.1f} %, {differ.size} of {a.size} predictions differ")
+    assert differ.size == 0, (
+        f"{method}/{task}/seed{seed} on its own arithmetic: {differ.size} of {a.size} test predictions differ "
+        f"(first rows {differ[:5].tolist()}); accuracy {100 * old['metrics']['accuracy']:.1f} -> "
+        f"{100 * new['metrics']['accuracy']:.1f} %: the method, its data or its scoring changed")
+
+
+@pytest.mark.assets
+@pytest.mark.parametrize("method,task,seed", SAMPLE)
+def test_published_cell_reruns_within_its_test_row_tolerance(method, task, seed, tmp_path):
+    from reports import agreement
+
+    old = published(method, task, seed)
+    new = rerun(old, tmp_path)
     why = agreement.regression(old, new, alpha=ALPHA)
     print(f"{method}/{task}/seed{seed}: published {100 * old['metrics']['accuracy']:.1f} %, "
           f"rerun {100 * new['metrics']['accuracy']:.1f} %")
     assert why is None, f"{method}/{task}/seed{seed}: {why}"
+
+
+def test_the_arithmetic_check_passes_its_own_machine_and_names_what_differs(monkeypatch):
+    import torch
+
+    from benchmark import runner
+
+    for k in runner.ARITHMETIC_ENV:
+        monkeypatch.delenv(k, raising=False)
+    here = {"machine": runner.machine(), "versions": {"torch": torch.__version__}, "config": {"bf16": True}}
+    assert other_arithmetic(here) is None
+    assert other_arithmetic(here, here) is None
+    elsewhere = dict(here, machine=dict(here["machine"], cpu_model="Another CPU"))
+    assert "cpu_model 'Another CPU' there" in other_arithmetic(elsewhere)
+    fp32 = dict(here, config={"bf16": False})
+    assert "bf16 True there, False here" in other_arithmetic(here, fp32)
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    assert "ATEN_CPU_CAPABILITY" in other_arithmetic(here)
