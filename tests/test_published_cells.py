@@ -76,13 +76,11 @@ def arithmetic_of(rec: dict) -> dict:
 def other_arithmetic(old: dict, new: dict | None = None) -> str | None:
     """Why this machine's arithmetic is not the published cell's, or None when it is. Before a rerun
     (``new`` None) only the machine is compared: the rerun keeps the published cell's bf16 setting."""
-    import os
-
     import torch
 
     from benchmark import runner
 
-    env = {k: os.environ[k] for k in runner.ARITHMETIC_ENV if k in os.environ}
+    env = runner.arithmetic()["env"]
     if env:
         return f"arithmetic settings in the environment: {env}"
     there = arithmetic_of(old)
@@ -95,10 +93,9 @@ def other_arithmetic(old: dict, new: dict | None = None) -> str | None:
 @pytest.mark.assets
 @pytest.mark.parametrize("method,task,seed", SAME_ARITHMETIC)
 def test_unstable_cell_reruns_identically_on_its_own_arithmetic(method, task, seed, tmp_path):
-    import numpy as np
-
     import os
 
+    import numpy as np
     import torch
 
     old = published(method, task, seed)
@@ -107,18 +104,13 @@ def test_unstable_cell_reruns_identically_on_its_own_arithmetic(method, task, se
     if want and want <= (os.cpu_count() or 1):    # an earlier test may have left torch on other threads
         torch.set_num_threads(want)
     try:
-        _rerun_identically(old, tmp_path, np, method, task, seed)
+        why = other_arithmetic(old)
+        if why:
+            pytest.skip(f"{method}/{task}/seed{seed}: {why}; this protocol is not stable across processors, "
+                        "so only a rerun on the publishing arithmetic can tell a changed method")
+        new = rerun(old, tmp_path)
     finally:
         torch.set_num_threads(before)
-
-
-def _rerun_identically(old, tmp_path, np, method, task, seed):
-    why = other_arithmetic(old)
-    if why:
-        pytest.skip(f"{method}/{task}/seed{seed}: {why}; this protocol is not stable across processors, "
-                    "so only a rerun on the publishing arithmetic can tell a changed method")
-    new = rerun(old, tmp_path)
-    why = other_arithmetic(old, new)
     assert other_arithmetic(old, new) is None, "the rerun did not keep the published arithmetic"
     assert new["split"]["test"] == old["split"]["test"], "the rerun scored other test rows"
     a, b = np.asarray(old["test"]["preds"]), np.asarray(new["test"]["preds"])
