@@ -86,3 +86,31 @@ def test_the_replayed_rule_is_what_fit_runs_for_the_profile():
     assert twins.rule_of({"eval_every": 10})["smooth"] == 1          # TrainConfig's default, not a copy of it
     with pytest.raises(UserError, match="tune.eval_every is not set"):
         twins.rule_of(config.load_profile("paper")["tune"])         # once an epoch: no step cadence to replay
+
+
+def _chaos_probe():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "chaos_probe.py"
+    spec = importlib.util.spec_from_file_location("chaos_probe", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_chaos_probe_finds_no_gap_between_equal_starts_and_a_gap_between_unequal_ones(standin_cache):
+    """tools/chaos_probe.py: twins from the same start (eps 0) must end equal, prompts and predictions
+    (the second twin reruns with the same seed and batch order); a start perturbed by 10 % must not."""
+    from benchmark import config as config_mod
+    from benchmark.context import Context
+
+    probe = _chaos_probe()
+    cfg = config_mod.apply_overrides(config_mod.load_profile("smoke"),
+                                     ["tune.max_steps=6", "tune.eval_every=3", "bf16=false"])
+    ctx = Context(cfg, progress=False)
+    same = probe.twin(ctx, "sst2", 0, eps=0.0)
+    assert [p["step"] for p in same["points"]] == [0, 3, 6]
+    assert all(p["d"] == 0.0 and p["flip"] == 0.0 for p in same["points"])
+    apart = probe.twin(ctx, "sst2", 0, eps=0.1)
+    assert apart["points"][-1]["d"] > 0.0
