@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+import torch
 
 from benchmark import cli
 from benchmark.calibrate import twins
@@ -114,3 +116,33 @@ def test_the_chaos_probe_finds_no_gap_between_equal_starts_and_a_gap_between_une
     assert all(p["d"] == 0.0 and p["flip"] == 0.0 for p in same["points"])
     apart = probe.twin(ctx, "sst2", 0, eps=0.1)
     assert apart["points"][-1]["d"] > 0.0
+
+
+def test_stability_curve_hands_each_validation_to_on_eval_and_takes_a_given_warm_up(standin_cache, monkeypatch):
+    """The probe's hook: one call per validation, the start's prompt first, predictions that give the
+    curve's own per-row correctness; and ``warmup_steps`` reaches ``fit`` (10 % of the steps otherwise)."""
+    import benchmark.train as train_mod
+    from benchmark import config as config_mod
+    from benchmark.calibrate.curves import stability_curve
+    from benchmark.context import Context
+    from benchmark.prompt import make_prompt
+
+    cfg = config_mod.apply_overrides(config_mod.load_profile("smoke"), ["bf16=false"])
+    ctx = Context(cfg, progress=False)
+    spec, split = ctx.split("sst2", 0)
+    init = make_prompt(ctx.backbone(), cfg, 0, spec.label_words)().detach().clone()
+    seen, warmups, real_fit = [], [], train_mod.fit
+
+    def spy_fit(params, loss_fn, val_fn, n, tcfg, **kw):
+        warmups.append(tcfg.warmup_steps)
+        return real_fit(params, loss_fn, val_fn, n, tcfg, **kw)
+
+    monkeypatch.setattr(train_mod, "fit", spy_fit)
+    curve = stability_curve(ctx, "sst2", "pt", init.clone(), lr=0.03, steps=4, eval_every=2, seed=0,
+                            warmup_steps=3, on_eval=lambda x, pred: seen.append((x, pred)))
+    assert [s for s, _ in curve["evaluations"]] == [0, 2, 4] and len(seen) == 3
+    assert torch.equal(seen[0][0], init) and not torch.equal(seen[-1][0], init)
+    labels = np.asarray(split.val.labels)
+    assert ["".join("1" if ok else "0" for ok in pred == labels) for _, pred in seen] == curve["correct"]
+    stability_curve(ctx, "sst2", "pt", init.clone(), lr=0.03, steps=20, eval_every=20, seed=0)
+    assert warmups == [3, 2]

@@ -18,7 +18,6 @@ Usage: python tools/chaos_probe.py --tasks sst2,sst5 --seeds 0 [--set tune.lr=0.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
@@ -27,39 +26,25 @@ import torch
 
 
 def twin(ctx, task: str, seed: int, eps: float) -> dict:
-    from benchmark.prompt import SoftPrompt, make_prompt
-    from benchmark.train import Scorer, TrainConfig, fit
+    """Two ``stability_curve`` runs with the profile's ``tune`` settings (its rate, budget, cadence and
+    warm-up; never early-stopped), from PT's fresh prompt for ``seed`` and from that prompt times
+    ``1 + eps * N(0, 1)``; each validation's prompt and predictions are kept for the comparison."""
+    from benchmark.calibrate.curves import stability_curve
+    from benchmark.prompt import make_prompt
 
-    cfg = ctx.cfg
-    spec, split = ctx.split(task, seed)
-    train, val = split.train, split.val          # never split.test
-    backbone = ctx.backbone()
-    scorer = Scorer(backbone, spec.label_words, cfg["max_length"])
-    start = make_prompt(backbone, cfg, seed, spec.label_words)().detach().clone()
-    tcfg = TrainConfig(**dict(cfg["tune"], patience=10 ** 9))
-    labels, val_labels = np.asarray(train.labels), np.asarray(val.labels)
+    cfg, tune = ctx.cfg, ctx.cfg["tune"]
+    spec, _ = ctx.split(task, seed)
+    start = make_prompt(ctx.backbone(), cfg, seed, spec.label_words)().detach().clone()
     gen = torch.Generator().manual_seed(12345)
     runs = []
     for init in (start, start * (1 + eps * torch.randn(start.shape, generator=gen, dtype=start.dtype))):
-        prompt = SoftPrompt.from_tensor(init.clone()).to(backbone.device)
         seen = {"prompts": [], "preds": []}
-
-        def loss_fn(idx, prompt=prompt):
-            return scorer.loss([train.texts[i] for i in idx], labels[idx], prompt())
-
-        def val_accuracy(prompt=prompt, seen=seen):
-            with torch.no_grad():
-                x = prompt().detach().clone()
-            pred = scorer.predict(val.texts, x, batch_size=tcfg.eval_batch_size)
-            seen["prompts"].append(x)
-            seen["preds"].append(pred)
-            return float(np.mean(pred == val_labels))
-
-        torch.manual_seed(seed)
-        res = fit(prompt.parameters(), loss_fn, val_accuracy, len(train.texts), tcfg, seed=seed,
-                  desc=f"twin {task} s{seed}", progress=ctx.progress,
-                  snapshot=lambda: None, restore=lambda state: None)
-        runs.append(dict(seen, steps=[s for s, _ in res.evaluations], acc=[a for _, a in res.evaluations]))
+        curve = stability_curve(ctx, task, "pt", init.clone(), lr=tune["lr"], steps=tune["max_steps"],
+                                eval_every=tune["eval_every"], seed=seed, warmup_steps=tune["warmup_steps"],
+                                on_eval=lambda x, pred, seen=seen: (seen["prompts"].append(x),
+                                                                    seen["preds"].append(pred)))
+        runs.append(dict(seen, steps=[s for s, _ in curve["evaluations"]],
+                         acc=[a for _, a in curve["evaluations"]], n_val=curve["n_val"]))
     a, b = runs
     rows = []
     for i, step in enumerate(a["steps"]):
@@ -67,12 +52,13 @@ def twin(ctx, task: str, seed: int, eps: float) -> dict:
         gap = float((a["prompts"][i] - b["prompts"][i]).norm())
         rows.append({"step": step, "d": gap / moved if moved else 0.0, "acc": [a["acc"][i], b["acc"][i]],
                      "flip": float(np.mean(a["preds"][i] != b["preds"][i]))})
-    return {"task": task, "seed": seed, "n_val": len(val.texts), "points": rows}
+    return {"task": task, "seed": seed, "n_val": a["n_val"], "points": rows}
 
 
 def main(argv=None) -> int:
     from benchmark import config as config_mod, precision
     from benchmark.context import Context
+    from benchmark.io import write_json
     from benchmark.runner import arithmetic
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -98,8 +84,7 @@ def main(argv=None) -> int:
                 f"s{p['step']} d={p['d']:.2f} acc={p['acc'][0]:.2f}/{p['acc'][1]:.2f} flip={p['flip']:.2f}"
                 for p in r["points"][1:]), flush=True)
     if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(out, fh, indent=1, default=str)
+        write_json(args.out, out)        # atomic: a killed run leaves no partial file
     return 0
 
 

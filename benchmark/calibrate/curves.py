@@ -263,12 +263,17 @@ def start_prompt(ctx, start: str, *, cached_only: bool):
     return ctx.load_prompt(artifact), f"{artifact.get('kind')}/{artifact.get('hash')}"
 
 
-def stability_curve(ctx, task: str, start: str, init, lr: float, steps: int, eval_every: int, seed: int) -> dict:
+def stability_curve(ctx, task: str, start: str, init, lr: float, steps: int, eval_every: int, seed: int,
+                    *, warmup_steps: int | None = None, on_eval=None) -> dict:
     """Prompt tuning on seed ``seed``'s few-shot split from ``init`` (a tensor, or the name of a prompt
     init: a fresh prompt of that init for this seed, as PT makes), for ``steps`` steps at ``lr`` (warm-up 10 %), validated every
     ``eval_every`` steps and never early-stopped. Each validation also keeps which validation rows
     were right (``correct``: one "0"/"1" string per evaluation), so any patience, cadence and
-    smoothing can be replayed on the curve afterwards, and on either half of the validation rows."""
+    smoothing can be replayed on the curve afterwards, and on either half of the validation rows.
+
+    ``warmup_steps`` replaces the 10 % warm-up; ``on_eval(prompt, predictions)``, if given, is called
+    at every validation with a detached copy of the prompt and the validation predictions (what
+    ``tools/chaos_probe.py`` compares between twins)."""
     from benchmark.prompt import SoftPrompt, make_prompt
     from benchmark.train import Scorer, TrainConfig, fit
 
@@ -280,7 +285,8 @@ def stability_curve(ctx, task: str, start: str, init, lr: float, steps: int, eva
     prompt = (make_prompt(backbone, dict(cfg, prompt_init=init), seed, spec.label_words) if isinstance(init, str)
               else SoftPrompt.from_tensor(init)).to(backbone.device)
     tcfg = TrainConfig(**dict(cfg["tune"], lr=float(lr), max_steps=int(steps), max_epochs=int(steps),
-                              patience=10 ** 9, eval_every=int(eval_every), warmup_steps=int(0.1 * steps)))
+                              patience=10 ** 9, eval_every=int(eval_every),
+                              warmup_steps=int(0.1 * steps) if warmup_steps is None else int(warmup_steps)))
     labels, val_labels = np.asarray(train.labels), np.asarray(val.labels)
     correct = []
 
@@ -288,8 +294,13 @@ def stability_curve(ctx, task: str, start: str, init, lr: float, steps: int, eva
         return scorer.loss([train.texts[i] for i in idx], labels[idx], prompt())
 
     def val_accuracy():
-        ok = scorer.predict(val.texts, prompt(), batch_size=tcfg.eval_batch_size) == val_labels
+        with torch.no_grad():
+            x = prompt().detach().clone()
+        pred = scorer.predict(val.texts, x, batch_size=tcfg.eval_batch_size)
+        ok = pred == val_labels
         correct.append("".join("1" if x else "0" for x in ok))
+        if on_eval is not None:
+            on_eval(x, pred)
         return float(ok.mean())
 
     torch.manual_seed(seed)
