@@ -295,12 +295,12 @@ def stability_curve(ctx, task: str, start: str, init, lr: float, steps: int, eva
 
     def val_accuracy():
         with torch.no_grad():
-            x = prompt().detach().clone()
-        pred = scorer.predict(val.texts, x, batch_size=tcfg.eval_batch_size)
+            current = prompt().detach().clone()
+        pred = scorer.predict(val.texts, current, batch_size=tcfg.eval_batch_size)
         ok = pred == val_labels
         correct.append("".join("1" if x else "0" for x in ok))
         if on_eval is not None:
-            on_eval(x, pred)
+            on_eval(current, pred)
         return float(ok.mean())
 
     torch.manual_seed(seed)
