@@ -313,7 +313,8 @@ def machine() -> dict:
             "cpu_model": precision.cpu_model(), "cpu_flags": precision.cpu_flags(),
             "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "bf16_auto": precision.recorded()}   # the probe's figures: here, never in a key
+            "bf16_auto": precision.recorded(),   # the probe's figures: here, never in a key
+            "arithmetic_env": {k: os.environ[k] for k in ARITHMETIC_ENV if k in os.environ}}
 
 
 # environment settings that change the arithmetic of a run on one machine (another processor's

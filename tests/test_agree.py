@@ -110,13 +110,37 @@ def test_agree_reruns_resumes_and_finds_a_planted_change(standin_cache, tmp_path
     err = capsys.readouterr().err
     assert "seed0: rerunning" not in err and "DOES NOT AGREE" in err
     assert json.loads((again / "agreement.json").read_text())["summary"]["agree"] == 0
+    # a second folder of reruns (another process's --out) is read, not rerun
+    third = tmp_path / "third"
+    assert cli.main(["agree", "--results", str(first), "--out", str(third), "--also", str(again), "--no-progress"]) == 0
+    assert "seed0: rerunning" not in capsys.readouterr().err
+    report = json.loads((third / "agreement.json").read_text())
+    assert report["cells"][0]["rerun_in"] == str(again) and report["also"] == [str(again)]
+    assert "read from" in (third / "agreement.md").read_text()
+    assert not list((third / "cells").glob("*.json"))
+    # ... but only when it ran under this process's arithmetic, and says so
+    rerun = next((again / "cells").glob("*.json"))
+    payload = json.loads(rerun.read_text())["payload"]
+    for machine, message in (({**payload["machine"], "arithmetic_env": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}},
+                              "ONEDNN_MAX_CPU_ISA"),
+                             ({k: v for k, v in payload["machine"].items() if k != "arithmetic_env"},
+                              "does not record its arithmetic settings")):
+        write_json(rerun, dict(payload, machine=machine), checksum=True)
+        capsys.readouterr()
+        assert cli.main(["agree", "--results", str(first), "--out", str(tmp_path / "fourth"),
+                         "--also", str(again), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert "not made under this process's arithmetic" in err and message in err
+    assert not list((tmp_path / "fourth" / "cells").glob("*.json"))
 
 
 def test_agree_refuses_bad_input(tmp_path, capsys):
     (tmp_path / "cells").mkdir()
     cases = [(["--out", str(tmp_path / "x")], "no finished cell of suite"),
              (["--out", str(tmp_path)], "the results folder itself"),
-             (["--results", str(tmp_path / "nothing")], "has no cells/ folder")]
+             (["--results", str(tmp_path / "nothing")], "has no cells/ folder"),
+             (["--also", str(tmp_path / "nothing")], "--also"),
+             (["--out", str(tmp_path / "x"), "--also", str(tmp_path)], "the results folder itself")]
     for extra, message in cases:
         capsys.readouterr()
         assert cli.main(["agree", "--results", str(tmp_path), *extra]) == 2

@@ -6,6 +6,8 @@ bf16 kernels of a processor without native bf16). Each sampled cell is rerun fro
 recorded, on the same split and test rows, and compared row by row (reports/agreement.py): it
 *agrees* when the rerun's accuracy is inside the first run's 95 % test-row interval. Reruns are
 cells in ``--out`` (default ``<cache>/agree``), so a killed check resumes with only the missing ones.
+Reruns made by another process or session go in with ``--also DIR``: read, not rerun, and only when
+they record the same processor, thread count and arithmetic settings as this process.
 """
 from __future__ import annotations
 
@@ -32,6 +34,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--methods", help="comma-separated methods to sample from (default: all the suite's)")
     parser.add_argument("--out", type=pathlib.Path, default=None,
                         help="folder of the reruns, resumed when rerun (default <cache>/agree); not --results")
+    parser.add_argument("--also", type=pathlib.Path, action="append", default=[], metavar="DIR",
+                        help="another folder of reruns of the same first runs (a second process's --out, or "
+                             "another session's): a cell already rerun there is read, not rerun; it must have "
+                             "run on this processor, thread count and arithmetic settings (repeatable)")
     parser.add_argument("--report", type=pathlib.Path, default=None,
                         help="write the report as PATH.md and PATH.json (default <out>/agreement)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -90,6 +96,39 @@ def sample(have: dict, n: int, methods: list | None = None) -> list:
     return chosen
 
 
+def _same_arithmetic(rec: dict, here: dict) -> str | None:
+    """Why a rerun made elsewhere was not made under this process's arithmetic, or None if it was."""
+    machine = rec.get("machine") or {}
+    if "arithmetic_env" not in machine:
+        return "it does not record its arithmetic settings (a cell from before they were recorded)"
+    from benchmark import precision
+
+    here = dict(here, cpu_flags=precision.cpu_flags())     # machines of one name differ in bf16 / AMX
+    theirs = {"cpu_model": machine.get("cpu_model"), "cpu_flags": machine.get("cpu_flags"),
+              "torch_threads": machine.get("torch_threads"), "env": machine["arithmetic_env"]}
+    diff = [f"{k} {theirs[k]!r} here {here[k]!r}" for k in theirs if theirs[k] != here[k]]
+    return ("it ran with " + "; ".join(diff)) if diff else None
+
+
+def _rerun_found(cell, out: pathlib.Path, also: list, here: dict):
+    """(record, folder) of a finished rerun of ``cell`` in ``out`` or one of ``also``, else (None, None).
+    A rerun in ``also`` made under other arithmetic is refused: it would be mixed in silently."""
+    from benchmark import runner
+
+    again = runner.read_cell(runner.cell_path(out, cell))
+    if again is not None and again.get("status") == "done":
+        return again, out
+    for folder in also:
+        again = runner.read_cell(runner.cell_path(folder, cell))
+        if again is not None and again.get("status") == "done":
+            why = _same_arithmetic(again, here)
+            if why:
+                raise UserError(f"--also {folder}: its rerun of {cell.describe()} was not made under this "
+                                f"process's arithmetic: {why}. Rerun here, or run `agree` under the same settings")
+            return again, folder
+    return None, None
+
+
 def _render(rows: list, summary: dict, here: dict, firsts: set) -> str:
     env = ", ".join(f"{k}={v}" for k, v in here["env"].items()) or "none"
     lines = [f"# Agreement of reruns with the first runs ({summary['cells']} cells)", "",
@@ -98,7 +137,12 @@ def _render(rows: list, summary: dict, here: dict, firsts: set) -> str:
              f"- **{summary['agree']} of {summary['cells']} agree** within the first run's 95 % test-row interval "
              f"({100 * summary['share']:.0f} %; target >= {100 * summary['target']:.0f} %: "
              f"{'met' if summary['met'] else 'missed'}); {summary['regressed']} differ significantly "
-             f"(exact McNemar p < 0.01 and > 1 row per 100)", "",
+             f"(exact McNemar p < 0.01 and > 1 row per 100)"]
+    elsewhere = sorted({r["rerun_in"] for r in rows if r.get("rerun_in")})
+    if elsewhere:
+        lines.append(f"- {sum(1 for r in rows if r.get('rerun_in'))} of the reruns were read from "
+                     f"{', '.join(elsewhere)} (`--also`), made on the same processor, threads and settings")
+    lines += ["",
              "| cell | first run % [95 % interval] | rerun % | agrees | right only in first / rerun | McNemar p "
              "| same predictions |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -163,6 +207,13 @@ def run(args) -> int:
     if out.resolve() == root.resolve():
         raise UserError(f"--out {out} is the results folder itself: the reruns need a folder of their own "
                         "(the same keys would be skipped as done)")
+    also = [a.expanduser() for a in args.also]
+    for folder in also:
+        if not (folder / "cells").is_dir():
+            raise UserError(f"--also {str(folder)!r} has no cells/ folder: pass a folder of reruns written by `agree`")
+        if folder.resolve() in (root.resolve(), out.resolve()):
+            raise UserError(f"--also {folder} is the {'results' if folder.resolve() == root.resolve() else '--out'} "
+                            "folder itself: pass another folder of reruns")
     have = _finished(root, args.suite)
     if not have:
         raise UserError(f"{root} holds no finished cell of suite {args.suite!r}")
@@ -179,15 +230,15 @@ def run(args) -> int:
         cfg = first["config"]
         config.validate(cfg)
         cell = runner.Cell(args.suite, key[0], key[1], key[2], {}, cfg, method_version=first.get("method_version", 1))
-        path = runner.cell_path(out, cell)
-        again = runner.read_cell(path)
-        if again is None or again.get("status") != "done":
+        again, found_in = _rerun_found(cell, out, also, here)
+        if again is None:
             print(f"[{i}/{len(chosen)}] {cell.describe()}: rerunning", file=sys.stderr)
             again = runner.run_cell(cell, out, progress=not args.no_progress)
             if again["status"] != "done":
                 raise UserError(f"rerun of {cell.describe()} failed: {again.get('error')} (log: {out}/logs/{cell.key}.log)")
         row = {"method": key[0], "task": key[1], "seed": key[2], "key": cell.key,
-               **agreement.compare(first, again), "wall_s": again.get("wall_s")}   # the rerun's own, resumed or not
+               **agreement.compare(first, again), "wall_s": again.get("wall_s"),   # the rerun's own, resumed or not
+               "rerun_in": str(found_in) if found_in is not None and found_in != out else None}
         print(f"[{i}/{len(chosen)}] {cell.describe()}: first {100 * row['acc_first']:.1f} % "
               f"[{100 * row['lo']:.1f}, {100 * row['hi']:.1f}], rerun {100 * row['acc_second']:.1f} %: "
               f"{'agrees' if row['agrees'] else 'DOES NOT AGREE'}", file=sys.stderr)
@@ -197,6 +248,7 @@ def run(args) -> int:
     text = _render(rows, summary, here, firsts)
     report = args.report or out / "agreement"
     write_json(report.with_suffix(".json"), {"results": str(args.results or "<cache>/results"), "suite": args.suite,
+                                             "also": [str(a) for a in also],
                                              "rerun_on": here, "first_on": sorted(firsts), "summary": summary,
                                              "cells": rows})
     with atomic_path(report.with_suffix(".md")) as tmp:
