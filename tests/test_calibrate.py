@@ -132,7 +132,7 @@ def test_rerun_skips_done_points_and_recomputes_identically(calibrated, capsys):
     (["--steps", "0"], "--steps = 0 is invalid"),
     (["--stab-seeds", "0,1,1"], "has 2 distinct seeds; allowed: at least 3"),
     (["--cadences", "4"], "--cadences value 4 is not a multiple of --eval-every 3"),
-    (["--starts", "ft"], "start 'ft' is unknown; allowed: pt, ppt, metapt"),
+    (["--starts", "ft"], "start 'ft' is unknown; allowed: pt, ppt, metapt, metapt_y"),
     (["--schedules", "0.03"], "--schedules entry '0.03' is not lr:steps"),
 ])
 def test_bad_input_exits_2_with_nothing_written(standin_cache, tmp_path, capsys, extra, message):
@@ -240,6 +240,40 @@ def test_stability_table_chooses_the_planted_stable_schedule_from_synthetic_curv
     assert out["table"][0]["lr"] == 0.003 and out["tune"]["lr"] == 0.003
     assert rows[0.003]["heldout"]["sd"] < rows[0.03]["heldout"]["sd"]
     assert out["tune"]["max_steps"] == 60 and out["tune"]["patience"] == 2 and out["tune"]["eval_every"] == 10
+
+
+def test_each_start_gets_the_rules_own_choice_where_the_starts_disagree():
+    """A planted disagreement: from "pt" the fast rate is steady and the slow one never learns; from
+    "ppt" the fast rate spikes and the slow one is steady. The pooled choice is one of them; each
+    start's own choice is its steady schedule, scored on that start's groups only."""
+    grid = cal.Grid(tasks=["a", "b"], stab_seeds=[0, 1, 2], schedules=[[0.03, 60], [0.003, 60]],
+                    cadences=[10], patiences=[10], smooths=[1], eval_every=10)
+    spiky = {0: [.5, .9, .3, .3, .3, .3, .3], 1: [.5, .3, .3, .4, .3, .3, .3], 2: [.5, .95, .2, .2, .2, .2, .2]}
+    steady = {s: [.5, .6, .65, .7, .7, .7, .7] for s in range(3)}
+    flat = {s: [.5] * 7 for s in range(3)}
+    curves = {}
+    for task in ("a", "b"):
+        for s in range(3):
+            curves[(task, "pt", 0.03, 60, s)] = _curve(steady[s], seed=s)
+            curves[(task, "pt", 0.003, 60, s)] = _curve(flat[s], seed=s)
+            curves[(task, "ppt", 0.03, 60, s)] = _curve(spiky[s], seed=s + 10)
+            curves[(task, "ppt", 0.003, 60, s)] = _curve(steady[s], seed=s + 10)
+    out = cal.stability_table(curves, grid, config_mod.load_profile("cpu"))
+    per = out["by_start"]
+    assert set(per) == {"pt", "ppt"}
+    assert per["pt"]["chosen"].startswith("lr=0.03 ") and per["ppt"]["chosen"].startswith("lr=0.003 ")
+    pooled = out["chosen"]
+    for start in ("pt", "ppt"):
+        b = per[start]
+        assert b["objective"] == pytest.approx(b["mean"] - b["sd"])
+        if b["chosen"] == pooled:
+            assert b["overall"] == {k: b[k] for k in ("mean", "sd", "objective")}
+        else:
+            assert b["overall"]["objective"] < b["objective"]
+    # the per-start figures are of that start's curves only: pt at the fast rate is the steady curve
+    row = {r["name"]: r for r in out["table"]}[per["pt"]["chosen"]]
+    assert per["pt"]["mean"] == pytest.approx(np.mean([np.mean(v["heldout"]) for g, v in row["per_group"].items()
+                                                       if g.endswith("|pt")]))
 
 
 @pytest.mark.parametrize("smooth", [1, 3])

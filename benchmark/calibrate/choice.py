@@ -212,4 +212,22 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
         if name not in cfg["tune"] and fragment[name] == TrainConfig.__dataclass_fields__[name].default:
             del fragment[name]
     return {"rule": RULE, "table": rows, "chosen": best["name"], "tune": fragment,
-            "groups": ["|".join(g) for g in groups], "seeds": list(grid.stab_seeds)}
+            "groups": ["|".join(g) for g in groups], "seeds": list(grid.stab_seeds),
+            "by_start": by_start(outcomes, best["name"])}
+
+
+def by_start(outcomes: dict, chosen: str) -> dict:
+    """The rule on each start's groups alone: ``{start: {"chosen", "mean", "sd", "objective",
+    "overall": the pooled choice's row on this start}}``. One choice is pooled over starts; this
+    says whether a start on its own would choose otherwise (a per-method rate would then be a
+    choice made on validation rows, not on test rows)."""
+    starts = sorted({g[1] for outs in outcomes.values() for g in outs})
+    out = {}
+    for start in starts:
+        table = choose_stable({n: {g: [o["heldout"] for o in per] for g, per in outs.items() if per and g[1] == start}
+                               for n, outs in outcomes.items()})["table"]
+        rows = {r["setting"]: r for r in table}
+        keep = ("mean", "sd", "objective")
+        out[start] = dict({k: table[0][k] for k in keep}, chosen=table[0]["setting"],
+                          overall={k: rows[chosen][k] for k in keep})
+    return out

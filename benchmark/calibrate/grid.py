@@ -84,7 +84,7 @@ def check(cfg: dict, grid: Grid, ctx) -> None:
 
 
 
-STARTS = ("pt", "ppt", "metapt")
+STARTS = ("pt", "ppt", "metapt", "metapt_y")   # metapt_y: the label-cluster Prompt-MAML prompt
 
 
 def check_stability(grid: Grid) -> None:

@@ -215,6 +215,15 @@ def stability_section(cfg: dict, grid: Grid, st: dict) -> list:
     for g, v in best["per_group"].items():
         lines.append(f"| {g.replace('|', ', ')} | {', '.join(_pct(x) for x in v['heldout'])} | "
                      f"{', '.join(str(int(x)) for x in v['kept_step'])} |")
+    if len(st.get("by_start", {})) > 1:
+        lines += ["", "Per start, the rule on that start's groups alone (held-out mean - SD = score), against "
+                  f"the pooled choice ({best['name']}) on the same groups:", "",
+                  "| start | its own choice | mean | SD | score | the pooled choice: mean | SD | score |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for start, b in st["by_start"].items():
+            o = b["overall"]
+            lines.append(f"| {start} | {b['chosen']} | {_pct(b['mean'])} | {_pct(b['sd'])} | {_pct(b['objective'])} | "
+                         f"{_pct(o['mean'])} | {_pct(o['sd'])} | {_pct(o['objective'])} |")
     frag = st["tune"]
     lines += ["", f"**Chosen:** {best['name']}: " + ", ".join(f"`tune.{k}: {v}`" for k, v in frag.items()) + ".",
               "", "*pick*: which checkpoint of the winning window is kept (`tune.window_pick`): its latest, or its "

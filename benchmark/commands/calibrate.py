@@ -43,6 +43,7 @@ def _schedules(text):
 
 def add_arguments(parser) -> None:
     from benchmark.calibrate import Grid
+    from benchmark.calibrate.grid import STARTS
 
     g = Grid()
     add_profile_options(parser)
@@ -65,7 +66,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-ppt", action="store_true", help="skip the PPT curve")
     parser.add_argument("--stab-seeds", help=f"split seeds of the stability curves, at least 3 "
                         f"(default {','.join(map(str, g.stab_seeds))})")
-    parser.add_argument("--starts", help=f"starting prompts of the stability curves (default {','.join(g.starts)})")
+    parser.add_argument("--starts", help=f"starting prompts of the stability curves, of {', '.join(STARTS)} "
+                        f"(default {','.join(g.starts)})")
     parser.add_argument("--schedules", help="lr:steps pairs of the stability curves (default "
                         + ",".join(f"{lr:g}:{n}" for lr, n in g.schedules) + ")")
     parser.add_argument("--patiences", help=f"patiences replayed, in validations (default {','.join(map(str, g.patiences))})")
