@@ -46,6 +46,10 @@ def test_report_png_and_fragment_are_written(calibrated):
     assert "## Downstream prompt tuning" in report and "## Prompt-MAML" in report and "## PPT pre-training" in report
     assert "| sst5 | normal | 0.3 |" in report and "label purity" in report
     assert "## Stability over split seeds" in report and "mean-minus-sd" in report
+    summary = json.loads((out / "summary.json").read_text())
+    for start, b in summary["stability"]["by_start"].items():      # the per-start table, one row a start
+        assert f"| {start} | {b['chosen']} | {100 * b['mean']:.1f} |" in report
+    assert set(summary["stability"]["by_start"]) == {"pt", "ppt"}
     assert (out / "stability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
