@@ -52,7 +52,6 @@ def test_report_png_and_fragment_are_written(calibrated):
     assert set(summary["stability"]["by_start"]) == {"pt", "ppt"}
     assert (out / "stability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    summary = json.loads((out / "summary.json").read_text())
     assert len(summary["curves"]) == 2 * 2 * 2 and summary["points_run"] == 8 + 1 + 2 + 1 + STAB_CURVES
     for curve in summary["curves"].values():
         assert [s for s, _ in curve["evaluations"]] == [0, 3, 6]        # never early-stopped

@@ -184,8 +184,8 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
                                                            full_window=full_window, pick=pick)
                                               for s in grid.stab_seeds if (*g, lr, steps, s) in curves]
                                           for g in groups}
-    chosen = choose_stable({n: {g: [o["heldout"] for o in per] for g, per in outs.items() if per}
-                            for n, outs in outcomes.items()})
+    heldout = {n: {g: [o["heldout"] for o in per] for g, per in outs.items() if per} for n, outs in outcomes.items()}
+    chosen = choose_stable(heldout)
     rows = []
     for r in chosen["table"]:
         outs = outcomes[r["setting"]]
@@ -213,21 +213,21 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
             del fragment[name]
     return {"rule": RULE, "table": rows, "chosen": best["name"], "tune": fragment,
             "groups": ["|".join(g) for g in groups], "seeds": list(grid.stab_seeds),
-            "by_start": by_start(outcomes, best["name"])}
+            "by_start": by_start(heldout, best["name"])}
 
 
-def by_start(outcomes: dict, chosen: str) -> dict:
-    """The rule on each start's groups alone: ``{start: {"chosen", "mean", "sd", "objective",
-    "overall": the pooled choice's row on this start}}``. One choice is pooled over starts; this
-    says whether a start on its own would choose otherwise (a per-method rate would then be a
-    choice made on validation rows, not on test rows)."""
-    starts = sorted({g[1] for outs in outcomes.values() for g in outs})
+def by_start(scores: dict, chosen: str) -> dict:
+    """The rule on each start's groups alone: ``scores`` as :func:`choose_stable` takes them (groups
+    are (task, start)); returns ``{start: {"chosen", "mean", "sd", "objective", "overall": the pooled
+    choice's row on this start}}``. One choice is pooled over starts; this says whether a start on
+    its own would choose otherwise (a per-method rate would then be a choice made on validation
+    rows, not on test rows)."""
+    keep = ("mean", "sd", "objective")
     out = {}
-    for start in starts:
-        table = choose_stable({n: {g: [o["heldout"] for o in per] for g, per in outs.items() if per and g[1] == start}
-                               for n, outs in outcomes.items()})["table"]
-        rows = {r["setting"]: r for r in table}
-        keep = ("mean", "sd", "objective")
+    for start in sorted({g[1] for groups in scores.values() for g in groups}):
+        table = choose_stable({n: {g: v for g, v in groups.items() if g[1] == start}
+                               for n, groups in scores.items()})["table"]
+        pooled = next(r for r in table if r["setting"] == chosen)
         out[start] = dict({k: table[0][k] for k in keep}, chosen=table[0]["setting"],
-                          overall={k: rows[chosen][k] for k in keep})
+                          overall={k: pooled[k] for k in keep})
     return out
