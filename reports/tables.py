@@ -366,6 +366,95 @@ def spread_section(groups: list[Group], methods: list[str]) -> list[str]:
                  "paper's pooled std (points)"], rows), ""]
 
 
+def _reference_pct(g: Group) -> str:
+    """A reference cell of the grid: mean ± std in percent, or its value alone where it is the same
+    at every seed (the majority class of fixed test rows), so that the row reads as a constant."""
+    if g.n > 1 and len(set(g.accuracies)) == 1:
+        return f"{100 * g.mean:.2f}"
+    return pct(g.mean, g.std, g.n)
+
+
+def _mean_over(values: list[float | None]) -> str:
+    """The unweighted mean over tasks, or — when a task has no value (a mean over fewer tasks is
+    another table's mean)."""
+    if not values or any(v is None for v in values):
+        return "—"
+    return f"{sum(values) / len(values):.2f}"
+
+
+def grid(groups: list[Group], methods: list[str]) -> dict:
+    """Table 1 in the paper's shape: one row per method (and point), one column per task in the
+    paper's order, mean ± std over seeds per cell, the mean over tasks last; then the majority-class
+    row. Returns ``{"tasks", "header", "rows", "imbalanced"}`` (tasks whose test rows are imbalanced)."""
+    ranked = paper.numbers()["table1"]["tasks"]
+    tasks = sorted({g.task for g in groups}, key=lambda t: (ranked.index(t) if t in ranked else len(ranked), t))
+    points = list(dict.fromkeys(point_label(g.point) for g in groups))
+    by = {(g.method, point_label(g.point), g.task): g for g in groups}
+    imbalanced = []
+    for t in tasks:
+        imb = evidence.imbalance([g for g in groups if g.task == t])
+        if imb and imb["imbalanced"]:
+            imbalanced.append(t)
+    header = (["Method"] + [paper.task_title(t) + (" †" if t in imbalanced else "") for t in tasks]
+              + ["Mean over tasks"])
+    rows = []
+    for point in points:
+        for m in methods:
+            gs = [by.get((m, point, t)) for t in tasks]
+            if not any(gs):
+                continue
+            label = paper.method_title(m) + (f" [{point}]" if point else "")
+            rows.append([label] + ["—" if g is None else pct(g.mean, g.std, g.n) for g in gs]
+                        + [_mean_over([None if g is None else 100 * g.mean for g in gs])])
+        majorities = [evidence.majority([g for g in groups if g.task == t and point_label(g.point) == point])
+                      for t in tasks]
+        if any(majorities):
+            rows.append([f"*{evidence.title(evidence.MAJORITY)}*" + (f" [{point}]" if point else "")]
+                        + ["—" if g is None else _reference_pct(g) for g in majorities]
+                        + [_mean_over([None if g is None else 100 * g.mean for g in majorities])])
+    return {"tasks": tasks, "header": header, "rows": rows, "imbalanced": imbalanced}
+
+
+def paper_grid(tasks: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The paper's Table 1 on the same columns (the tasks it reports), its mean over them last."""
+    shown = [t for t in tasks if any(paper.table1_cell(m, t) for m in paper.numbers()["table1"]["methods"])]
+    if not shown:
+        return [], []
+    rows = []
+    for m in paper.numbers()["table1"]["methods"]:
+        cells = [paper.table1_cell(m, t) for t in shown]
+        rows.append([paper.method_title(m)] + [paper.fmt(c) for c in cells]
+                    + [_mean_over([None if not c else c["mean"] for c in cells])])
+    return ["Method"] + [paper.task_title(t) for t in shown] + ["Mean over tasks"], rows
+
+
+def grid_section(groups: list[Group], methods: list[str]) -> list[str]:
+    """The head of table1.md: ours in the paper's shape with its caption, then the paper's own numbers."""
+    g = grid(groups, methods)
+    seeds = sorted({x.n for x in groups})
+    over = f"{seeds[0]} seeds" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]} seeds (per cell below)"
+    d = describe(groups)
+    lines = [f"Accuracy (%) on each task's test rows, mean ± std over {over} (sample std); *Mean over "
+             "tasks*: the unweighted mean of the row's task means (— where a task is missing). The "
+             "majority-class row always answers the test rows' most frequent class."]
+    if g["imbalanced"]:
+        lines.append("† Imbalanced test rows: read the macro-F1 in the per-cell table below.")
+    standin = [t for t in g["tasks"] if t in d["standins"]]
+    if standin:
+        every = len(standin) == len(g["tasks"])
+        lines.append(("**Every column is stand-in data" if every else
+                      f"**Stand-in data in {', '.join(paper.task_title(t) for t in standin)}")
+                     + "**, not the paper's datasets: not comparable with the paper's numbers below "
+                       "(what stands in: the per-cell table and the notes).")
+    parts = [_md(g["header"], g["rows"]), "", "\n\n".join(lines), ""]
+    header, rows = paper_grid(g["tasks"])
+    if rows:
+        parts += [f"The paper's Table 1 ({paper.numbers()['backbone']}, its own datasets, "
+                  f"{paper.numbers()['seeds']} seeds, as printed; its mean over tasks is computed here). "
+                  "Plain PT is not in the paper's table.", "", _md(header, rows), ""]
+    return parts
+
+
 def table1(res: Results) -> str:
     """Table 1: each method × task, ours beside the paper's, then the paired comparisons."""
     suite, groups, fallback = pick(res, SUITES["table1"], method=TABLE1_METHODS)
@@ -381,7 +470,10 @@ def table1(res: Results) -> str:
     rows, no_majority, imbalanced = accuracy_rows(groups, lambda g: paper.table1_cell(g.method, g.task))
     body = _md(["Task", "Method", "seeds", "Ours acc % (mean ± std)", "95 % CI", "Ours macro-F1",
                 "Paper acc %", "Ours − paper"], rows)
-    parts = head + [body, ""] + reference_note(no_majority, imbalanced) + spread_section(
+    parts = head + grid_section(groups, TABLE1_METHODS) + [
+        "## Per cell: every task × method, with intervals, macro-F1 and reference rows", "",
+        "Below each task's methods: the majority class of its test rows and each prompt method before "
+        "downstream tuning.", "", body, ""] + reference_note(no_majority, imbalanced) + spread_section(
         groups, TABLE1_METHODS) + comparison_sections(groups, TABLE1_PAIRS, across=True, paper_diff=paper.table1_diff)
     parts += ["Notes:", "", notes(groups, res, suite),
               "- Paper column: Table 1 of the paper, T5-base, mean ± std over 5 seeds; "
