@@ -572,13 +572,16 @@ def _context(c: Claim) -> str:
     """Stand-in data and the scaling down, beside every verdict."""
     if not c.groups:
         return ""
-    d = describe(c.groups)
-    n_red = len({format_reduction(k, v) for r in d["reductions"] for k, v in r.items()})
+    d = describe(c.groups, downstream=paper.numbers()["tasks"])
+    # settings, not values: a figure's own axis (each point one more value of it) is not counted
+    axes = sorted({k for g in c.groups for k in g.point})
+    n_red = len({k for r in d["reductions"] for k in r} - set(axes))
+    besides = f" besides the axis ({', '.join(axes)})" if axes else ""
     data = ("stand-in data (" + "; ".join(f"{d['standin_for'][t]} ← {lbl}" for t, lbl in sorted(d["standins"].items()))
             + ")") if d["standins"] else "the paper's data"
     seeds = sorted({g.n for g in c.groups})
     return (f"{data}; profile {', '.join(d['profiles']) or '?'}, backbone {', '.join(d['backbones']) or '?'}; "
-            f"{'/'.join(map(str, seeds))} seed(s); {n_red} settings differ from the paper (listed below)")
+            f"{'/'.join(map(str, seeds))} seed(s); {n_red} settings differ from the paper{besides} (listed below)")
 
 
 def short_rule(c: Claim) -> str:

@@ -343,15 +343,19 @@ def _manifest(root: pathlib.Path, warns: list[str]) -> list[dict] | None:
     return expected
 
 
-def describe(cells_or_groups) -> dict:
+def describe(cells_or_groups, downstream=()) -> dict:
     """What a table or figure was made from: profiles, backbones, reductions, stand-ins.
 
     Returns ``{"profiles": [...], "backbones": [...], "reductions": [dict, ...] (distinct),
     "standins": {data name: what stands in}, "standin_for": {data name: the paper's data}}``.
+    A data name in ``downstream`` (the downstream tasks) counts only when it is one of the items'
+    own tasks: a cell shared with another suite records every task of the run that wrote it, and a
+    one-task figure read from it shows one task.
     """
     cells = []
     for x in cells_or_groups:
         cells.extend(x.cells if isinstance(x, Group) else [x])
+    shown = {c.get("task") for c in cells}
     reductions: list[dict] = []
     standins: dict[str, str] = {}
     standin_for: dict[str, str] = {}
@@ -360,6 +364,8 @@ def describe(cells_or_groups) -> dict:
         if red and red not in reductions:
             reductions.append(red)
         for name, prov in provenances(c).items():
+            if name in downstream and name not in shown:
+                continue
             if prov.get("source") == "standin" and name not in standins:
                 standins[name] = standin_label(prov)
                 standin_for[name] = str(prov.get("standin_for") or name)

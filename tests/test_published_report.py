@@ -42,3 +42,29 @@ def test_published_cells_carry_no_path_of_the_machine_that_ran_them():
         text = path.read_text()
         for marker in ("/root/", "/home/", "/tmp/", "/work/", "\\\\Users\\\\"):
             assert marker not in text, f"{path.name} holds a machine path ({marker})"
+
+
+def test_published_table1_opens_with_the_papers_grid():
+    """A reader meets Table 1 as the paper prints it: methods as rows, the seven tasks and their mean
+    as columns, the majority class last; the long per-cell table comes after it."""
+    from reports import paper
+
+    text = (REPORT / "table1.md").read_text()
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    header = [x.strip().rstrip(" †") for x in lines[first].strip("|").split("|")]
+    tasks = [paper.task_title(t) for t in paper.numbers()["table1"]["tasks"]]
+    assert header == ["Method"] + tasks + ["Mean over tasks"]
+    rows = [line.split("|")[1].strip() for line in lines[first + 2:] if line.startswith("|")][:6]
+    assert rows == ["FT", "PT", "PPT", "MetaPT", "MetaPT(Y)", "*Majority class (test rows)*"]
+    assert text.index("## Per cell") > first and "| Task | Method |" in text
+
+
+def test_published_figures_say_what_they_plot():
+    """Fig. 3a is drawn at the rows used (requested in the caption); Fig. 2 names its one task and
+    the step budget; Fig. 3b says where K stops."""
+    fig3a = (REPORT / "fig3a.svg").read_text()
+    assert "pre-training rows used" in fig3a and "1,000 → 933" in fig3a and "<!-- 1,000 -->" not in fig3a
+    fig2 = (REPORT / "fig2.svg").read_text()
+    assert "One task, SST-5" in fig2 and "at most 100 steps" in fig2 and "SemEval" not in fig2
+    assert "K stops at 20 (the profile's cap)" in (REPORT / "fig3b.svg").read_text()

@@ -180,6 +180,66 @@ def with_rows(c, labels, correct, *, before=None, n_classes=5):
     return c
 
 
+def md_tables(md: str) -> list[list[list[str]]]:
+    """Every Markdown table of a text, in order: its rows (header first, the rule left out) as cells."""
+    tables_, current = [], None
+    for line in md.splitlines():
+        if line.startswith("|"):
+            if current is None:
+                current = []
+                tables_.append(current)
+            if not line.startswith("|---"):
+                current.append([x.strip() for x in line.strip().strip("|").split(" | ")])
+        else:
+            current = None
+    return tables_
+
+
+def _grid_cells(rng, tasks=TASKS, methods=("ft", "pt", "ppt", "metapt", "metapt_y"), seeds=(0, 1, 2)):
+    out = []
+    for t in tasks:
+        labels = [0, 0, 0, 1, 1, 1, 2, 2, 2, 0]                # majority class 0: 40 %
+        for m in methods:
+            for s in seeds:
+                out.append(with_rows(cell(m, t, s, 0.0), labels, rng.random(10) < 0.6, n_classes=3))
+    return out
+
+
+def test_table1_opens_with_the_papers_grid_one_row_per_method_one_column_per_task_and_their_mean(tmp_path):
+    write(tmp_path, _grid_cells(np.random.default_rng(3)))
+    res = load_quiet(tmp_path)
+    md = tables.table1(res)
+    first, paper_block, long = md_tables(md)[:3]
+    titles = [paper.task_title(t) for t in TASKS]
+    assert first[0] == ["Method"] + titles + ["Mean over tasks"]
+    assert [r[0] for r in first[1:]] == ["FT", "PT", "PPT", "MetaPT", "MetaPT(Y)", "*Majority class (test rows)*"]
+    assert all(len(r) == len(TASKS) + 2 for r in first)
+    by = {(g.method, g.task): g for g in res.select()}
+    ft = first[1]
+    for t, text in zip(TASKS, ft[1:-1]):
+        g = by[("ft", t)]
+        assert text == f"{100 * g.mean:.2f} ± {100 * g.std:.2f}"
+    assert ft[-1] == f"{statistics.mean(100 * by[('ft', t)].mean for t in TASKS):.2f}"
+    assert first[-1][1:] == ["40.00"] * len(TASKS) + ["40.00"]      # same test rows every seed: no ± 0.00
+    # the paper's own numbers as a block of their own, on the same columns, then the per-cell table
+    assert paper_block[0] == first[0] and paper_block[1][:2] == ["FT", "43.57 ± 2.56"]
+    assert paper_block[1][-1] == f"{statistics.mean(paper.table1_cell('ft', t)['mean'] for t in TASKS):.2f}"
+    assert long[0][:2] == ["Task", "Method"] and len(long) - 1 == len(TASKS) * (5 + 1)
+    assert md.index("## Per cell") > md.index("| Method | SST-5")
+    assert md.index("## Per cell") < md.index("| Task | Method |")
+
+
+def test_table1_grid_leaves_the_mean_blank_where_a_task_is_missing(tmp_path):
+    cells = _grid_cells(np.random.default_rng(4), tasks=TASKS[:3], methods=("ft", "metapt"), seeds=(0, 1))
+    cells += _grid_cells(np.random.default_rng(5), tasks=TASKS[3:4], methods=("ft",), seeds=(0, 1))
+    write(tmp_path, cells)
+    first = md_tables(tables.table1(load_quiet(tmp_path)))[0]
+    assert first[0] == ["Method"] + [paper.task_title(t) for t in TASKS[:4]] + ["Mean over tasks"]
+    rows = {r[0]: r for r in first[1:]}
+    assert rows["MetaPT"][4] == "—" and rows["MetaPT"][-1] == "—"
+    assert rows["FT"][-1] != "—"
+
+
 def test_paired_comparison_by_hand(tmp_path):
     """8 rows, one seed: MetaPT right on rows 0-5, PPT on rows 4-7 -> 4 wins, 2 losses; exact
     McNemar p = P(Bin(6, .5) <= 2) * 2 = 2 * (1 + 6 + 15) / 64."""
@@ -460,15 +520,82 @@ def test_line_figures_draw_the_majority_class_of_each_points_test_rows(tmp_path)
     assert majority_line(load_quiet(tmp_path / "bare").select(suite="shots"), "n_train") is None
 
 
-def test_fig3a_says_when_fewer_pretraining_rows_were_used_than_asked(tmp_path):
-    from reports.figures.fig3a import rows_used
+def _shared_init(rows_asked, rows_used):
+    return {"artifact": f"metapt-prompt/{rows_asked}", "pretrain_rows": rows_used}
 
-    cells = [cell("metapt", "sst5", 0, 0.3, suite="pretrain-size", point={"pretrain.rows": r},
-                  init={"artifact": f"metapt-prompt/{r}", "pretrain_rows": min(r, 335)})
+
+def test_fig3a_places_each_point_at_the_rows_used_and_names_the_request_in_the_caption(tmp_path):
+    from reports.figures._common import series
+    from reports.figures.fig3a import AXIS, requested_to_used, x_used
+
+    used = {1000: 933, 3000: 2206, 10000: 2401}
+    cells = [with_rows(cell("metapt", "sst5", s, 0.0, suite="pretrain-size", point={"pretrain.rows": r},
+                            init=_shared_init(r, u)), [0, 1, 2, 0, 1], [True, s == 0, True, False, True])
+             for r, u in used.items() for s in (0, 1)]
+    write(tmp_path / "res", cells)
+    res = load_quiet(tmp_path / "res")
+    groups = res.select(suite="pretrain-size")
+    xs = series(groups, AXIS, x_used)["metapt"][0]
+    assert xs == [933, 2206, 2401]
+    assert requested_to_used(groups) == "1,000 → 933, 3,000 → 2,206, 10,000 → 2,401"
+    FIGURES["fig3a"](res, tmp_path / "out")
+    svg = (tmp_path / "out" / "fig3a.svg").read_text()
+    assert "pre-training rows used" in svg and "2,401" in svg and "10,000 → 2,401" in svg
+    assert "<!-- 10,000 -->" not in svg          # no tick at a requested count
+
+
+def test_fig3a_falls_back_to_the_rows_requested_and_says_so_when_a_cell_lacks_its_rows_used(tmp_path):
+    cells = [cell("metapt", "sst5", 0, 0.3 + r / 1e5, suite="pretrain-size", point={"pretrain.rows": r},
+                  init=_shared_init(r, min(r, 335)) if r != 3000 else {})
              for r in (100, 1000, 3000)]
-    write(tmp_path, cells)
-    groups = load_quiet(tmp_path).select(suite="pretrain-size")
-    assert rows_used(groups) == "1000→335, 3000→335"
+    write(tmp_path / "res", cells)
+    FIGURES["fig3a"](load_quiet(tmp_path / "res"), tmp_path / "out")
+    svg = (tmp_path / "out" / "fig3a.svg").read_text()
+    assert "pre-training rows requested" in svg and "not every cell records the rows it used" in svg
+
+
+def test_fig2_caption_names_its_one_task_the_step_budget_and_where_the_axis_stops(tmp_path):
+    """A sentiment7 cell reused as the 40-example point records every task of its run: the caption
+    still names SST-5 alone, says the budget binds from 40 examples on, and that 320 is the cap."""
+    from reports.figures.fig2 import AXIS, budget_note
+    from reports.figures._common import footer, range_note
+
+    cells = []
+    for n, budget, epochs in ((10, 30, 10.0), (40, 100, 10.0), (160, 100, 2.5), (320, 100, 1.25)):
+        for m in ("ft", "metapt"):
+            c = cell(m, "sst5", 0, 0.4, suite="shots", point={"n_train": n},
+                     config={"axis_limits": {"n_train": 320}},
+                     train={"budget": budget, "epochs": epochs if m == "ft" else epochs / 2},
+                     reductions={"n_train": {"paper": 40, "here": n}, "tune.max_steps": {"paper": None, "here": 100}})
+            if n == 40:
+                c["provenance"]["sst2"] = dict(c["provenance"]["sst5"], task="sst2", standin_for="SST-2")
+            cells.append(c)
+    write(tmp_path / "res", cells)
+    groups = load_quiet(tmp_path / "res").select(suite="shots")
+    assert budget_note(groups) == ("every cell trains at most 100 steps: from 40 examples on this fixed budget "
+                                   "binds (1.25 epochs at 320), so more examples bring no more training steps, "
+                                   "which flattens the curves")
+    assert range_note(groups, AXIS, "fig2", "training examples stop") == (
+        "training examples stop at 320 (the profile's cap); paper: 10 to 2,560")
+    text = footer(groups, "x", axes=AXIS).replace("\n", " ")
+    assert "not the paper's: SST-5 ·" in text and "SST-2" not in text
+    assert "1 other setting differs" in text     # tune.max_steps; n_train is the axis, not four settings
+    FIGURES["fig2"](load_quiet(tmp_path / "res"), tmp_path / "out")
+    svg = (tmp_path / "out" / "fig2.svg").read_text()
+    assert "One task, SST-5" in svg and "at most 100 steps" in svg
+
+
+def test_fig3b_says_k_stops_at_the_profiles_cap(tmp_path):
+    from reports.figures._common import range_note
+    from reports.figures.fig3b import AXIS
+
+    write(tmp_path, [cell("metapt", "sst5", 0, 0.4, suite="clusters", point={"pretrain.k": k},
+                          config={"axis_limits": {"pretrain.k": 20}}) for k in (3, 10, 20)])
+    groups = load_quiet(tmp_path).select(suite="clusters")
+    assert range_note(groups, AXIS, "fig3b", "K stops") == "K stops at 20 (the profile's cap); paper: 3 to 30"
+    short = [g for g in groups if g.point["pretrain.k"] < 20]
+    assert range_note(short, AXIS, "fig3b", "K stops") == (
+        "K stops at 10 (the suite's last point; the profile allows 20); paper: 3 to 30")
 
 
 def test_cells_scored_on_other_test_rows_are_never_paired(tmp_path):

@@ -58,5 +58,5 @@ def fig4(results, out_dir):
     if absent:
         extra += "; no result for K = " + ", ".join(map(str, absent))
     fig.tight_layout()
-    add_footer(fig, footer(cells, extra))
+    add_footer(fig, footer(cells, extra, axes=("pretrain.k", "k")))  # K: one value per panel
     return save(fig, out_dir, "fig4")
