@@ -16,12 +16,12 @@ same code, split and test rows: its checkpoint choice hinges on the last bits of
 (issue 18 measured 7 of 14 PT cells moving that way). It joins the sample when a stable protocol
 is published; until then it is in ``UNSTABLE`` and not run. The current protocol (fixed test rows,
 every-20 / patience 5 / smoothed selection) is not yet that: PT SST-2 seed 1 moved 82.8 -> 78.2 % under
-another processor's bf16 kernels (docs/agreement/sample-nobf16-kernels.md).
+another processor's bf16 kernels (docs/experiments/agreement/sample-nobf16-kernels.md).
 
 PT is still checked where a rerun can be held to more: on the published cell's own arithmetic (the
 same processor model and flags, torch build and threads, bf16 decision, and no arithmetic setting in
 the environment), a rerun must give the published predictions on every test row. That is the only
-promise the protocol can keep today, and a control measured it (docs/agreement/control-same-settings.md:
+promise the protocol can keep today, and a control measured it (docs/experiments/agreement/control-same-settings.md:
 pt/sst2/seed1 reran with 100 % the same predictions). On any other arithmetic the test says why it is
 skipped rather than passing a chaotic cell on a loose tolerance.
 """

@@ -13,13 +13,13 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
 REPORT = ROOT / "docs" / "report"
-ARCHIVE = ROOT / "docs" / "archive" / "format1"     # the run quoted before fixed test rows
-ARCHIVE2 = ROOT / "docs" / "archive" / "format2"    # fixed test rows, 2 seeds, partial smoothing windows
+ARCHIVE = ROOT / "docs" / "archive" / "per-seed-test-rows"     # the run quoted before fixed test rows
+ARCHIVE2 = ROOT / "docs" / "archive" / "partial-windows"    # fixed test rows, 2 seeds, partial smoothing windows
 PUBLISHED = [(RESULTS, REPORT), (ARCHIVE / "results", ARCHIVE / "report"),
              (ARCHIVE2 / "results", ARCHIVE2 / "report")]
 
 
-@pytest.mark.parametrize("results,report", PUBLISHED, ids=["current", "archive-format1", "archive-format2"])
+@pytest.mark.parametrize("results,report", PUBLISHED, ids=["current", "archive-per-seed-test-rows", "archive-partial-windows"])
 def test_published_report_equals_what_plot_makes_from_the_published_cells(results, report, tmp_path):
     from benchmark import cli
 
