@@ -32,7 +32,8 @@ from benchmark.train import Scorer, fit, metrics
 from benchmark.truncation import truncation
 
 PRETRAIN_DATA = ("pseudo", "labelled")   # the pseudo-labelled corpus; the labelled pool
-TRAIN_SECTIONS = {"prompt": "tune", "model": "ft"}   # what a cell tunes -> the profile section of its settings
+# what a cell tunes -> the profile section that holds its training settings
+TRAIN_SECTIONS = {"prompt": "tune", "model": "ft"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +112,8 @@ def check_declaration(method: Method) -> None:
     if method.tunes not in (None, *TRAIN_SECTIONS):
         raise ValueError(f"{where}: tunes = {method.tunes!r}; allowed: {', '.join(TRAIN_SECTIONS)} or None")
     if method.artifact_kind is not None:
-        missing = [f for f in ("artifact_key", "build_artifact") if getattr(type(method), f) is getattr(Method, f)]
+        missing = [f for f in ("artifact_key", "build_artifact")
+                   if getattr(type(method), f) is getattr(Method, f)]
         if missing:
             raise ValueError(f"{where}: artifact_kind {method.artifact_kind!r} needs {' and '.join(missing)}")
 

@@ -29,7 +29,8 @@ class MetaPT(Method):
         pre = dict(cfg["pretrain"], grouping=self.grouping_of(ctx))
         pre.pop("labeller", None) if self.pretrain_data == "labelled" else None
         data_key = ctx.pseudo_labelled_key() if self.pretrain_data == "pseudo" else ctx.labelled_pool_key()
-        return {"method": "metapt", "data": self.pretrain_data, "backbone": cfg["backbone"], "encoder": cfg["encoder"],
+        return {"method": "metapt", "data": self.pretrain_data, "backbone": cfg["backbone"],
+                "encoder": cfg["encoder"],
                 "prompt_tokens": cfg["prompt_tokens"], "prompt_init": cfg["prompt_init"],
                 "max_length": cfg["max_length"], "maml": cfg["maml"], "pretrain": pre, "bf16": cfg["bf16"], **dtype_key(cfg),
                 "data_key": data_key, "version": self.version}

@@ -7,8 +7,8 @@ and the allowed values (the CLI exits 2, nothing is written to the results direc
 * each task has enough rows for ``n_train`` + ``n_val`` shots (and a test set) for every seed;
 * ``pretrain.k`` does not exceed the rows of the labelled pre-training pool actually available
   (for the methods that declare pre-training data, ``Method.pretrain_data``);
-* every label word (downstream tasks and, for those methods, the pre-training pool) is one token of the backbone
-  (the backbone is loaded for its tokenizer; the local executor reuses it);
+* every label word (downstream tasks and, for those methods, the pre-training pool) is one token
+  of the backbone (the backbone is loaded for its tokenizer; the local executor reuses it);
 * ``METAPT_FAULT`` (tests only) is well formed.
 """
 from __future__ import annotations

@@ -114,7 +114,8 @@ def test_preflight_checks_the_pre_training_of_a_registered_method(user_data, tmp
     # k above the pool's 90 rows (below pretrain.rows): refused before anything runs, since the method
     # declares pre-training data (a name prefix decided this before)
     assert _run(user_data, tmp_path / "results", "--set", "pretrain.k=100") == 2
-    assert "pretrain.k = 100 is above the number of pre-training rows (90 rows of 'mypool')" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pretrain.k = 100 is above the number of pre-training rows (90 rows of 'mypool')" in err
     assert not (tmp_path / "results").exists()
 
 
@@ -123,7 +124,7 @@ def test_the_ray_plan_builds_what_the_method_declares(user_data):
     from benchmark.context import Context
     from benchmark.executors import ray_executor
 
-    cfg = config.apply_overrides(config.load_profile("smoke"), ["pretrain.labelled_pool=mypool", "pretrain.k=3"])
+    cfg = config.apply_overrides(config.load_profile("smoke"), [s for s in SETTINGS if s != "--set"])
     cells = runner.expand(str(user_data), cfg)
     stages, deps = ray_executor.plan(cells, lambda c: Context(c, progress=False))
     kinds = [key[0] for key, *_ in stages]
@@ -164,9 +165,10 @@ def test_a_registered_method_runs_on_ray(user_data, tmp_path):
                PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]), RAY_USAGE_STATS_ENABLED="0",
                TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1")
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.run([sys.executable, "-m", "benchmark", "run", "--suite", str(user_data), "--profile", "smoke",
-                           "--seeds", "0", "--out", str(out), "--no-progress", "--executor", "ray", *SETTINGS],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    args = ["run", "--suite", str(user_data), "--profile", "smoke", "--seeds", "0", "--out", str(out),
+            "--no-progress", "--executor", "ray", *SETTINGS]
+    proc = subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ray: 3 shared stages and 1 cells submitted" in proc.stderr
     [cell] = _cells(out)
@@ -174,3 +176,18 @@ def test_a_registered_method_runs_on_ray(user_data, tmp_path):
     [summary] = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
     assert "metatask-prompt" in {a["kind"] for a in summary["artifacts_built"]}   # built by the Ray stage
     assert cell["init"]["artifact"].startswith("metatask-prompt/")
+
+
+def test_training_diagnostics_read_the_budget_from_the_section_of_what_a_method_tunes(monkeypatch):
+    import baselines
+    from baselines.base import train_diagnostics
+    from baselines.ft import FullModelTuning
+
+    monkeypatch.setattr(baselines, "METHODS", dict(baselines.METHODS))   # the registration ends with the test
+    register(type("FTCopy", (FullModelTuning,), {"name": "ft_copy"})())  # tunes the model, as FT does
+    config = {"n_train": 8, "tune": {"max_epochs": 10, "batch_size": 4, "max_steps": None},
+              "ft": {"max_epochs": 2, "batch_size": 4, "max_steps": None}}
+    train = {"best_step": 2, "evaluations": [[2, 0.5]]}    # an old cell: no budget recorded
+    assert train_diagnostics(train, config, "ft_copy")["best_fraction"] == 0.5        # 2 epochs x 2 steps
+    assert train_diagnostics(train, config, "metatask_pt")["best_fraction"] == 0.1    # 10 epochs x 2 steps
+    assert train_diagnostics(train, config, "gone_method")["best_fraction"] == 0.1    # unregistered: tune
