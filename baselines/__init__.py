@@ -1,13 +1,24 @@
-"""The methods compared in the paper's Tables 1 and 2: one file each, one registry line each."""
+"""The methods compared in the paper's Tables 1 and 2: one file each, one registry line each.
+
+A method kept outside this package is added with ``register(MyMethod())`` from its own module; to
+reach ``python -m benchmark`` (and the Ray workers, which get the variable too) that module is
+named in ``METAPT_METHODS`` (module names, comma-separated, importable on ``PYTHONPATH``).
+"""
 from __future__ import annotations
 
-from benchmark.errors import unknown
+import importlib
+import os
 
+from benchmark.errors import UserError, unknown
+
+from baselines.base import Method, check_declaration
 from baselines.ft import FullModelTuning
 from baselines.metapt import MetaPT
 from baselines.ppt import PretrainedPromptTuning
 from baselines.pt import PromptTuning
 from baselines.tsne import TSNE
+
+METHODS_ENV = "METAPT_METHODS"
 
 METHODS = {m.name: m for m in [
     FullModelTuning(),
@@ -21,6 +32,37 @@ METHODS = {m.name: m for m in [
     MetaPT("metapt_label", "MetaPT label", data="labelled", grouping="label", table_row="label"),
     TSNE(),
 ]}
+BUILTIN = frozenset(METHODS)
+for _method in METHODS.values():
+    check_declaration(_method)
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` (an instance) to the registry under its ``name``; returns it.
+
+    Its declaration is checked first (``base.check_declaration``). A built-in name is refused; a
+    name registered before is replaced (a module imported again registers its method again).
+    """
+    if not isinstance(method, Method):
+        raise TypeError(f"register() takes a baselines.base.Method instance, not {type(method).__name__}")
+    if method.name in BUILTIN and METHODS.get(method.name) is not method:
+        raise ValueError(f"method name {method.name!r} is built in; choose another name")
+    check_declaration(method)
+    METHODS[method.name] = method
+    return method
+
+
+def _import_user_methods() -> None:
+    """Import the modules ``METAPT_METHODS`` names; each registers its methods when imported."""
+    for module in filter(None, (m.strip() for m in os.environ.get(METHODS_ENV, "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise UserError(f"${METHODS_ENV} names module {module!r}, which cannot be imported ({exc})",
+                            hint="allowed: comma-separated names of modules on PYTHONPATH that call "
+                                 "baselines.register") from None
+        except (TypeError, ValueError) as exc:   # register() refused a method the module declares
+            raise UserError(f"${METHODS_ENV} module {module!r}: {exc}") from None
 
 
 def get_method(name: str):
@@ -31,3 +73,6 @@ def get_method(name: str):
 
 def list_methods() -> list[str]:
     return list(METHODS)
+
+
+_import_user_methods()   # last: a user module imports register from this module

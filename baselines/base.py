@@ -1,17 +1,27 @@
 """The interface every method implements, and the shared downstream prompt-tuning step.
 
-A method is one file with one class and one line in ``baselines/__init__.py``:
+A method is one file with one class and one line in ``baselines/__init__.py`` (or, for a method
+kept outside this package, one ``baselines.register`` call). It *declares* what it needs as class
+attributes; the executors, ``preflight``, ``calibrate`` and the reports read them (``Method.needs``),
+never the method's type or name::
 
     class MyMethod(Method):
         name = "mine"
         title = "My method"
-        def prepare(self, ctx):            # shared work, made once per configuration (cached)
-            return {"prompt": ...}
-        def run(self, ctx, task, seed):    # one cell: a task and a seed
-            return tune_downstream(ctx, task, seed, init=...)
+        pretrain_data = "labelled"       # reads the labelled pre-training pool
+        meta_tasks = True                # split into meta tasks by the profile's pretrain.grouping
+        artifact_kind = "mine-prompt"    # a shared artefact, built once per key:
+        def artifact_key(self, ctx):     #   everything the artefact depends on
+            return {...}
+        def build_artifact(self, ctx, out_dir):   # -> ctx.save_prompt(out_dir, weight, ...)
+            ...
+
+A prompt method with an artefact is then tuned downstream from the artefact's prompt (``run``'s
+default); one without starts from a fresh prompt per seed. Override ``run`` for anything else.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -20,6 +30,18 @@ import torch
 from benchmark.prompt import SoftPrompt, make_prompt
 from benchmark.train import Scorer, fit, metrics
 from benchmark.truncation import truncation
+
+PRETRAIN_DATA = ("pseudo", "labelled")   # the pseudo-labelled corpus; the labelled pool
+# what a cell tunes -> the profile section that holds its training settings
+TRAIN_SECTIONS = {"prompt": "tune", "model": "ft"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Needs:
+    """What a method's cells need built before them under one profile (``Method.needs``)."""
+    pretrain_data: str | None    # "pseudo", "labelled" or None: no pre-training rows
+    grouping: str | None         # the grouping that splits those rows into meta tasks, or None
+    artifact_kind: str | None    # the shared artefact's kind (its folder under artifacts/), or None
 
 
 class Method:
@@ -30,12 +52,75 @@ class Method:
     # in their key) get new hashes, so a results directory never mixes old and new behaviour.
     version: int = 1
 
+    # What the method needs, declared as data.
+    pretrain_data: str | None = None   # pre-training rows it reads: one of PRETRAIN_DATA, or None
+    meta_tasks: bool = False           # whether it splits those rows into meta tasks
+    grouping: str | None = None        # the grouping that makes them; None: the profile's pretrain.grouping
+    artifact_kind: str | None = None   # its shared artefact (keyed by artifact_key, made by build_artifact)
+    tunes: str | None = "prompt"       # what a cell trains: "prompt", "model" (every weight) or None
+
+    def grouping_of(self, ctx) -> str | None:
+        """The grouping of this method's meta tasks under ``ctx``'s profile (None: no meta tasks)."""
+        return (self.grouping or ctx.cfg["pretrain"]["grouping"]) if self.meta_tasks else None
+
+    def needs(self, ctx) -> Needs:
+        return Needs(self.pretrain_data, self.grouping_of(ctx), self.artifact_kind)
+
+    @property
+    def train_section(self) -> str | None:
+        """The profile section holding a cell's training settings (``tune``, ``ft``), or None."""
+        return TRAIN_SECTIONS.get(self.tunes)
+
+    def artifact_key(self, ctx) -> dict:
+        """Everything the artefact depends on: its hash names the artefact's folder."""
+        raise NotImplementedError(f"method {self.name!r} declares artifact_kind but no artifact_key")
+
+    def build_artifact(self, ctx, out_dir) -> dict:
+        """Make the artefact in ``out_dir``; returns its record (``ctx.save_prompt`` for a prompt)."""
+        raise NotImplementedError(f"method {self.name!r} declares artifact_kind but no build_artifact")
+
     def prepare(self, ctx) -> dict:
-        """Shared artefacts (a pre-trained or meta-learned prompt); ``ctx.artifact`` caches them."""
-        return {}
+        """Shared work made once per configuration: the declared artefact (``ctx.artifact`` caches it)."""
+        if self.artifact_kind is None:
+            return {}
+        return ctx.artifact(self.artifact_kind, self.artifact_key(ctx), self.build_artifact)
 
     def run(self, ctx, task: str, seed: int) -> dict:
-        raise NotImplementedError
+        """One cell: prompt tuning from the artefact's prompt, or from a fresh prompt without one."""
+        if self.tunes != "prompt":
+            raise NotImplementedError(f"method {self.name!r} tunes {self.tunes!r}: it must define run")
+        if self.artifact_kind is None:
+            return tune_downstream(ctx, task, seed, init=None, method=self.name)
+        return tune_from_artifact(ctx, task, seed, ctx.prepared(self), method=self.name)
+
+
+def check_declaration(method: Method) -> None:
+    """Refuse a method whose declaration the executors could not act on (one line: what, allowed)."""
+    from tasksets.groupings import GROUPINGS as groupings
+
+    where = f"method {method.name!r} ({type(method).__name__})"
+    if not method.name or not isinstance(method.name, str):
+        raise ValueError(f"{where}: name must be a non-empty string")
+    if method.pretrain_data not in (None, *PRETRAIN_DATA):
+        raise ValueError(f"{where}: pretrain_data = {method.pretrain_data!r}; allowed: "
+                         f"{', '.join(PRETRAIN_DATA)} or None")
+    if method.meta_tasks and method.pretrain_data is None:
+        raise ValueError(f"{where}: meta_tasks needs pretrain_data (the rows the meta tasks are made of)")
+    if method.grouping is not None and (not method.meta_tasks or method.grouping not in groupings):
+        raise ValueError(f"{where}: grouping = {method.grouping!r}; allowed: with meta_tasks, one of "
+                         f"{', '.join(sorted(groupings))}, or None for the profile's pretrain.grouping")
+    if method.tunes not in (None, *TRAIN_SECTIONS):
+        raise ValueError(f"{where}: tunes = {method.tunes!r}; allowed: {', '.join(TRAIN_SECTIONS)} or None")
+    if method.artifact_kind is not None:
+        missing = [f for f in ("artifact_key", "build_artifact")
+                   if getattr(type(method), f) is getattr(Method, f)]
+        if missing:
+            raise ValueError(f"{where}: artifact_kind {method.artifact_kind!r} needs {' and '.join(missing)}")
+
+
+def pretrain_pool(ctx, data: str) -> dict:
+    """The pre-training rows ``data`` names: the pseudo-labelled corpus or the labelled pool."""
+    return ctx.pseudo_labelled() if data == "pseudo" else ctx.labelled_pool()
 
 
 def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, method: str) -> dict:
@@ -143,7 +228,7 @@ def train_diagnostics(train: dict, config: dict | None = None, method: str | Non
     evaluations = train.get("evaluations") or []
     best, budget = train.get("best_step"), train.get("budget")
     if not budget and config:
-        section = config.get("ft" if method == "ft" else "tune") or {}
+        section = config.get(_train_section(method)) or {}
         try:
             budget = section["max_epochs"] * math.ceil(config["n_train"] / section["batch_size"])
             budget = min(budget, section["max_steps"]) if section.get("max_steps") else budget
@@ -153,6 +238,13 @@ def train_diagnostics(train: dict, config: dict | None = None, method: str | Non
             "best_fraction": round(best / budget, 3) if best is not None and budget else None,
             "best_early": best <= EARLY_FRACTION * budget if best is not None and budget else None}
 
+
+
+def _train_section(method: str | None) -> str:
+    """The registered method's own section; a method no longer registered (an old cell) reads ``tune``."""
+    from baselines import METHODS
+
+    return getattr(METHODS.get(method), "train_section", None) or "tune"
 
 
 def dtype_key(cfg) -> dict:

@@ -11,6 +11,7 @@ class FullModelTuning(Method):
     name = "ft"
     title = "FT"
     table_row = "FT"
+    tunes = "model"
 
     def run(self, ctx, task, seed):
         cfg = ctx.cfg

@@ -8,7 +8,7 @@ The meta-learned prompt is made once per configuration and reused by every task 
 import numpy as np
 import torch
 
-from baselines.base import Method, dtype_key, tune_from_artifact
+from baselines.base import Method, dtype_key, pretrain_pool
 from benchmark.maml import meta_train
 from benchmark.prompt import make_prompt, row_norms
 from benchmark.train import Scorer
@@ -17,30 +17,29 @@ from tasksets.pseudo_label import label_purity
 
 class MetaPT(Method):
     version = 2  # 2: the meta-learned prompt is the best meta-trained one, never the initial prompt
+    meta_tasks = True
+    artifact_kind = "metapt-prompt"   # Method.run tunes downstream from this prompt
 
     def __init__(self, name, title, *, data="pseudo", grouping=None, table_row=None):
-        self.name, self.title, self.data, self.grouping, self.table_row = name, title, data, grouping, table_row
-
-    def grouping_of(self, ctx):
-        return self.grouping or ctx.cfg["pretrain"]["grouping"]
+        self.name, self.title, self.table_row = name, title, table_row
+        self.pretrain_data, self.grouping = data, grouping   # grouping None: the profile's pretrain.grouping
 
     def artifact_key(self, ctx):
         cfg = ctx.cfg
         pre = dict(cfg["pretrain"], grouping=self.grouping_of(ctx))
-        pre.pop("labeller", None) if self.data == "labelled" else None
-        data_key = ctx.pseudo_labelled_key() if self.data == "pseudo" else ctx.labelled_pool_key()
-        return {"method": "metapt", "data": self.data, "backbone": cfg["backbone"], "encoder": cfg["encoder"],
+        pre.pop("labeller", None) if self.pretrain_data == "labelled" else None
+        data_key = ctx.pseudo_labelled_key() if self.pretrain_data == "pseudo" else ctx.labelled_pool_key()
+        return {"method": "metapt", "data": self.pretrain_data, "backbone": cfg["backbone"],
+                "encoder": cfg["encoder"],
                 "prompt_tokens": cfg["prompt_tokens"], "prompt_init": cfg["prompt_init"],
                 "max_length": cfg["max_length"], "maml": cfg["maml"], "pretrain": pre, "bf16": cfg["bf16"], **dtype_key(cfg),
                 "data_key": data_key, "version": self.version}
 
-    def prepare(self, ctx):
-        return ctx.artifact("metapt-prompt", self.artifact_key(ctx), self._meta_train)
-
-    def _meta_train(self, ctx, out_dir):
+    def build_artifact(self, ctx, out_dir):
+        """Prompt-MAML over the meta tasks of the declared pre-training rows (``maml.meta_train``)."""
         cfg = ctx.cfg
         pre = cfg["pretrain"]
-        pool = ctx.pseudo_labelled() if self.data == "pseudo" else ctx.labelled_pool()
+        pool = pretrain_pool(ctx, self.pretrain_data)
         texts, labels = pool["texts"], np.asarray(pool["labels"])
         grouping = self.grouping_of(ctx)
         tasks = ctx.tasksets(grouping, texts, labels, k=pre["k"], m=pre["m"], seed=pre["seed"])
@@ -72,6 +71,3 @@ class MetaPT(Method):
                   "row_norm": {"initial": initial_norm, "kept": row_norms(prompt.weight)},
                   "label_purity": label_purity(tasks.summary())}
         return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)
-
-    def run(self, ctx, task, seed):
-        return tune_from_artifact(ctx, task, seed, ctx.prepared(self), method=self.name)

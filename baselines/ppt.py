@@ -7,7 +7,7 @@ from the last checkpoint with the same result as an uninterrupted one."""
 import numpy as np
 import torch
 
-from baselines.base import Method, dtype_key, tune_from_artifact
+from baselines.base import Method, dtype_key, pretrain_pool
 from benchmark.prompt import make_prompt, row_norms
 from benchmark.train import Scorer, fit
 
@@ -46,6 +46,8 @@ class PretrainedPromptTuning(Method):
     title = "PPT"
     table_row = "PPT"
     version = 2  # 2: the pre-trained prompt is the best trained checkpoint, never the initial prompt
+    pretrain_data = "pseudo"
+    artifact_kind = "ppt-prompt"   # Method.run tunes downstream from this prompt
 
     def artifact_key(self, ctx):
         cfg = ctx.cfg
@@ -53,12 +55,9 @@ class PretrainedPromptTuning(Method):
                 "prompt_init": cfg["prompt_init"], "max_length": cfg["max_length"], "ppt": cfg["ppt"],
                 "bf16": cfg["bf16"], **dtype_key(cfg), "data": ctx.pseudo_labelled_key(), "version": self.version}
 
-    def prepare(self, ctx):
-        return ctx.artifact("ppt-prompt", self.artifact_key(ctx), self._pretrain)
-
-    def _pretrain(self, ctx, out_dir):
+    def build_artifact(self, ctx, out_dir):
         cfg = ctx.cfg
-        pool = ctx.pseudo_labelled()
+        pool = pretrain_pool(ctx, self.pretrain_data)
         backbone = ctx.backbone()
         scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
         seed = cfg["pretrain"]["seed"]
@@ -78,6 +77,3 @@ class PretrainedPromptTuning(Method):
                               "wall_s": result.wall_s},
                   "row_norm": {"initial": initial_norm, "kept": row_norms(prompt.weight)}}
         return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)
-
-    def run(self, ctx, task, seed):
-        return tune_from_artifact(ctx, task, seed, ctx.prepared(self), method=self.name)

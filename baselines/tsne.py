@@ -2,20 +2,24 @@
 pseudo-labelled pre-training data, coloured by cluster."""
 import numpy as np
 
-from baselines.base import Method
+from baselines.base import Method, pretrain_pool
 
 
 class TSNE(Method):
     name = "tsne"
     title = "t-SNE of K-means meta tasks"
+    pretrain_data = "pseudo"
+    meta_tasks = True
+    grouping = "kmeans"
+    tunes = None           # no downstream training: the cell is the embedding's 2-d map
 
     def run(self, ctx, task, seed):
         from tasksets.tsne import tsne_points
 
         pre = ctx.cfg["pretrain"]
-        pool = ctx.pseudo_labelled()
+        pool = pretrain_pool(ctx, self.pretrain_data)
         texts, labels = pool["texts"], np.asarray(pool["labels"])
-        tasks = ctx.tasksets("kmeans", texts, labels, k=pre["k"], m=pre["m"], seed=pre["seed"])
+        tasks = ctx.tasksets(self.grouping, texts, labels, k=pre["k"], m=pre["m"], seed=pre["seed"])
         points, assignments = tsne_points(tasks.embeddings, tasks.assignments, seed=seed)
         return {"tsne": {"k": pre["k"], "points": np.round(points, 3).tolist(),
                          "assignments": np.asarray(assignments).tolist()},

@@ -5,9 +5,10 @@ and the allowed values (the CLI exits 2, nothing is written to the results direc
 
 * every cell's settings (suite axis points included) pass ``config.validate``;
 * each task has enough rows for ``n_train`` + ``n_val`` shots (and a test set) for every seed;
-* ``pretrain.k`` does not exceed the rows of the labelled pre-training pool actually available;
-* every label word (downstream tasks and the pre-training pool) is one token of the backbone
-  (the backbone is loaded for its tokenizer; the local executor reuses it);
+* ``pretrain.k`` does not exceed the rows of the labelled pre-training pool actually available
+  (for the methods that declare pre-training data, ``Method.pretrain_data``);
+* every label word (downstream tasks and, for those methods, the pre-training pool) is one token
+  of the backbone (the backbone is loaded for its tokenizer; the local executor reuses it);
 * ``METAPT_FAULT`` (tests only) is well formed.
 """
 from __future__ import annotations
@@ -18,11 +19,11 @@ from benchmark import config as config_mod
 from benchmark.errors import UserError
 from benchmark.io import config_hash
 
-PRETRAIN_METHODS = ("ppt", "metapt", "tsne")
-
 
 def _uses_pretraining(method: str) -> bool:
-    return method.startswith(PRETRAIN_METHODS)
+    from baselines import get_method
+
+    return get_method(method).pretrain_data is not None
 
 
 def check_faults_env() -> None:

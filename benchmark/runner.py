@@ -370,6 +370,8 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
         log.info("cell %s starts", cell.describe())
         try:
             faults.cell_starts(cell, out)   # METAPT_FAULT (tests only): injected NaN, OOM, data error, kill
+            if method.artifact_kind:   # the artefact the method declares first, as the Ray executor's stage does
+                ctx.prepared(method)
             record.update(method.run(ctx, cell.task, cell.seed))
         except KeyboardInterrupt:
             raise

@@ -40,7 +40,7 @@ def keys(profile: str, overrides: list[str], artifacts_dir: pathlib.Path) -> dic
     for cell in cells:
         ctx = Context(cell.config, progress=False, artifacts_dir=artifacts_dir)
         method = get_method(cell.method)
-        if hasattr(method, "artifact_key"):
+        if method.artifact_kind:
             artifacts.setdefault(f"{cell.method}-prompt", set()).add(config_hash(method.artifact_key(ctx)))
             artifacts.setdefault("pseudo-labels", set()).add(config_hash(ctx.pseudo_labelled_key()))
     return {"cells": {c.describe(): c.key for c in cells},

@@ -256,7 +256,7 @@ def start_prompt(ctx, start: str, *, cached_only: bool):
 
     method = get_method(start)
     key = method.artifact_key(ctx)
-    kind = f"{'ppt' if start == 'ppt' else 'metapt'}-prompt"
+    kind = method.artifact_kind
     if cached_only and not (ctx.artifacts_dir / kind / config_hash(key) / "artifact.json").exists():
         return None, None
     artifact = ctx.prepared(method)

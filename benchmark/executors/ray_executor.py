@@ -8,12 +8,13 @@ cell needs runs before it as its own tasks, each built once however many cells n
 order the artefacts depend on each other::
 
     data (every task's rows, stand-ins unpacked)
-      -> pseudo-labels -> embeddings -> clusterings -> pre-trained / meta-learned prompts
+      -> pseudo-labels -> embeddings -> clusterings -> artefacts (pre-trained / meta-learned prompts)
         -> the downstream cells that need them
 
-A cell that needs none of it (FT, PT) starts as soon as the data is there. Each task asks for one
-CPU and, when the profile runs on a GPU (``device: cuda``, or ``auto`` on a cluster that has
-GPUs), one GPU. A task whose worker dies (killed, node lost) is retried by Ray
+What a cell needs is what its method declares (``Method.needs``: pre-training data, meta-task
+grouping, artefact kind). A cell that needs none of it (FT, PT) starts as soon as the data is
+there. Each task asks for one CPU and, when the profile runs on a GPU (``device: cuda``, or
+``auto`` on a cluster that has GPUs), one GPU. A task whose worker dies (killed, node lost) is retried by Ray
 (``max_retries``); an artefact build resumes from its checkpoint. A stage that fails does not
 stop the suite: the cells that need it run, fail on the same error and are recorded as failed
 with the reason, like the local executor does.
@@ -35,8 +36,8 @@ from benchmark.errors import UserError
 from benchmark.io import config_hash
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-FORWARD_ENV = ("METAPT_CACHE", "METAPT_OFFLINE", "METAPT_TASKS_PATH", "METAPT_FAULT", "HF_HUB_OFFLINE", "HF_HOME",
-               "TRANSFORMERS_OFFLINE", "TRANSFORMERS_VERBOSITY", "TOKENIZERS_PARALLELISM")
+FORWARD_ENV = ("METAPT_CACHE", "METAPT_OFFLINE", "METAPT_TASKS_PATH", "METAPT_METHODS", "METAPT_FAULT",
+               "HF_HUB_OFFLINE", "HF_HOME", "TRANSFORMERS_OFFLINE", "TRANSFORMERS_VERBOSITY", "TOKENIZERS_PARALLELISM")
 MAX_RETRIES = 3
 
 
@@ -100,23 +101,6 @@ def _gpus(cfg: dict) -> float:
     if cfg.get("device") == "auto" and ray.cluster_resources().get("GPU", 0) > 0:
         return 1
     return 0
-
-
-# -- what a method needs built before its cells ------------------------------------------------
-
-def _needs(method, ctx) -> dict:
-    """{"data": "pseudo"|"labelled"|None, "grouping": str|None, "prompt": bool} for a method."""
-    from baselines.metapt import MetaPT
-    from baselines.ppt import PretrainedPromptTuning
-    from baselines.tsne import TSNE
-
-    if isinstance(method, MetaPT):
-        return {"data": method.data, "grouping": method.grouping_of(ctx), "prompt": True}
-    if isinstance(method, PretrainedPromptTuning):
-        return {"data": "pseudo", "grouping": None, "prompt": True}
-    if isinstance(method, TSNE):
-        return {"data": "pseudo", "grouping": "kmeans", "prompt": False}
-    return {"data": None, "grouping": None, "prompt": hasattr(method, "artifact_key")}
 
 
 # -- the stage functions (run in Ray workers) --------------------------------------------------
@@ -192,12 +176,12 @@ def stage_clustering(cfg: dict, data: str, grouping: str, *_deps) -> dict:
     return _stage("clusterings", go)
 
 
-def stage_prompt(cfg: dict, method_name: str, *_deps) -> dict:
+def stage_artifact(cfg: dict, method_name: str, *_deps) -> dict:
     def go():
         from baselines import get_method
 
         _context(cfg).prepared(get_method(method_name))
-    return _stage(f"prompt {method_name}", go)
+    return _stage(f"artefact {method_name}", go)
 
 
 def cell_task(cell_fields: dict, out: str, precision_record=None, *_deps) -> dict:
@@ -218,6 +202,7 @@ def plan(cells, ctx_for) -> tuple[list[tuple], dict]:
     """The stage graph for ``cells``: a list of (key, function name, args, dependency keys) in an
     order where every dependency comes first, and {cell key: dependency keys}."""
     from baselines import get_method
+    from tasksets.groupings import NEEDS_EMBEDDINGS
 
     stages: dict = {}
     order: list = []
@@ -235,30 +220,32 @@ def plan(cells, ctx_for) -> tuple[list[tuple], dict]:
     for cfg_key, group in by_cfg.items():
         cfg = group[0].config
         ctx = ctx_for(cfg)
-        needs = {m: _needs(get_method(m), ctx) for m in sorted({c.method for c in group})}
+        # what each method declares it needs (baselines.base.Needs), never inferred from its type or name
+        needs = {m: get_method(m).needs(ctx) for m in sorted({c.method for c in group})}
         tasks = sorted({c.task for c in group})
         pre = cfg["pretrain"]
-        if any(n["data"] for n in needs.values()):
+        if any(n.pretrain_data for n in needs.values()):
             tasks = sorted(set(tasks) | {pre["labelled_pool"]}
-                           | ({pre["unlabelled"]} if any(n["data"] == "pseudo" for n in needs.values()) else set()))
+                           | ({pre["unlabelled"]} if any(n.pretrain_data == "pseudo" for n in needs.values()) else set()))
         data = add(("data", cfg_key), "stage_data", (cfg, tasks), [])
         for cell in group:
             n = needs[cell.method]
             deps = [data]
-            if n["data"] == "pseudo":
+            if n.pretrain_data == "pseudo":
                 deps = [add(("pseudo-labels", config_hash(ctx.pseudo_labelled_key())), "stage_pseudo_labels",
                              (cfg,), deps)]
-            if n["data"]:
-                data_key = config_hash(ctx.pseudo_labelled_key() if n["data"] == "pseudo" else ctx.labelled_pool_key())
-            if n["grouping"]:
-                if n["grouping"] == "kmeans":
-                    deps = [add(("embeddings", cfg["encoder"], data_key), "stage_embeddings", (cfg, n["data"]), deps)]
-                deps = [add(("clusterings", n["grouping"], data_key, pre["k"], pre["m"], pre["seed"],
-                             pre["val_fraction"]), "stage_clustering", (cfg, n["data"], n["grouping"]), deps)]
-            if n["prompt"]:
-                method = get_method(cell.method)
-                key = config_hash(method.artifact_key(ctx)) if hasattr(method, "artifact_key") else cfg_key
-                deps = [add(("prompt", cell.method, key), "stage_prompt", (cfg, cell.method), deps)]
+            if n.pretrain_data:
+                data_key = config_hash(ctx.pseudo_labelled_key() if n.pretrain_data == "pseudo"
+                                       else ctx.labelled_pool_key())
+            if n.grouping:
+                if n.grouping in NEEDS_EMBEDDINGS:
+                    deps = [add(("embeddings", cfg["encoder"], data_key), "stage_embeddings",
+                                (cfg, n.pretrain_data), deps)]
+                deps = [add(("clusterings", n.grouping, data_key, pre["k"], pre["m"], pre["seed"],
+                             pre["val_fraction"]), "stage_clustering", (cfg, n.pretrain_data, n.grouping), deps)]
+            if n.artifact_kind:
+                key = config_hash(get_method(cell.method).artifact_key(ctx))
+                deps = [add(("artefact", n.artifact_kind, key), "stage_artifact", (cfg, cell.method), deps)]
             cell_deps[cell.key] = tuple(deps)
     return [stages[k] for k in order], cell_deps
 
@@ -306,7 +293,7 @@ def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress:
 
     stages, cell_deps = plan(todo, ctx_for)
     functions = {name: ray.remote(globals()[name]) for name in
-                 {"stage_data", "stage_pseudo_labels", "stage_embeddings", "stage_clustering", "stage_prompt",
+                 {"stage_data", "stage_pseudo_labels", "stage_embeddings", "stage_clustering", "stage_artifact",
                   "cell_task"}}
     refs: dict = {}
     for key, fn, args, deps in stages:
