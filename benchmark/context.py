@@ -98,8 +98,7 @@ class Context:
 
         spec = data.get_task(task)
         split = data.few_shot_split(self.rows(task), n_train=self.cfg["n_train"], n_val=self.cfg["n_val"],
-                                    seed=seed, max_test=self.cfg["max_test"],
-                                    test_rows=self.cfg.get("test_rows", "per-seed"))   # cells made before it: per-seed
+                                    seed=seed, max_test=self.cfg["max_test"])
         return spec, split
 
     def pretrain_label_words(self) -> list[str]:

@@ -19,14 +19,10 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score, recall_score
 from tqdm.auto import tqdm
 
-from benchmark import faults
 from benchmark.errors import UserError
 from benchmark.io import atomic_path
 
 log = logging.getLogger(__name__)
-
-
-WINDOW_PICKS = ("latest", "best")
 
 
 @dataclasses.dataclass
@@ -51,17 +47,6 @@ class TrainConfig:
     # checkpoints are judged on a mean of several, cannot win on one lucky evaluation of a few rows.
     # False: every window counts (how the cells before this setting existed were made)
     full_window: bool = False
-    # with select_smooth > 1, which checkpoint of the winning window is kept: "latest" (its last one,
-    # how the cells before this setting existed were made) or "best" (the highest raw validation in it,
-    # ties to the later one): the window finds a good stretch of the curve, and the latest checkpoint
-    # of that stretch can be its worst (MetaPT SemEval-r seed 2 kept 0.425 from a window of
-    # 0.55 / 0.50 / 0.425). "best" keeps a snapshot of each of the window's checkpoints
-    window_pick: str = "latest"
-    # exponential moving average of the trained parameters (0: off, the default; 0.9: about the last
-    # 10 steps): what is validated, chosen and kept is the average, not the last iterate, so where a
-    # few rows' noisy updates make the trajectory wander (and its last bits decide where), the kept
-    # prompt is the centre of where it wandered. Training itself goes on from the raw iterate.
-    ema: float = 0.0
 
     def validate(self, where: str) -> None:
         for name in ("lr", "batch_size", "max_epochs", "patience", "eval_batch_size"):
@@ -73,12 +58,8 @@ class TrainConfig:
             raise UserError(f"{where}.select_smooth must be an integer >= 1, got {self.select_smooth!r}")
         if not isinstance(self.full_window, bool):
             raise UserError(f"{where}.full_window must be true or false, got {self.full_window!r}")
-        if self.window_pick not in WINDOW_PICKS:
-            raise UserError(f"{where}.window_pick must be one of {', '.join(WINDOW_PICKS)}, got {self.window_pick!r}")
         if self.checkpoint_every is not None and self.checkpoint_every <= 0:
             raise UserError(f"{where}.checkpoint_every must be > 0 (or null), got {self.checkpoint_every}")
-        if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) or not 0 <= self.ema < 1:
-            raise UserError(f"{where}.ema must be a number in [0, 1) (0: off), got {self.ema!r}")
 
 
 def length_buckets(lengths, *, fixed: int = 0, call_cost: float = 0.0, max_rows: int | None = None):
@@ -244,10 +225,6 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
     ``cfg.full_window``: with smoothing, a checkpoint competes (and counts for patience) only once its
     window is full (``select_smooth`` validations, or all the budget allows when it allows fewer), so
     the start is never kept on its single validation; the window that holds it can still win.
-    ``cfg.window_pick``: which checkpoint of the winning window is kept, its latest (default) or its
-    best by raw validation accuracy (ties: the later one; the start only when ``select_initial``).
-    ``cfg.ema`` > 0: after every step ``avg = ema * avg + (1 - ema) * param`` (``avg`` starts at the
-    initial parameters); each validation scores the average, and the snapshot kept is the average.
     """
     params = [p for p in params if p.requires_grad]
     if not params:
@@ -269,7 +246,6 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
     rng = np.random.default_rng(seed)
     ckpt = pathlib.Path(checkpoint) if checkpoint else None
     ckpt_every = cfg.checkpoint_every or eval_every
-    averaged = _Average(params, cfg.ema) if cfg.ema else None
 
     start = time.perf_counter()
     order = np.array([], dtype=np.int64)
@@ -282,11 +258,8 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
         sched.load_state_dict(state["scheduler"])
         rng.bit_generator.state = state["order_rng"]
         order = state["order"]
-        if averaged is not None:
-            averaged.load(state["ema"])
         best, best_step, best_state = state["best"], state["best_step"], state["best_state"]
         evaluations, bad, step, stopped = state["evaluations"], state["bad"], state["step"], state["stopped"]
-        recent = state.get("recent", [])
         _set_rng_state(state["rng"])
         log.info("%s: resumed from %s at step %d", desc, ckpt, step)
     else:
@@ -297,61 +270,42 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
         else:
             best, best_step, best_state = -math.inf, 0, snapshot()  # replaced by the first trained evaluation
         bad, step, stopped = 0, 0, False
-        recent = []
-    # pick "best": (step, raw validation, snapshot) of the window's checkpoints, the start only if it may be kept
-    picking = cfg.select_smooth > 1 and cfg.window_pick == "best"
-    if picking and step == 0 and select_initial:
-        recent = [(0, evaluations[0][1], best_state)]       # best_state is the start's snapshot here
     bar = tqdm(total=total, initial=step, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     while step < total and not stopped:
         if len(order) < cfg.batch_size:
             order = np.concatenate([order, rng.permutation(n_rows)])
         batch, order = order[:cfg.batch_size], order[cfg.batch_size:]
         opt.zero_grad(set_to_none=True)
-        loss = faults.poison_loss(loss_fn(batch))
+        loss = loss_fn(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
         loss.backward()
         opt.step()
         sched.step()
-        if averaged is not None:
-            averaged.update()
         step += 1
         bar.update(1)
         if step % eval_every == 0 or step == total:
-            if averaged is not None:
-                averaged.swap()      # validate, choose and snapshot the average
             score = eval_fn()
             evaluations.append((step, score))
             bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{score:.3f}", best=f"{best:.3f}")
-            if picking:
-                first = evaluations[max(0, len(evaluations) - cfg.select_smooth)][0]   # the window's first step
-                recent = [r for r in recent if r[0] >= first] + [(step, score, snapshot())]
             if cfg.select_smooth > 1:
                 window = [a for _, a in evaluations[-cfg.select_smooth:]]
                 score = sum(window) / len(window)
             if len(evaluations) < need:
                 pass                 # its window is not full yet: neither a candidate nor a miss
             elif score > best:
-                if picking:          # the best raw validation of the window; ties: the later checkpoint
-                    best_step, _, best_state = max(reversed(recent), key=lambda r: r[1])
-                    best, bad = score, 0
-                else:
-                    best, best_step, best_state, bad = score, step, snapshot(), 0
+                best, best_step, best_state, bad = score, step, snapshot(), 0
             else:
                 bad += 1
                 if bad >= cfg.patience:
                     stopped = True
-            if averaged is not None:
-                averaged.swap()      # training goes on from the raw iterate
         if ckpt and (step % ckpt_every == 0 or stopped or step == total):
             with atomic_path(ckpt) as tmp:
                 torch.save({"params": [p.detach().clone() for p in params], "optimizer": opt.state_dict(),
                             "scheduler": sched.state_dict(), "order_rng": rng.bit_generator.state,
                             "order": order, "best": best, "best_step": best_step, "best_state": best_state,
                             "evaluations": evaluations, "bad": bad, "step": step, "stopped": stopped,
-                            "recent": recent, "rng": _rng_state(),
-                            "ema": None if averaged is None else averaged.state()}, tmp)
+                            "rng": _rng_state()}, tmp)
     bar.close()
     restore(best_state)
     if cfg.select_smooth > 1:
@@ -359,35 +313,6 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
     return FitResult(best_score=float(best), best_step=best_step, steps=step,
                      epochs=step / steps_per_epoch, evaluations=evaluations, stopped_early=stopped,
                      wall_s=time.perf_counter() - start, budget=total)
-
-
-class _Average:
-    """The exponential moving average of ``params`` (``TrainConfig.ema``), and swapping it in and out."""
-
-    def __init__(self, params, decay: float):
-        self.params, self.decay = params, float(decay)
-        self.avg = [p.detach().clone() for p in params]
-
-    @torch.no_grad()
-    def update(self):
-        for a, p in zip(self.avg, self.params):
-            a.lerp_(p.detach(), 1.0 - self.decay)
-
-    @torch.no_grad()
-    def swap(self):
-        """Exchange the parameters' values with the average's (twice: back as they were)."""
-        for p, a in zip(self.params, self.avg):
-            tmp = p.detach().clone()
-            p.copy_(a)
-            a.copy_(tmp)
-
-    def state(self):
-        return [a.clone() for a in self.avg]
-
-    def load(self, state):
-        with torch.no_grad():
-            for a, s in zip(self.avg, state):
-                a.copy_(s)
 
 
 def adamw(params, cfg: TrainConfig) -> torch.optim.AdamW:

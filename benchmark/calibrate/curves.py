@@ -64,8 +64,8 @@ def _base_key(cfg: dict) -> dict:
 # cadence, no early stopping) or only choose a checkpoint afterwards (patience, smoothing, window
 # rules), which the replay varies on the stored curve
 CURVE_TUNE = ("batch_size", "weight_decay", "eval_batch_size")
-# tuning settings that change the curve only when set (off by default): in its key only then, so the
-# curves stored before the setting existed keep their keys
+# retired tuning settings that changed a curve when set: a stored curve made with one keeps it in its
+# key (``stability_same``), so it is never reused for a curve made without
 CURVE_TUNE_SET = ("ema",)
 
 
