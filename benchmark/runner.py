@@ -366,6 +366,17 @@ class _CellLog:
         self.handler.close()
 
 
+def cell_record(cell: Cell, *, status: str = "done", error: str | None = None) -> dict:
+    """The head of a cell's result JSON, whichever executor writes it: what the cell is (its config,
+    reductions and key), what ran it (versions, git commit, machine) and its status."""
+    return {"status": status, "suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
+            "method_version": cell.method_version, "point": cell.point, "profile": cell.config.get("profile"),
+            "backbone": cell.config["backbone"], "config": cell.config,
+            "reductions": config_mod.reductions(cell.config), "key": cell.key,
+            **({"run": cell.run} if cell.run else {}),
+            "versions": versions(), "git": git_commit(), "machine": machine(), "error": error}
+
+
 def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=None) -> dict:
     """Run one cell and write its result JSON (status done, or failed with the reason)."""
     from baselines import get_method
@@ -375,11 +386,7 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
     ctx = context if context is not None and context.cfg == cell.config else Context(cell.config, progress=progress)
     method = get_method(cell.method)
     started = time.time()
-    record = {"status": "done", "suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
-              "method_version": cell.method_version, "point": cell.point, "profile": cell.config.get("profile"), "backbone": cell.config["backbone"],
-              "config": cell.config, "reductions": config_mod.reductions(cell.config), "key": cell.key,
-              **({"run": cell.run} if cell.run else {}),
-              "versions": versions(), "git": git_commit(), "machine": machine(), "error": None}
+    record = cell_record(cell)
     with _CellLog(pathlib.Path(out) / "logs" / f"{cell.key}.log"):
         log.info("cell %s starts", cell.describe())
         try:

@@ -104,7 +104,7 @@ def install() -> None:
     parse(os.environ.get(ENV, ""))    # a malformed spec fails here, before any cell runs
     from baselines import METHODS
     from benchmark import runner
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     def run_cell(original):
         def wrapped(cell, out, *args, **kwargs):

@@ -25,7 +25,7 @@ STAB_CURVES = 2 * 2 * 1 * 3        # starts x tasks x schedules x seeds
 @pytest.fixture(scope="module")
 def calibrated(standin_cache, tmp_path_factory):
     """One calibration, with every text that reached the backbone's scorer recorded."""
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     out = tmp_path_factory.mktemp("cal") / "out"
     seen: set = set()

@@ -50,7 +50,7 @@ def test_fault_spec_is_checked(monkeypatch):
 def test_installed_faults_poison_only_the_armed_cell_and_uninstall_leaves_the_package_as_it_was(monkeypatch):
     from baselines import METHODS
     from benchmark import runner
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     before = (runner.run_cell, Scorer.loss, {type(m): type(m).run for m in METHODS.values()})
     monkeypatch.setenv(faults.ENV, "nan:pt/sst2/0,oom:ft/*/1")

@@ -12,7 +12,7 @@ from benchmark import backbones
 from benchmark.l2l import MAML
 from benchmark.maml import MAMLConfig, meta_step_batched, meta_step_l2l
 from benchmark.prompt import SoftPrompt
-from benchmark.train import Scorer, length_buckets
+from benchmark.scoring import Scorer, length_buckets
 
 KINDS = ["decoder", "encoder-decoder", "masked"]
 TEXTS = ["the film was great", "a terrible movie", "it was good fun , a delight , the best film of the year",

@@ -6,7 +6,8 @@ import torch
 
 from benchmark.errors import UserError
 from benchmark.prompt import SoftPrompt, load_prompt, save_prompt
-from benchmark.train import Scorer, TrainConfig, fit, metrics
+from benchmark.scoring import Scorer, metrics
+from benchmark.train import TrainConfig, fit
 
 
 def test_fit_stops_on_a_plateau_and_restores_the_best_state():

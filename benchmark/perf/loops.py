@@ -79,7 +79,7 @@ def _meta_step_fn(variant: Variant, bb, scorer, texts, labels, tasks, mcfg, n_pr
 
 def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, labels) -> dict:
     from benchmark.maml import MAMLConfig
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     words = label_words(bb)
     mcfg = MAMLConfig(inner_lr=cfg.inner_lr, m=cfg.m, first_order=cfg.first_order)
@@ -147,7 +147,8 @@ def run_tune(cfg: PerfConfig, bb, device, bf16_ok: bool, texts, labels, auto_bf1
     """Prompt-tuning steps/s at each precision with eager attention, and at the precision ``bf16: auto``
     chose with SDPA as well (no double backward here, so SDPA may be used)."""
     from benchmark.prompt import SoftPrompt
-    from benchmark.train import Scorer, TrainConfig, adamw
+    from benchmark.scoring import Scorer
+    from benchmark.train import TrainConfig, adamw
 
     scorer = Scorer(bb, label_words(bb), cfg.max_length)
     rng = np.random.default_rng(cfg.seed)
@@ -284,7 +285,7 @@ def _predict_every_row(scorer, texts, prompt, batch_size):
 
 def run_score(cfg: PerfConfig, bb, device, bf16_ok: bool, auto_bf16: bool = False) -> dict:
     from benchmark.prompt import SoftPrompt
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     texts = synthetic_texts(cfg.score_rows, seed=cfg.seed + 7)
     scorer = Scorer(bb, label_words(bb), cfg.max_length)
@@ -341,7 +342,9 @@ def run_ft(cfg: PerfConfig, bb, device, precisions, texts, labels, auto_bf16: bo
     """Full fine-tuning steps/s as FT runs it: a trainable copy of the backbone, every weight in AdamW."""
     import copy
 
-    from benchmark.train import Scorer, TrainConfig, adamw
+    from benchmark.scoring import Scorer
+
+    from benchmark.train import TrainConfig, adamw
 
     set_precision(bb, False)                 # copy the float32 weights, never bf16-stored ones
     clone = copy.deepcopy(bb)
@@ -387,7 +390,7 @@ def run_memory(cfg: PerfConfig, bb, device, texts, labels) -> dict:
     from benchmark.maml import MAMLConfig, _saved_mb, choose_chunk, meta_step_batched
     from benchmark.perf.measure import PeakRSS
     from benchmark.prompt import SoftPrompt
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     set_precision(bb, MAMLConfig().bf16)
     scorer = Scorer(bb, label_words(bb), cfg.max_length)
@@ -435,7 +438,7 @@ def run_bf16_inits(cfg: PerfConfig, bb, device, texts, labels) -> dict:
 
     from benchmark.maml import MAMLConfig, meta_step_batched
     from benchmark.prompt import SoftPrompt, embedding_std
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     set_precision(bb, False)
     double = copy.deepcopy(bb)

@@ -11,7 +11,7 @@ from benchmark.perf.measure import PeakMemory, PerfConfig, _log, label_words, se
 def run_sweep(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool) -> dict:
     """Default engine's meta-step time at K, prompt length and text length (fixed-length rows)."""
     from benchmark.maml import MAMLConfig
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     default = next(v for v in meta_variants(cfg, bf16_ok, have_l2l) if v.default)
     set_precision(bb, default.bf16, default.bf16_weights)
