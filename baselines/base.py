@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from benchmark.prompt import SoftPrompt, make_prompt
-from benchmark.train import Scorer, fit, metrics
+from benchmark.scoring import Scorer, metrics
+from benchmark.train import fit
 from benchmark.truncation import truncation
 
 PRETRAIN_DATA = ("pseudo", "labelled")   # the pseudo-labelled corpus; the labelled pool

@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from baselines.base import Method, cell_result
-from benchmark.train import Scorer, fit, module_snapshot
+from benchmark.scoring import Scorer
+from benchmark.train import fit, module_snapshot
 
 
 class FullModelTuning(Method):

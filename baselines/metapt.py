@@ -11,7 +11,7 @@ import torch
 from baselines.base import Method, dtype_key, pretrain_pool
 from benchmark.maml import meta_train
 from benchmark.prompt import make_prompt, row_norms
-from benchmark.train import Scorer
+from benchmark.scoring import Scorer
 from tasksets.pseudo_label import label_purity
 
 
@@ -59,7 +59,7 @@ class MetaPT(Method):
         finally:
             backbone.autocast_bf16 = downstream_bf16
         report = {"grouping": grouping, "tasks": tasks.summary(), "best_step": result.best_step,
-                  "steps": result.steps, "best_val_accuracy": result.best_val_accuracy,
+                  "steps": result.steps, "best_val_accuracy": result.best_score,
                   "history": result.history, "stopped_early": result.stopped_early, "wall_s": result.wall_s,
                   "resumed_from": result.resumed_from, "chunk": result.chunk, "data_report": pool.get("report"),
                   # what it cost, comparable with PPT's: rows through the backbone per meta-step are K tasks x

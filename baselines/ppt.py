@@ -9,7 +9,8 @@ import torch
 
 from baselines.base import Method, dtype_key, pretrain_pool
 from benchmark.prompt import make_prompt, row_norms
-from benchmark.train import Scorer, fit
+from benchmark.scoring import Scorer
+from benchmark.train import fit
 
 
 def pretrain(scorer, prompt, texts, labels, tcfg, *, seed: int, val_fraction: float, max_val: int | None = None,

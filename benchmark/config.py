@@ -143,7 +143,7 @@ def set_path(cfg: dict, keys: list[str], value, *, where: str = "override") -> N
             keys = keys[:i] + [rest]        # the rest of the path is one key (with dots)
         key = keys[i]
         if isinstance(node, dict) and key not in node and i == len(keys) - 1 and _train_field(keys[:i], key):
-            node[key] = value      # a TrainConfig setting the profile leaves at its default (tune.window_pick)
+            node[key] = value      # a TrainConfig setting the profile leaves at its default (ft.select_smooth)
             return
         if not isinstance(node, dict) or key not in node:
             known = sorted(node) if isinstance(node, dict) else []
@@ -239,7 +239,7 @@ _NULLABLE_INTS = {"max_test", "tune.eval_every", "tune.max_steps", "ft.eval_ever
                   "ppt.eval_every", "ppt.max_steps", "pretrain.corpus_rows"}
 # true | false | auto (auto: chosen by a measured probe at start, benchmark/precision.py)
 _BOOL_OR_AUTO = {"bf16": (True, False, "auto"), "maml.chunk_tasks": ("auto",)}  # chunk: auto or an int
-_CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"), "test_rows": ("fixed", "per-seed"), "prompt_init": ("random", "uniform", "normal", "vocab", "label"),
+_CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"), "prompt_init": ("random", "uniform", "normal", "vocab", "label"),
             "maml.engine": ("batched", "l2l"), "pretrain.balance": ("min", "cap", "none")}
 
 

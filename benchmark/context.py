@@ -1,4 +1,7 @@
-"""What a cell runs with: its config, the loaded backbone, data splits and cached shared artefacts.
+"""What a cell runs with: a cache over its config of the loaded backbone, data, splits and shared artefacts.
+
+What the cached things are is built elsewhere (the pre-training data in ``tasksets.pretraining``,
+prompts by the methods); this module keeps each one once per process or once in the cache folder.
 
 Shared work (pseudo-labels, clusterings, pre-trained and meta-learned prompts) is keyed by the
 hash of exactly the settings it depends on and stored once under ``<cache>/artifacts/<kind>/<hash>``
@@ -13,7 +16,6 @@ import pathlib
 import shutil
 import time
 
-import numpy as np
 import torch
 
 from benchmark import config as config_mod
@@ -98,8 +100,7 @@ class Context:
 
         spec = data.get_task(task)
         split = data.few_shot_split(self.rows(task), n_train=self.cfg["n_train"], n_val=self.cfg["n_val"],
-                                    seed=seed, max_test=self.cfg["max_test"],
-                                    test_rows=self.cfg.get("test_rows", "per-seed"))   # cells made before it: per-seed
+                                    seed=seed, max_test=self.cfg["max_test"])
         return spec, split
 
     def pretrain_label_words(self) -> list[str]:
@@ -108,54 +109,28 @@ class Context:
         return data.get_task(self.cfg["pretrain"]["labelled_pool"]).label_words
 
     def labelled_pool_key(self) -> dict:
-        pre = self.cfg["pretrain"]
-        return {"pool": pre["labelled_pool"], "rows": pre["rows"], "seed": pre["seed"],
-                "source": self.cfg["data_source"]}
+        from tasksets.pretraining import labelled_pool_key
+
+        return labelled_pool_key(self.cfg)
 
     def labelled_pool(self) -> dict:
-        """MetaPT(Y)'s pre-training data: the labelled pool, subsampled to ``pretrain.rows`` (seeded)."""
-        pre = self.cfg["pretrain"]
-        pool = self.rows(pre["labelled_pool"])
-        n = min(pre["rows"], len(pool.texts))
-        idx = np.sort(np.random.default_rng(pre["seed"]).permutation(len(pool.texts))[:n])
-        return {"texts": [pool.texts[i] for i in idx], "labels": [int(pool.labels[i]) for i in idx],
-                "report": {"pool": pre["labelled_pool"], "rows": int(n), "available": len(pool.texts),
-                           "provenance": pool.provenance}}
+        """MetaPT(Y)'s pre-training data (``tasksets.pretraining.labelled_pool``)."""
+        from tasksets.pretraining import labelled_pool
+
+        return labelled_pool(self.cfg, self.rows)
 
     def pseudo_labelled_key(self) -> dict:
-        pre = self.cfg["pretrain"]
-        return {"pool": pre["labelled_pool"], "corpus": pre["unlabelled"], "rows": pre["rows"],
-                "corpus_rows": pre["corpus_rows"],
-                "threshold": pre["pseudo_threshold"], "labeller": pre["labeller"], "encoder": self.cfg["encoder"],
-                "balance": pre["balance"], "balance_ratio": pre["balance_ratio"] if pre["balance"] == "cap" else None,
-                "seed": pre["seed"], "source": self.cfg["data_source"]}
+        from tasksets.pretraining import pseudo_labelled_key
+
+        return pseudo_labelled_key(self.cfg)
 
     def pseudo_labelled(self) -> dict:
-        """MetaPT's and PPT's pre-training data (section 4.1): the open-domain corpus annotated by a
-        labeller trained on the labelled pool, confident predictions only, classes balanced."""
-        def build(ctx, out_dir):
-            from tasksets.labellers import get_labeller
-            from tasksets.pseudo_label import pseudo_label
+        """MetaPT's and PPT's pre-training data (``tasksets.pretraining.build_pseudo_labelled``), built
+        once as an artefact."""
+        from tasksets.pretraining import build_pseudo_labelled
 
-            pre = self.cfg["pretrain"]
-            labeller, needs_embeddings = get_labeller(pre["labeller"])
-            pool = self.rows(pre["labelled_pool"])
-            corpus = self.rows(pre["unlabelled"])
-            corpus_texts = corpus.texts
-            if pre["corpus_rows"] and pre["corpus_rows"] < len(corpus_texts):
-                pick = np.sort(np.random.default_rng(pre["seed"]).permutation(len(corpus_texts))[:pre["corpus_rows"]])
-                corpus_texts = [corpus_texts[i] for i in pick]
-            out = pseudo_label(pool.texts, pool.labels, corpus_texts, threshold=pre["pseudo_threshold"],
-                               balance=pre["balance"], balance_ratio=pre["balance_ratio"], seed=pre["seed"],
-                               labeller=labeller,
-                               encoder=self.cfg["encoder"] if needs_embeddings else None)
-            texts, labels = _cap_balanced(out.texts, out.labels, pre["rows"], pre["seed"])
-            report = dict(out.report, labeller=pre["labeller"], rows_after_cap=len(texts), corpus_rows_annotated=len(corpus_texts),
-                          corpus_rows_available=len(corpus.texts))
-            report["provenance"] = {"pool": pool.provenance, "corpus": corpus.provenance}
-            write_json(out_dir / "data.json", {"texts": list(texts), "labels": [int(x) for x in labels],
-                                               "report": report}, checksum=True)
-            return {"files": ["data.json"], "report": report}
+        def build(ctx, out_dir):
+            return build_pseudo_labelled(ctx.cfg, ctx.rows, out_dir)
 
         art = self.artifact("pseudo-labels", self.pseudo_labelled_key(), build)
         out = read_json(pathlib.Path(art["dir"]) / "data.json", checksum=True)
@@ -234,16 +209,6 @@ class Context:
 
         weight, _ = load_prompt(pathlib.Path(artifact["dir"]) / "prompt.safetensors")
         return weight
-
-
-def _cap_balanced(texts, labels, rows: int, seed: int):
-    """At most ``rows`` rows, the same number from every class (seeded)."""
-    labels = np.asarray(labels)
-    classes = np.unique(labels)
-    per_class = max(rows // len(classes), 1)
-    rng = np.random.default_rng(seed)
-    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes]))
-    return [texts[i] for i in keep], labels[keep]
 
 
 def clear_artifacts(kind: str | None = None) -> None:

@@ -273,15 +273,14 @@ def _allocate(n: int, avail: dict[int, int], order: list[int]) -> dict[int, int]
     return alloc
 
 
-TEST_ROWS = ("fixed", "per-seed")
-TEST_SEED = 0x7E57   # the one draw of a task's fixed test rows (``test_rows: fixed``)
+TEST_SEED = 0x7E57   # the one draw of a task's fixed test rows
 
 
 def few_shot_split(rows: Rows, n_train: int = 40, n_val: int = 40, seed: int = 0, *,
-                   max_test: int | None = None, balanced: bool = True, test_rows: str = "fixed") -> Split:
+                   max_test: int | None = None, balanced: bool = True) -> Split:
     """A seeded few-shot split, identical on every machine.
 
-    ``test_rows="fixed"`` (LM-BFF's protocol, the default): a task's test rows are chosen once,
+    A task's test rows are chosen once (LM-BFF's protocol),
     whatever the seed and the shot counts: the official test split when the source has one, else a
     draw of ``max_test`` rows (half the pool when ``max_test`` is None) from the pool with
     ``default_rng(TEST_SEED)``; ``max_test`` keeps a subset of an official split drawn the same way.
@@ -289,16 +288,11 @@ def few_shot_split(rows: Rows, n_train: int = 40, n_val: int = 40, seed: int = 0
     seed then draws only the ``n_train`` + ``n_val`` few-shot rows, with ``default_rng(seed)`` over the
     remaining rows sorted by id, class-balanced when the classes are large enough (a small class
     gives its share to the others). So every seed and every figure point of a task is scored on
-    the same rows, and a fixed prompt's score on them is the same number everywhere.
-
-    ``test_rows="per-seed"`` is the protocol of results format 1 (cells before fixed test rows): the
-    seed draws the few-shot rows first, the test set is the official split or the rest of the pool,
-    minus rows equal to a train/val text, and ``max_test`` keeps a subset drawn by the same seed.
-    Every subset keeps the pool's order.
+    the same rows, and a fixed prompt's score on them is the same number everywhere. Every subset
+    keeps the pool's order. (The archived cells of results format 1 drew their test rows per seed:
+    ``plot`` reads them; they are not rerun.)
     """
     task = rows.provenance.get("task", "task")
-    if test_rows not in TEST_ROWS:
-        raise UserError(f"{task}: test_rows = {test_rows!r} is invalid; allowed: {', '.join(TEST_ROWS)}")
     if n_train < 0 or n_val < 0:
         raise UserError(f"{task}: shot counts must be >= 0 (got train {n_train}, val {n_val})")
     if max_test is not None and max_test < 1:
@@ -310,8 +304,6 @@ def few_shot_split(rows: Rows, n_train: int = 40, n_val: int = 40, seed: int = 0
         raise UserError(f"{task}: asked for {n_train} train + {n_val} validation rows but the pool has only {n} "
                         f"rows" + ("" if has_test else " (and the rest must leave a test set)"),
                         hint="lower the shots (n_train / n_val) or use a larger task")
-    if test_rows == "per-seed":
-        return _per_seed_split(rows, n_train, n_val, seed, max_test, balanced, has_test)
     test_source = rows.official_test if has_test else rows
     test_idx = fixed_test_rows(rows, max_test)
     test_texts = {sources.normalise(test_source.texts[i]) for i in test_idx}
@@ -363,35 +355,6 @@ def _draw_few_shot(rows: Rows, candidates, n_train: int, n_val: int, rng, balanc
     train_idx = [i for c in classes for i in shuffled[c][:a_train[c]]]
     val_idx = [i for c in classes for i in shuffled[c][a_train[c]:a_train[c] + a_val[c]]]
     return train_idx, val_idx
-
-
-def _per_seed_split(rows: Rows, n_train, n_val, seed, max_test, balanced, has_test) -> Split:
-    task = rows.provenance.get("task", "task")
-    n = len(rows)
-    rng = np.random.default_rng(seed)
-    train_idx, val_idx = _draw_few_shot(rows, range(n), n_train, n_val, rng, balanced)
-    chosen = set(train_idx) | set(val_idx)
-    if has_test:
-        test_rows = rows.official_test
-        test_idx = list(range(len(test_rows)))
-    else:
-        test_rows = rows
-        test_idx = [i for i in range(n) if i not in chosen]
-    seen = {sources.normalise(rows.texts[i]) for i in chosen}
-    before = len(test_idx)
-    test_idx = [i for i in test_idx if sources.normalise(test_rows.texts[i]) not in seen]
-    dropped = before - len(test_idx)
-    if max_test is not None and len(test_idx) > max_test:
-        t_order = sorted(test_idx, key=lambda i: test_rows.ids[i])
-        keep = {t_order[j] for j in rng.permutation(len(t_order))[:max_test]}
-        test_idx = [i for i in test_idx if i in keep]
-    if not test_idx:
-        raise UserError(f"{task}: no rows left for the test set")
-    info = {"n_train": n_train, "n_val": n_val, "seed": seed, "max_test": max_test, "balanced": balanced,
-            "test_rows": "per-seed", "test_from": "official" if has_test else "pool",
-            "test_dropped_duplicates": dropped}
-    return Split(train=rows.subset(sorted(train_idx)), val=rows.subset(sorted(val_idx)),
-                 test=test_rows.subset(test_idx), seed=seed, info=info)
 
 
 # --------------------------------------------------------------------------- loading

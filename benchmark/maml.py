@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
-import pathlib
 import time
 
 import numpy as np
@@ -26,8 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmark.errors import UserError
-from benchmark.io import atomic_path
-from benchmark.train import _rng_state, _set_rng_state
+from benchmark.loop import Checkpoint, EarlyStopping, LoopResult
 
 log = logging.getLogger(__name__)
 
@@ -224,14 +221,8 @@ def meta_validate(prompt_weight, scorer, texts, labels, tasks, cfg: MAMLConfig) 
 
 
 @dataclasses.dataclass
-class MetaResult:
-    best_val_accuracy: float
-    best_step: int
-    steps: int
-    history: list
-    stopped_early: bool
-    wall_s: float
-    resumed_from: int
+class MetaResult(LoopResult):
+    history: list = dataclasses.field(default_factory=list)   # per validation: step, meta-train loss, accuracy
     chunk: dict | None = None       # the meta-step's task chunk and how it was chosen
 
 
@@ -245,8 +236,9 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
 
     ``sampler.train_tasks(step)`` gives the meta-batch of a step as a list of
     (support_indices, query_indices), one per meta task; ``sampler.validation_tasks()`` the
-    fixed meta-validation tasks. ``checkpoint`` (a file) is written every
-    ``cfg.checkpoint_every`` steps and resumed from when present.
+    fixed meta-validation tasks. Early stopping on meta-validation accuracy (``cfg.patience``) and the
+    kept prompt are a ``loop.EarlyStopping``; ``checkpoint`` (a file, ``loop.Checkpoint``) is written
+    every ``cfg.checkpoint_every`` steps and resumed from when present.
     """
     from benchmark.l2l import MAML
 
@@ -257,31 +249,27 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
     optimizer = torch.optim.AdamW(maml.parameters(), lr=cfg.outer_lr, weight_decay=cfg.weight_decay)
     engine = ENGINES[cfg.engine]
     val_tasks = sampler.validation_tasks()
-    step, bad, history, resumed_from = 0, 0, [], 0
-    best_acc, best_step, best_weight = None, 0, None
-    ckpt = pathlib.Path(checkpoint) if checkpoint else None
-    if ckpt and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+    stopping = EarlyStopping(cfg.patience, select_initial=select_initial)
+    ckpt = Checkpoint(checkpoint)
+    step, history = 0, []
+    state = ckpt.load([stopping])
+    if state is not None:
         with torch.no_grad():
             prompt_module.weight.copy_(state["prompt"])
         optimizer.load_state_dict(state["optimizer"])
-        step, bad, history = state["step"], state["bad"], state["history"]
-        best_acc, best_step, best_weight = state["best_acc"], state["best_step"], state["best_prompt"]
-        _set_rng_state(state["rng"])
-        resumed_from = step
-        log.info("resumed Prompt-MAML from %s at step %d", ckpt, step)
-    if best_acc is None:
+        step, history = state["step"], state["history"]
+        log.info("resumed Prompt-MAML from %s at step %d", ckpt.path, step)
+    else:
         initial = meta_validate(prompt_module.weight, scorer, texts, labels, val_tasks, cfg)
-        best_weight = prompt_module.weight.detach().clone()
+        stopping.start(initial, prompt_module.weight.detach().clone())
         history.append({"step": 0, "val_accuracy": initial})
-        best_acc = initial if select_initial else -math.inf  # -inf: the first meta-trained prompt replaces it
+    resumed_from = step
 
     start = time.perf_counter()
-    stopped = bad >= cfg.patience  # a checkpoint written after early stopping resumes as finished
     bar = tqdm(total=cfg.max_steps, initial=step, desc=desc, disable=not progress, dynamic_ncols=True,
                leave=False)
     engine_arg = maml if cfg.engine == "l2l" else prompt_module
-    while not stopped and step < cfg.max_steps:
+    while not stopping.stopped and step < cfg.max_steps:
         optimizer.zero_grad(set_to_none=True)
         loss = engine(engine_arg, scorer, texts, labels, sampler.train_tasks(step), cfg)
         if not np.isfinite(loss):
@@ -292,27 +280,18 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
         if step % cfg.eval_every == 0 or step == cfg.max_steps:
             acc = meta_validate(prompt_module.weight, scorer, texts, labels, val_tasks, cfg)
             history.append({"step": step, "meta_train_loss": loss, "val_accuracy": acc})
-            bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{acc:.3f}", best=f"{best_acc:.3f}")
+            bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{acc:.3f}", best=f"{stopping.best:.3f}")
             log.info("meta-step %d loss %.4f meta-val acc %.4f", step, loss, acc)
-            if acc > best_acc:
-                best_acc, best_step, best_weight, bad = acc, step, prompt_module.weight.detach().clone(), 0
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    stopped = True
-        if ckpt and (step % cfg.checkpoint_every == 0 or stopped or step == cfg.max_steps):
-            with atomic_path(ckpt) as tmp:
-                torch.save({"prompt": prompt_module.weight.detach().clone(), "optimizer": optimizer.state_dict(),
-                            "step": step, "bad": bad, "history": history, "best_acc": best_acc,
-                            "best_step": best_step, "best_prompt": best_weight, "rng": _rng_state()}, tmp)
-        if stopped:
-            break
+            stopping.update(step, acc, lambda: prompt_module.weight.detach().clone())
+        if ckpt.path is not None and (step % cfg.checkpoint_every == 0 or stopping.stopped or step == cfg.max_steps):
+            ckpt.save({"prompt": prompt_module.weight.detach().clone(), "optimizer": optimizer.state_dict(),
+                       "step": step, "history": history}, [stopping])
     bar.close()
     with torch.no_grad():
-        prompt_module.weight.copy_(best_weight)
-    return MetaResult(best_val_accuracy=float(best_acc), best_step=best_step, steps=step, history=history,
-                      stopped_early=stopped, wall_s=time.perf_counter() - start, resumed_from=resumed_from,
-                      chunk=chunk)
+        prompt_module.weight.copy_(stopping.best_state)
+    return MetaResult(best_score=float(stopping.best_score), best_step=stopping.best_step, steps=step,
+                      evaluations=stopping.evaluations, stopped_early=stopping.stopped,
+                      wall_s=time.perf_counter() - start, resumed_from=resumed_from, history=history, chunk=chunk)
 
 
 class ClusterSampler:

@@ -8,8 +8,7 @@ and the allowed values (the CLI exits 2, nothing is written to the results direc
 * ``pretrain.k`` does not exceed the rows of the labelled pre-training pool actually available
   (for the methods that declare pre-training data, ``Method.pretrain_data``);
 * every label word (downstream tasks and, for those methods, the pre-training pool) is one token
-  of the backbone (the backbone is loaded for its tokenizer; the local executor reuses it);
-* ``METAPT_FAULT`` (tests only) is well formed.
+  of the backbone (the backbone is loaded for its tokenizer; the local executor reuses it).
 """
 from __future__ import annotations
 
@@ -26,23 +25,11 @@ def _uses_pretraining(method: str) -> bool:
     return get_method(method).pretrain_data is not None
 
 
-def check_faults_env() -> None:
-    import os
-
-    from benchmark import faults
-
-    try:
-        faults._parse(os.environ.get(faults.ENV, ""))
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
-
 def check_cells(cells, *, load_backbone: bool = True) -> None:
     """Refuse the run if any of ``cells`` cannot work (see the module docstring)."""
     from benchmark import data
     from benchmark.context import Context
 
-    check_faults_env()
     configs = {}
     for cell in cells:
         configs.setdefault(config_hash(cell.config), (cell.config, []))[1].append(cell)

@@ -10,6 +10,11 @@ A results directory holds::
 
 A rerun skips cells whose JSON says ``done``, so a run killed at any moment resumes with only
 the missing work; failed cells are retried.
+
+Results formats: 1 had the experiment-only settings (``test_rows: per-seed``, ``tune.ema``,
+``tune.window_pick``) in its configs; 2 has none of them. A format-1 folder is taken over as
+format 2: its cells keep their keys (``KEY_FORMAT``), and a cell made with a retired setting has a
+key no config makes any more, so it is never reused (``plot`` still reads it).
 """
 from __future__ import annotations
 
@@ -26,11 +31,19 @@ import traceback
 
 from benchmark import RESULTS_FORMAT, __version__
 from benchmark import config as config_mod
-from benchmark import faults
 from benchmark.errors import UserError
 from benchmark.io import config_hash, read_json, write_json, CorruptCacheEntry
 
 log = logging.getLogger("benchmark")
+
+# the ``format`` field of every cell key: fixed, so that a results format that changes only what a
+# record holds leaves the keys (the cache) as they are; bumped only to make every cell rerun
+KEY_FORMAT = 1
+# the key of a cell keeps the retired settings at the one value that survives, so the cells made
+# while they existed keep their keys
+RETIRED_KEY_SETTINGS = {"test_rows": "fixed"}
+# results folders this version reads and writes (an older one is upgraded when written to)
+READS_FORMATS = (1, RESULTS_FORMAT)
 
 
 @dataclasses.dataclass
@@ -52,11 +65,11 @@ class Cell:
 
     @property
     def key(self) -> str:
-        config = self.config
+        config = {**RETIRED_KEY_SETTINGS, **self.config}
         if config.get("dtype") == "float32":  # the default leaves the key as it was before dtype existed
             config = {k: v for k, v in config.items() if k != "dtype"}
         key = {"method": self.method, "task": self.task, "seed": self.seed, "config": config,
-               "format": RESULTS_FORMAT}
+               "format": KEY_FORMAT}
         if self.method_version != 1:  # version 1 leaves the key as it was before versions existed
             key["method_version"] = self.method_version
         return config_hash(key)
@@ -176,9 +189,10 @@ def check_results_dir(out: pathlib.Path) -> None:
             found = info.get("results_format") if isinstance(info, dict) else None
         except (CorruptCacheEntry, OSError):
             found = "unreadable"
-        if found != RESULTS_FORMAT:
+        if found not in READS_FORMATS:
             raise UserError(f"results directory {out} was written by an incompatible version "
-                            f"(results format {found!r}; this version reads and writes format {RESULTS_FORMAT})",
+                            f"(results format {found!r}; this version reads formats "
+                            f"{', '.join(map(str, READS_FORMATS))} and writes format {RESULTS_FORMAT})",
                             hint="use a new --out directory")
     elif (out / "cells").is_dir():
         raise UserError(f"results directory {out} has cells/ but no format.json: written by an incompatible "
@@ -213,7 +227,7 @@ def prepare_results_dir(out: pathlib.Path) -> None:
         raise UserError(f"results directory {out} cannot be created ({exc.strerror})",
                         hint="choose another --out") from exc
     fmt = out / "format.json"
-    if not fmt.exists():
+    if not fmt.exists() or read_json(fmt).get("results_format") != RESULTS_FORMAT:   # new, or format 1
         try:
             write_json(fmt, {"results_format": RESULTS_FORMAT, "version": __version__})
         except OSError as exc:
@@ -352,6 +366,17 @@ class _CellLog:
         self.handler.close()
 
 
+def cell_record(cell: Cell, *, status: str = "done", error: str | None = None) -> dict:
+    """The head of a cell's result JSON, whichever executor writes it: what the cell is (its config,
+    reductions and key), what ran it (versions, git commit, machine) and its status."""
+    return {"status": status, "suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
+            "method_version": cell.method_version, "point": cell.point, "profile": cell.config.get("profile"),
+            "backbone": cell.config["backbone"], "config": cell.config,
+            "reductions": config_mod.reductions(cell.config), "key": cell.key,
+            **({"run": cell.run} if cell.run else {}),
+            "versions": versions(), "git": git_commit(), "machine": machine(), "error": error}
+
+
 def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=None) -> dict:
     """Run one cell and write its result JSON (status done, or failed with the reason)."""
     from baselines import get_method
@@ -361,15 +386,10 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
     ctx = context if context is not None and context.cfg == cell.config else Context(cell.config, progress=progress)
     method = get_method(cell.method)
     started = time.time()
-    record = {"status": "done", "suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
-              "method_version": cell.method_version, "point": cell.point, "profile": cell.config.get("profile"), "backbone": cell.config["backbone"],
-              "config": cell.config, "reductions": config_mod.reductions(cell.config), "key": cell.key,
-              **({"run": cell.run} if cell.run else {}),
-              "versions": versions(), "git": git_commit(), "machine": machine(), "error": None}
+    record = cell_record(cell)
     with _CellLog(pathlib.Path(out) / "logs" / f"{cell.key}.log"):
         log.info("cell %s starts", cell.describe())
         try:
-            faults.cell_starts(cell, out)   # METAPT_FAULT (tests only): injected NaN, OOM, data error, kill
             if method.artifact_kind:   # the artefact the method declares first, as the Ray executor's stage does
                 ctx.prepared(method)
             record.update(method.run(ctx, cell.task, cell.seed))
@@ -379,8 +399,6 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
             record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                           traceback=traceback.format_exc(limit=8))
             log.error("cell %s failed: %s", cell.describe(), record["error"])
-        finally:
-            faults.cell_ends()
         record["provenance"] = {name: ctx.provenance[name] for name in sorted(ctx.provenance)}
         # the bf16 decision is made when the first cell of a process loads its backbone (after the
         # record began): a cell run alone would otherwise say nothing of the arithmetic it ran in

@@ -1,32 +1,23 @@
-"""One training loop for prompts and for the full model, and the scoring that both share.
+"""One training loop for prompts and for the full model: AdamW, linear warm-up, early stopping.
 
-The objective is the paper's (section 3.2): the log-likelihood of the label word z at the
-template's slot, over the whole vocabulary. A prediction is the label word with the highest
-score among the task's label words.
+Its callers build the loss and the validation with ``benchmark.scoring`` (the verbalised objective); its early
+stopping, kept state and checkpoints from ``benchmark.loop``.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import math
-import pathlib
-import random
 import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.metrics import f1_score, recall_score
 from tqdm.auto import tqdm
 
-from benchmark import faults
 from benchmark.errors import UserError
-from benchmark.io import atomic_path
+from benchmark.loop import Checkpoint, EarlyStopping, LoopResult
 
 log = logging.getLogger(__name__)
-
-
-WINDOW_PICKS = ("latest", "best")
 
 
 @dataclasses.dataclass
@@ -51,17 +42,6 @@ class TrainConfig:
     # checkpoints are judged on a mean of several, cannot win on one lucky evaluation of a few rows.
     # False: every window counts (how the cells before this setting existed were made)
     full_window: bool = False
-    # with select_smooth > 1, which checkpoint of the winning window is kept: "latest" (its last one,
-    # how the cells before this setting existed were made) or "best" (the highest raw validation in it,
-    # ties to the later one): the window finds a good stretch of the curve, and the latest checkpoint
-    # of that stretch can be its worst (MetaPT SemEval-r seed 2 kept 0.425 from a window of
-    # 0.55 / 0.50 / 0.425). "best" keeps a snapshot of each of the window's checkpoints
-    window_pick: str = "latest"
-    # exponential moving average of the trained parameters (0: off, the default; 0.9: about the last
-    # 10 steps): what is validated, chosen and kept is the average, not the last iterate, so where a
-    # few rows' noisy updates make the trajectory wander (and its last bits decide where), the kept
-    # prompt is the centre of where it wandered. Training itself goes on from the raw iterate.
-    ema: float = 0.0
 
     def validate(self, where: str) -> None:
         for name in ("lr", "batch_size", "max_epochs", "patience", "eval_batch_size"):
@@ -73,131 +53,8 @@ class TrainConfig:
             raise UserError(f"{where}.select_smooth must be an integer >= 1, got {self.select_smooth!r}")
         if not isinstance(self.full_window, bool):
             raise UserError(f"{where}.full_window must be true or false, got {self.full_window!r}")
-        if self.window_pick not in WINDOW_PICKS:
-            raise UserError(f"{where}.window_pick must be one of {', '.join(WINDOW_PICKS)}, got {self.window_pick!r}")
         if self.checkpoint_every is not None and self.checkpoint_every <= 0:
             raise UserError(f"{where}.checkpoint_every must be > 0 (or null), got {self.checkpoint_every}")
-        if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) or not 0 <= self.ema < 1:
-            raise UserError(f"{where}.ema must be a number in [0, 1) (0: off), got {self.ema!r}")
-
-
-def length_buckets(lengths, *, fixed: int = 0, call_cost: float = 0.0, max_rows: int | None = None):
-    """Split rows into batches of similar length: a list of index arrays (sorted by length).
-
-    The cost of a batch is ``rows * (fixed + its longest row) + call_cost`` (token units: what a
-    padded forward processes, plus a per-call overhead). The split minimising the summed cost is
-    found exactly by dynamic programming over the length-sorted rows; ``max_rows`` caps a batch.
-    ``call_cost=inf`` (or a single row) gives one batch.
-    """
-    lengths = np.asarray(lengths)
-    order = np.argsort(lengths, kind="stable")
-    n = len(order)
-    if n <= 1 or not np.isfinite(call_cost):
-        if max_rows:
-            return [order[i:i + max_rows] for i in range(0, n, max_rows)]
-        return [order]
-    width = lengths[order] + fixed
-    best = np.full(n + 1, np.inf)
-    best[0] = 0.0
-    cut = np.zeros(n + 1, dtype=np.int64)
-    for j in range(1, n + 1):
-        lo = max(0, j - max_rows) if max_rows else 0
-        i = np.arange(lo, j)
-        costs = best[i] + (j - i) * float(width[j - 1]) + call_cost
-        k = int(np.argmin(costs))
-        best[j], cut[j] = costs[k], i[k]
-    out, j = [], n
-    while j > 0:
-        out.append(order[cut[j]:j])
-        j = int(cut[j])
-    return out[::-1]
-
-
-# per-call overhead of one forward (+ backward) in token units: a few tens of tokens on a CPU, where
-# time grows with the tokens; thousands on a GPU, where a small batch is launch-bound and padding
-# is almost free (measured with `python -m benchmark perf`, see docs/PERF.md)
-BUCKET_CALL_COST = {"cpu": 128.0, "cuda": 16384.0}
-
-
-class Scorer:
-    """Verbalised scoring on a frozen or trainable backbone: loss and predictions at the slot.
-
-    Large batches of rows (the task-batched meta-step, scoring) are split into length buckets so
-    that short rows are not padded to the longest one (``bucket_cost``: the per-call overhead in
-    tokens, see ``length_buckets``; None = by device, ``inf`` = never split). Rows are scored
-    independently, so bucketing changes no result beyond float rounding.
-    """
-
-    def __init__(self, backbone, label_words, max_length: int = 128, bucket_cost: float | None = None):
-        self.backbone = backbone
-        self.label_words = list(label_words)
-        self.label_ids = torch.tensor(backbone.label_token_ids(self.label_words), dtype=torch.long)
-        self.max_length = max_length
-        self.bucket_cost = bucket_cost
-
-    def _call_cost(self) -> float:
-        if self.bucket_cost is not None:
-            return float(self.bucket_cost)
-        return BUCKET_CALL_COST.get(self.backbone.device.type, BUCKET_CALL_COST["cuda"])
-
-    def buckets(self, texts, prompt=None, max_rows: int | None = None, call_cost: float | None = None):
-        """Index arrays of length-bucketed rows (see ``length_buckets``)."""
-        n_prompt = 0 if prompt is None else int(prompt.shape[-2])
-        lengths = self.backbone.token_lengths(texts, self.max_length)
-        return length_buckets(lengths, fixed=n_prompt, max_rows=max_rows,
-                              call_cost=self._call_cost() if call_cost is None else call_cost)
-
-    def vocab_logits(self, texts, prompt=None) -> torch.Tensor:
-        batch = self.backbone.encode(list(texts), max_length=self.max_length)
-        return self.backbone.slot_logits(batch, prompt)
-
-    def losses(self, texts, labels, prompt=None) -> torch.Tensor:
-        """Per-row negative log-likelihood of the label word, over the full vocabulary."""
-        texts = list(texts)
-        target = self.label_ids.to(self.backbone.device)[torch.as_tensor(labels, dtype=torch.long)]
-        buckets = self.buckets(texts, prompt) if len(texts) > 1 else [np.arange(len(texts))]
-        if len(buckets) == 1:
-            return F.cross_entropy(self.vocab_logits(texts, prompt), target, reduction="none")
-        parts = []
-        for idx in buckets:
-            rows = torch.as_tensor(idx, dtype=torch.long, device=target.device)
-            p = prompt[rows.to(prompt.device)] if prompt is not None and prompt.dim() == 3 else prompt
-            parts.append(F.cross_entropy(self.vocab_logits([texts[i] for i in idx], p), target[rows],
-                                         reduction="none"))
-        inverse = torch.as_tensor(np.argsort(np.concatenate(buckets), kind="stable"), device=target.device)
-        return torch.cat(parts)[inverse]
-
-    def loss(self, texts, labels, prompt=None) -> torch.Tensor:
-        return self.losses(texts, labels, prompt).mean()
-
-    @torch.no_grad()
-    def predict(self, texts, prompt=None, batch_size: int = 32) -> np.ndarray:
-        """Label index per text; texts are scored in length-bucketed batches of at most ``batch_size``
-        (less padding), and only the label words' rows of the LM head are computed."""
-        texts = list(texts)
-        preds = np.empty(len(texts), dtype=np.int64)
-        if not texts:
-            return preds
-        label_ids = self.label_ids.to(self.backbone.device)
-        for idx in self.buckets(texts, prompt, max_rows=batch_size):
-            batch = self.backbone.encode([texts[i] for i in idx], max_length=self.max_length)
-            logits = self.backbone.slot_logits(batch, prompt, label_ids=label_ids)
-            preds[idx] = logits.argmax(-1).cpu().numpy()
-        return preds
-
-
-def metrics(labels, preds, label_words) -> dict:
-    """Accuracy, macro-F1 and recall per class (keyed by label word; the paper reads 'terrible')."""
-    labels = np.asarray(labels)
-    preds = np.asarray(preds)
-    classes = list(range(len(label_words)))
-    recall = recall_score(labels, preds, labels=classes, average=None, zero_division=0)
-    return {
-        "accuracy": float((labels == preds).mean()) if len(labels) else float("nan"),
-        "macro_f1": float(f1_score(labels, preds, labels=classes, average="macro", zero_division=0)),
-        "recall": {w: float(r) for w, r in zip(label_words, recall)},
-        "n": int(len(labels)),
-    }
 
 
 def linear_warmup(optimizer, warmup_steps: int, total_steps: int):
@@ -208,14 +65,8 @@ def linear_warmup(optimizer, warmup_steps: int, total_steps: int):
 
 
 @dataclasses.dataclass
-class FitResult:
-    best_score: float
-    best_step: int
-    steps: int
-    epochs: float
-    evaluations: list
-    stopped_early: bool
-    wall_s: float
+class FitResult(LoopResult):
+    epochs: float = 0.0
     budget: int = 0          # the steps the loop would run without early stopping
 
 
@@ -224,30 +75,21 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
         checkpoint=None, select_initial: bool = True) -> FitResult:
     """Minimise ``loss_fn(row_indices)`` with AdamW + linear warm-up; early-stop on ``eval_fn()``.
 
-    ``eval_fn()`` returns the validation score (accuracy; higher is better). After
-    ``cfg.patience`` evaluations without improvement the loop stops, and the best state
-    (``snapshot()`` taken at the best evaluation) is given back with ``restore(state)``.
+    ``eval_fn()`` returns the validation score (accuracy; higher is better), every ``cfg.eval_every``
+    steps (default: once an epoch) and at the last step. Early stopping and the kept state are a
+    ``loop.EarlyStopping`` (``cfg.patience``, ``cfg.select_smooth``, ``cfg.full_window``: with
+    ``full_window`` a window competes once it holds ``select_smooth`` validations, or all the budget
+    allows when it allows fewer); the best state (``snapshot()`` at the best validation) is given
+    back with ``restore(state)``, and ``best_score`` is its own (raw) validation.
 
-    ``checkpoint`` (a file): every ``cfg.checkpoint_every`` steps (default: at each evaluation) the
-    parameters, optimiser, scheduler, RNG and batch-order states, step and best state are saved
-    there atomically; a later call with the same file resumes from it and ends with the same
-    parameters as an uninterrupted run.
+    ``checkpoint`` (a file): every ``cfg.checkpoint_every`` steps (default: at each validation) the
+    parameters, optimiser, scheduler, RNG and batch-order states, step and early-stopping state are
+    saved there atomically (``loop.Checkpoint``); a later call with the same file resumes from it and
+    ends with the same parameters as an uninterrupted run.
 
     ``select_initial=False`` (pre-training): the untrained parameters are scored and recorded at
     step 0 but never chosen as the best state; the result is the best *trained* checkpoint, as a
     pre-trained prompt should be (the paper keeps the best of its saved checkpoints).
-
-    ``cfg.select_smooth`` > 1: the best checkpoint and the patience count are judged on the trailing
-    mean of the last ``select_smooth`` validations (the latest checkpoint of the best window is
-    kept), so one lucky evaluation on a few validation rows is not what decides; ``best_score`` is
-    then that checkpoint's own (raw) validation accuracy. 1 (default): the raw accuracy.
-    ``cfg.full_window``: with smoothing, a checkpoint competes (and counts for patience) only once its
-    window is full (``select_smooth`` validations, or all the budget allows when it allows fewer), so
-    the start is never kept on its single validation; the window that holds it can still win.
-    ``cfg.window_pick``: which checkpoint of the winning window is kept, its latest (default) or its
-    best by raw validation accuracy (ties: the later one; the start only when ``select_initial``).
-    ``cfg.ema`` > 0: after every step ``avg = ema * avg + (1 - ema) * param`` (``avg`` starts at the
-    initial parameters); each validation scores the average, and the snapshot kept is the average.
     """
     params = [p for p in params if p.requires_grad]
     if not params:
@@ -261,133 +103,58 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
     eval_every = cfg.eval_every or steps_per_epoch
-    # validations a checkpoint's window must hold before it competes (1: every checkpoint competes)
     planned = 1 + total // eval_every + (total % eval_every != 0)    # step 0, every eval_every, the last
-    need = min(cfg.select_smooth, planned) if cfg.full_window else 1
+    stopping = EarlyStopping(cfg.patience, smooth=cfg.select_smooth, select_initial=select_initial,
+                             need=min(cfg.select_smooth, planned) if cfg.full_window else 1)
     opt = adamw(params, cfg)
     sched = linear_warmup(opt, cfg.warmup_steps, total)
     rng = np.random.default_rng(seed)
-    ckpt = pathlib.Path(checkpoint) if checkpoint else None
+    ckpt = Checkpoint(checkpoint)
     ckpt_every = cfg.checkpoint_every or eval_every
-    averaged = _Average(params, cfg.ema) if cfg.ema else None
 
     start = time.perf_counter()
-    order = np.array([], dtype=np.int64)
-    if ckpt and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+    order, step = np.array([], dtype=np.int64), 0
+    state = ckpt.load([stopping])
+    if state is not None:
         with torch.no_grad():
             for p, saved in zip(params, state["params"]):
                 p.copy_(saved)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         rng.bit_generator.state = state["order_rng"]
-        order = state["order"]
-        if averaged is not None:
-            averaged.load(state["ema"])
-        best, best_step, best_state = state["best"], state["best_step"], state["best_state"]
-        evaluations, bad, step, stopped = state["evaluations"], state["bad"], state["step"], state["stopped"]
-        recent = state.get("recent", [])
-        _set_rng_state(state["rng"])
-        log.info("%s: resumed from %s at step %d", desc, ckpt, step)
+        order, step = state["order"], state["step"]
+        log.info("%s: resumed from %s at step %d", desc, ckpt.path, step)
     else:
-        initial = eval_fn()
-        evaluations = [(0, initial)]
-        if select_initial and need <= 1:
-            best, best_step, best_state = initial, 0, snapshot()
-        else:
-            best, best_step, best_state = -math.inf, 0, snapshot()  # replaced by the first trained evaluation
-        bad, step, stopped = 0, 0, False
-        recent = []
-    # pick "best": (step, raw validation, snapshot) of the window's checkpoints, the start only if it may be kept
-    picking = cfg.select_smooth > 1 and cfg.window_pick == "best"
-    if picking and step == 0 and select_initial:
-        recent = [(0, evaluations[0][1], best_state)]       # best_state is the start's snapshot here
+        stopping.start(eval_fn(), snapshot())
+    resumed_from = step
     bar = tqdm(total=total, initial=step, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
-    while step < total and not stopped:
+    while step < total and not stopping.stopped:
         if len(order) < cfg.batch_size:
             order = np.concatenate([order, rng.permutation(n_rows)])
         batch, order = order[:cfg.batch_size], order[cfg.batch_size:]
         opt.zero_grad(set_to_none=True)
-        loss = faults.poison_loss(loss_fn(batch))
+        loss = loss_fn(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
         loss.backward()
         opt.step()
         sched.step()
-        if averaged is not None:
-            averaged.update()
         step += 1
         bar.update(1)
         if step % eval_every == 0 or step == total:
-            if averaged is not None:
-                averaged.swap()      # validate, choose and snapshot the average
             score = eval_fn()
-            evaluations.append((step, score))
-            bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{score:.3f}", best=f"{best:.3f}")
-            if picking:
-                first = evaluations[max(0, len(evaluations) - cfg.select_smooth)][0]   # the window's first step
-                recent = [r for r in recent if r[0] >= first] + [(step, score, snapshot())]
-            if cfg.select_smooth > 1:
-                window = [a for _, a in evaluations[-cfg.select_smooth:]]
-                score = sum(window) / len(window)
-            if len(evaluations) < need:
-                pass                 # its window is not full yet: neither a candidate nor a miss
-            elif score > best:
-                if picking:          # the best raw validation of the window; ties: the later checkpoint
-                    best_step, _, best_state = max(reversed(recent), key=lambda r: r[1])
-                    best, bad = score, 0
-                else:
-                    best, best_step, best_state, bad = score, step, snapshot(), 0
-            else:
-                bad += 1
-                if bad >= cfg.patience:
-                    stopped = True
-            if averaged is not None:
-                averaged.swap()      # training goes on from the raw iterate
-        if ckpt and (step % ckpt_every == 0 or stopped or step == total):
-            with atomic_path(ckpt) as tmp:
-                torch.save({"params": [p.detach().clone() for p in params], "optimizer": opt.state_dict(),
-                            "scheduler": sched.state_dict(), "order_rng": rng.bit_generator.state,
-                            "order": order, "best": best, "best_step": best_step, "best_state": best_state,
-                            "evaluations": evaluations, "bad": bad, "step": step, "stopped": stopped,
-                            "recent": recent, "rng": _rng_state(),
-                            "ema": None if averaged is None else averaged.state()}, tmp)
+            bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{score:.3f}", best=f"{stopping.best:.3f}")
+            stopping.update(step, score, snapshot)
+        if ckpt.path is not None and (step % ckpt_every == 0 or stopping.stopped or step == total):
+            ckpt.save({"params": [p.detach().clone() for p in params], "optimizer": opt.state_dict(),
+                       "scheduler": sched.state_dict(), "order_rng": rng.bit_generator.state, "order": order,
+                       "step": step}, [stopping])
     bar.close()
-    restore(best_state)
-    if cfg.select_smooth > 1:
-        best = next((a for s, a in evaluations if s == best_step), best)
-    return FitResult(best_score=float(best), best_step=best_step, steps=step,
-                     epochs=step / steps_per_epoch, evaluations=evaluations, stopped_early=stopped,
-                     wall_s=time.perf_counter() - start, budget=total)
-
-
-class _Average:
-    """The exponential moving average of ``params`` (``TrainConfig.ema``), and swapping it in and out."""
-
-    def __init__(self, params, decay: float):
-        self.params, self.decay = params, float(decay)
-        self.avg = [p.detach().clone() for p in params]
-
-    @torch.no_grad()
-    def update(self):
-        for a, p in zip(self.avg, self.params):
-            a.lerp_(p.detach(), 1.0 - self.decay)
-
-    @torch.no_grad()
-    def swap(self):
-        """Exchange the parameters' values with the average's (twice: back as they were)."""
-        for p, a in zip(self.params, self.avg):
-            tmp = p.detach().clone()
-            p.copy_(a)
-            a.copy_(tmp)
-
-    def state(self):
-        return [a.clone() for a in self.avg]
-
-    def load(self, state):
-        with torch.no_grad():
-            for a, s in zip(self.avg, state):
-                a.copy_(s)
+    restore(stopping.best_state)
+    return FitResult(best_score=float(stopping.best_score), best_step=stopping.best_step, steps=step,
+                     evaluations=stopping.evaluations, stopped_early=stopping.stopped,
+                     wall_s=time.perf_counter() - start, resumed_from=resumed_from,
+                     epochs=step / steps_per_epoch, budget=total)
 
 
 def adamw(params, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -400,16 +167,6 @@ def adamw(params, cfg: TrainConfig) -> torch.optim.AdamW:
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, TypeError, ValueError):   # a device or dtype the fused kernel does not take
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def _rng_state():
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def _set_rng_state(state):
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
 
 
 def module_snapshot(module: torch.nn.Module):

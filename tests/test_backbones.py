@@ -131,8 +131,8 @@ def _positions_run(bb, fn):
 
 def test_decoder_scores_a_shared_prompt_once_as_a_prefix(tiny_decoder):
     """Scoring (no gradients): the decoder's shared prompt is run once (n positions) and the rows only
-    their own tokens, with the logits of the prompt prepended to every row; with gradients (training)
-    every row runs the prompt."""
+    their own tokens, with the logits of the prompt prepended to every row (a per-row ``[B, n, d]``
+    prompt); with gradients (training) every row runs the prompt."""
     bb = tiny_decoder
     batch = bb.encode(TEXTS, max_length=32)
     rows, width = batch.input_ids.shape
@@ -140,12 +140,11 @@ def test_decoder_scores_a_shared_prompt_once_as_a_prefix(tiny_decoder):
     prompt = torch.randn(4, bb.embed_dim, requires_grad=True)
     out = {}
     for prefix in (True, False):
-        bb.prefix_cache = prefix
+        given = prompt if prefix else prompt.unsqueeze(0).expand(rows, -1, -1)
         with torch.no_grad():
             holder = {}
-            seen = _positions_run(bb, lambda: holder.update(logits=bb.slot_logits(batch, prompt)))
+            seen = _positions_run(bb, lambda: holder.update(logits=bb.slot_logits(batch, given)))
         out[prefix] = (seen, holder["logits"])
-    bb.prefix_cache = True
     assert out[True][0] == 4 + rows * width          # the prompt once, then each row's own tokens
     assert out[False][0] == rows * (4 + width)
     torch.testing.assert_close(out[True][1], out[False][1], atol=1e-5, rtol=1e-5)

@@ -141,7 +141,7 @@ def test_an_incompatible_results_directory_is_refused(tmp_path, capsys):
     out = tmp_path / "old"
     out.mkdir()
     (out / "format.json").write_text(json.dumps({"results_format": 0, "version": "0.0.1"}))
-    refuse([], tmp_path, capsys, ["incompatible", "format 0", "format 1"], out=out)
+    refuse([], tmp_path, capsys, ["incompatible", "format 0", "formats 1, 2", "writes format 2"], out=out)
     (out / "format.json").write_text("{ not json")
     refuse([], tmp_path, capsys, ["incompatible"], out=out)
     legacy = tmp_path / "legacy"

@@ -25,7 +25,7 @@ STAB_CURVES = 2 * 2 * 1 * 3        # starts x tasks x schedules x seeds
 @pytest.fixture(scope="module")
 def calibrated(standin_cache, tmp_path_factory):
     """One calibration, with every text that reached the backbone's scorer recorded."""
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     out = tmp_path_factory.mktemp("cal") / "out"
     seen: set = set()
@@ -282,11 +282,10 @@ def test_each_start_gets_the_rules_own_choice_where_the_starts_disagree():
 @pytest.mark.parametrize("smooth", [1, 3])
 @pytest.mark.parametrize("patience", [1, 2, 4])
 @pytest.mark.parametrize("full_window", [False, True])
-@pytest.mark.parametrize("pick", ["latest", "best"])
 @pytest.mark.parametrize("accs", [[0.5, 0.55, 0.7, 0.45, 0.72, 0.6, 0.65, 0.74, 0.5, 0.5, 0.52],
                                   [0.9, 0.5, 0.55, 0.6, 0.62, 0.58, 0.6, 0.61, 0.6, 0.59, 0.6],
                                   [0.3, 0.55, 0.5, 0.425, 0.4, 0.45, 0.45, 0.3, 0.2, 0.3, 0.3]])
-def test_replay_is_what_fit_keeps_and_where_it_stops(smooth, patience, full_window, pick, accs):
+def test_replay_is_what_fit_keeps_and_where_it_stops(smooth, patience, full_window, accs):
     import torch
 
     from benchmark.train import TrainConfig, fit
@@ -295,10 +294,10 @@ def test_replay_is_what_fit_keeps_and_where_it_stops(smooth, patience, full_wind
     it = iter(accs)
     res = fit([w], lambda idx: (w ** 2).sum() + 1.0, lambda: next(it), 8,
               TrainConfig(lr=0.01, warmup_steps=0, batch_size=4, max_epochs=100, max_steps=50, eval_every=5,
-                          patience=patience, select_smooth=smooth, full_window=full_window, window_pick=pick),
+                          patience=patience, select_smooth=smooth, full_window=full_window),
               progress=False)
     r = cal.replay(accs, [5 * i for i in range(len(accs))], cadence=5, patience=patience, smooth=smooth,
-                   full_window=full_window, pick=pick)
+                   full_window=full_window)
     assert (res.best_step, res.steps) == (r["kept_step"], r["stop_step"])
     assert res.best_score == accs[r["kept"]]
 
@@ -336,35 +335,17 @@ def test_full_window_never_keeps_the_start_on_its_one_validation():
         TrainConfig(full_window="yes").validate("tune")
 
 
-def test_window_pick_best_keeps_the_best_checkpoint_of_the_winning_window_and_its_weights():
+def test_the_replayed_best_pick_keeps_the_best_checkpoint_of_the_winning_window():
     """MetaPT SemEval-r seed 2 (cpu profile, seeds 0-2): its best full window held validations
-    0.55 / 0.50 / 0.425 and the rule kept the latest, 0.425 (test 31.6 %). ``window_pick: best`` keeps
-    the window's 0.55 checkpoint, and the restored weights are that checkpoint's, not the last ones."""
-    import torch
-
-    from benchmark.train import TrainConfig, fit
-
+    0.55 / 0.50 / 0.425 and fit kept the latest, 0.425. The replay's ``best`` pick keeps the window's
+    0.55 checkpoint; the pick changes what is kept, never when the run stops."""
     curve = [0.3, 0.55, 0.50, 0.425, 0.40, 0.35, 0.30, 0.30, 0.30]     # steps 0, 5, ..., 40
-    runs = {}
-    for pick in ("latest", "best"):
-        w = torch.nn.Parameter(torch.zeros(1))
-        it, seen = iter(curve), {}
-
-        def eval_fn():
-            seen[len(seen) * 5] = w.item()
-            return next(it)
-
-        res = fit([w], lambda idx: (w - 10.0).pow(2).sum(), eval_fn, 8,
-                  TrainConfig(lr=0.1, warmup_steps=0, batch_size=4, max_epochs=100, max_steps=40, eval_every=5,
-                              patience=3, select_smooth=3, full_window=True, window_pick=pick), progress=False)
-        runs[pick] = (res, w.item(), seen)
-    (late, w_late, seen_late), (best, w_best, seen_best) = runs["latest"], runs["best"]
-    assert late.best_step == 15 and late.best_score == 0.425 and w_late == pytest.approx(seen_late[15])
-    assert best.best_step == 5 and best.best_score == 0.55 and w_best == pytest.approx(seen_best[5])
-    assert w_best != pytest.approx(w_late)
-    assert best.steps == late.steps          # the pick changes what is kept, never when the run stops
-    with pytest.raises(Exception, match="window_pick must be one of latest, best"):
-        TrainConfig(window_pick="mean").validate("tune")
+    steps = [5 * i for i in range(len(curve))]
+    rule = dict(cadence=5, patience=3, smooth=3, full_window=True)
+    late, best = cal.replay(curve, steps, **rule), cal.replay(curve, steps, pick="best", **rule)
+    assert (late["kept_step"], curve[late["kept"]]) == (15, 0.425)
+    assert (best["kept_step"], curve[best["kept"]]) == (5, 0.55)
+    assert best["stop_step"] == late["stop_step"]
 
 
 def test_select_smooth_default_keeps_fits_old_choice():
@@ -390,7 +371,9 @@ def test_stability_table_replays_both_window_picks_only_where_a_window_has_sever
     # (0.7, 0.45, 0.72 -> 0.623) vs 40-60 (0.72, 0.6, 0.65 -> 0.657): latest keeps 60, best keeps 40
     assert cfg["tune"]["full_window"] is True
     assert rows["pick=latest"]["kept_step"]["mean"] == 60 and rows["pick=best"]["kept_step"]["mean"] == 40
-    assert set(out["tune"]) >= {"select_smooth", "full_window", "window_pick"}
+    # the choice is among the rules fit runs (the latest checkpoint of a window): no pick in the fragment
+    assert set(out["tune"]) >= {"select_smooth", "full_window"} and "window_pick" not in out["tune"]
+    assert "pick=best" not in out["chosen"]
 
 
 def test_a_bad_window_pick_is_refused_before_any_training():
@@ -428,8 +411,8 @@ def test_a_stability_point_stored_under_the_older_key_form_is_reused_only_for_th
 
 
 def test_a_stability_curve_with_a_moving_average_has_its_own_key_and_the_others_keep_theirs():
-    """tune.ema changes the curve: a curve made with it is never reused for one without (and the
-    reverse), while ema 0 (off) keys as the curves made before the setting existed."""
+    """The retired tune.ema changed the curve: a stored curve made with it keeps it in its key and is
+    never reused for one without (and the reverse), while ema 0 (off) keys as the plain curves."""
     from benchmark.calibrate.curves import split_digest, stability_key
 
     base = {"backbone": "b", "prompt_tokens": 20, "max_length": 64, "bf16": True, "n_train": 40, "n_val": 40,

@@ -25,15 +25,6 @@ def permuted(rows: data.Rows, seed: int) -> data.Rows:
     return rows.subset(order)
 
 
-def test_golden_split_is_the_same_on_every_machine():
-    # numpy's default_rng (PCG64) stream is fixed across platforms and versions; ids are sorted first.
-    rows = make_rows([i % 3 for i in range(30)], name="g")
-    # the format-1 protocol (test rows drawn per seed) still gives the splits its cells were made on
-    split = data.few_shot_split(rows, n_train=4, n_val=3, seed=0, max_test=5, test_rows="per-seed")
-    assert split.row_ids() == {"train": ["g:13", "g:20", "g:21", "g:23"], "val": ["g:7", "g:8", "g:27"],
-                               "test": ["g:4", "g:5", "g:10", "g:12", "g:25"]}
-
-
 def test_same_rows_across_runs_and_row_orders():
     rows = make_rows([i % 5 for i in range(200)])
     a = data.few_shot_split(rows, seed=3)
@@ -51,15 +42,14 @@ def test_depends_on_seed():
 
 def test_class_balanced_disjoint_and_complete():
     rows = make_rows([i % 5 for i in range(500)])
-    for protocol, n_test in (("fixed", 250), ("per-seed", 420)):   # fixed: half the pool when max_test is None
-        split = data.few_shot_split(rows, n_train=40, n_val=40, seed=0, test_rows=protocol)
-        assert collections.Counter(split.train.labels) == {c: 8 for c in range(5)}
-        assert collections.Counter(split.val.labels) == {c: 8 for c in range(5)}
-        ids = split.row_ids()
-        assert not set(ids["train"]) & set(ids["val"]) and not set(ids["train"]) & set(ids["test"])
-        assert not set(ids["val"]) & set(ids["test"])
-        assert len(ids["test"]) == n_test and set(ids["train"]) | set(ids["val"]) | set(ids["test"]) <= set(rows.ids)
-    assert set(ids["train"]) | set(ids["val"]) | set(ids["test"]) == set(rows.ids)    # per-seed: the rest is test
+    split = data.few_shot_split(rows, n_train=40, n_val=40, seed=0)
+    assert collections.Counter(split.train.labels) == {c: 8 for c in range(5)}
+    assert collections.Counter(split.val.labels) == {c: 8 for c in range(5)}
+    ids = split.row_ids()
+    assert not set(ids["train"]) & set(ids["val"]) and not set(ids["train"]) & set(ids["test"])
+    assert not set(ids["val"]) & set(ids["test"])
+    # half the pool is test when max_test is None
+    assert len(ids["test"]) == 250 and set(ids["train"]) | set(ids["val"]) | set(ids["test"]) <= set(rows.ids)
     # texts and labels follow their ids
     lookup = dict(zip(rows.ids, zip(rows.texts, rows.labels)))
     for part in (split.train, split.val, split.test):
@@ -69,11 +59,11 @@ def test_class_balanced_disjoint_and_complete():
 
 def test_small_class_gives_its_share_to_the_others():
     labels = [0] * 3 + [1] * 100 + [2] * 100
-    split = data.few_shot_split(make_rows(labels), n_train=30, n_val=30, seed=0, test_rows="per-seed")
+    test = data.Rows(["a test", "b test"], [1, 2], ["t:test:0", "t:test:1"])    # the whole pool may be shots
+    split = data.few_shot_split(make_rows(labels, test=test), n_train=30, n_val=30, seed=0)
     assert collections.Counter(split.train.labels) == {0: 3, 1: 14, 2: 13} or \
         collections.Counter(split.train.labels) == {0: 3, 1: 13, 2: 14}
     assert 0 not in split.val.labels and len(split.val) == 30
-    assert 0 not in split.test.labels
 
 
 def test_uneven_remainder_spreads_one_each():
@@ -98,52 +88,32 @@ def test_official_test_split_is_used():
     assert split.test.ids == ["t:test:0", "t:test:1"] and split.info["test_from"] == "official"
 
 
-def test_max_test_is_deterministic_subset():
-    rows = make_rows([i % 2 for i in range(300)])
-    kw = {"n_train": 8, "n_val": 8, "seed": 5, "test_rows": "per-seed"}
-    a = data.few_shot_split(rows, **kw, max_test=50)
-    b = data.few_shot_split(permuted(rows, 2), **kw, max_test=50)
-    full = data.few_shot_split(rows, **kw)
-    assert len(a.test) == 50 and sorted(a.test.ids) == sorted(b.test.ids)
-    assert set(a.test.ids) <= set(full.test.ids)
-    assert data.few_shot_split(rows, **kw, max_test=10_000).test.ids == full.test.ids
-
-
-def test_test_rows_duplicating_a_shot_are_dropped():
-    texts = ["same words"] * 10 + [f"other {i}" for i in range(40)]
-    rows = make_rows([0] * 10 + [1] * 40, texts=texts)
-    split = data.few_shot_split(rows, n_train=4, n_val=4, seed=0, test_rows="per-seed")
-    assert "same words" in split.train.texts + split.val.texts
-    assert "same words" not in split.test.texts
-    assert split.info["test_dropped_duplicates"] > 0
-
-
 def test_unlabelled_rows_split_randomly():
     rows = data.Rows([f"s{i}" for i in range(50)], None, [f"u:{i}" for i in range(50)], provenance={"task": "u"})
     split = data.few_shot_split(rows, n_train=5, n_val=5, seed=1)
     assert len(split.train) == 5 and split.train.labels is None and len(split.test) == 25   # half the pool
-    assert len(data.few_shot_split(rows, n_train=5, n_val=5, seed=1, test_rows="per-seed").test) == 40
 
 
 @settings(max_examples=60, deadline=None)
-@given(labels=st.lists(st.integers(0, 4), min_size=12, max_size=120), n_train=st.integers(0, 5),
+@given(labels=st.lists(st.integers(0, 4), min_size=24, max_size=120), n_train=st.integers(0, 5),
        n_val=st.integers(0, 5), seed=st.integers(0, 2**32 - 1))
 def test_split_properties(labels, n_train, n_val, seed):
     rows = make_rows(labels)
-    split = data.few_shot_split(rows, n_train=n_train, n_val=n_val, seed=seed, test_rows="per-seed")
+    split = data.few_shot_split(rows, n_train=n_train, n_val=n_val, seed=seed)
     ids = split.row_ids()
     assert len(ids["train"]) == n_train and len(ids["val"]) == n_val
-    assert len(set(ids["train"]) | set(ids["val"]) | set(ids["test"])) == len(rows)
-    # balanced where possible: classes that were not exhausted differ by at most one
-    counts = collections.Counter(labels)
+    assert len(set(ids["train"]) | set(ids["val"]) | set(ids["test"])) == n_train + n_val + len(ids["test"])
+    # balanced where possible: classes of the pool (the rows not in test) not exhausted differ by at most one
+    test = set(ids["test"])
+    counts = collections.Counter(y for i, y in zip(rows.ids, labels) if i not in test)
     got = collections.Counter(split.train.labels)
     open_classes = [c for c in counts if got[c] < counts[c]]
     if open_classes:
         assert max(got[c] for c in counts) - min(got[c] for c in open_classes) <= 1
-    assert data.few_shot_split(rows, n_train=n_train, n_val=n_val, seed=seed, test_rows="per-seed").row_ids() == ids
+    assert data.few_shot_split(rows, n_train=n_train, n_val=n_val, seed=seed).row_ids() == ids
 
 
-# -- fixed test rows (the default: LM-BFF's protocol) ------------------------------------------
+# -- fixed test rows (LM-BFF's protocol) ------------------------------------------------------
 
 def test_fixed_test_rows_do_not_depend_on_seed_shots_or_row_order():
     rows = make_rows([i % 3 for i in range(600)], name="f")
@@ -190,8 +160,6 @@ def test_shots_that_do_not_fit_beside_the_fixed_test_rows_are_refused():
     rows = make_rows([0, 1] * 50)
     with pytest.raises(UserError, match="fixed test rows"):
         data.few_shot_split(rows, n_train=30, n_val=30, max_test=50)
-    with pytest.raises(UserError, match="allowed: fixed, per-seed"):
-        data.few_shot_split(rows, n_train=3, n_val=3, test_rows="sometimes")
 
 
 def test_fewer_fixed_test_rows_are_a_subset_of_more():

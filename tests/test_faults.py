@@ -5,12 +5,10 @@ as data."""
 from __future__ import annotations
 
 import logging
-import os
 import pathlib
 
+import faults
 import pytest
-
-from benchmark import faults
 
 FAULTS = {   # METAPT_FAULT entry -> what the failed cell's error must say
     "nan:pt/sst2/0": "FloatingPointError: pt/sst2/s0: loss is nan",
@@ -40,18 +38,37 @@ def run(cells, out):
     return runner.run_cells(cells, out, progress=False)
 
 
-def test_fault_spec_is_checked():
-    from benchmark import preflight
-    from benchmark.errors import UserError
-
+def test_fault_spec_is_checked(monkeypatch):
     with pytest.raises(ValueError, match="KIND:METHOD/TASK/SEED"):
-        faults._parse("boom:pt/sst2/0")
-    os.environ[faults.ENV] = "nan:pt"
+        faults.parse("boom:pt/sst2/0")
+    monkeypatch.setenv(faults.ENV, "nan:pt")
+    with pytest.raises(ValueError, match="METAPT_FAULT"):
+        faults.install()
+    assert not faults._installed
+
+
+def test_installed_faults_poison_only_the_armed_cell_and_uninstall_leaves_the_package_as_it_was(monkeypatch):
+    from baselines import METHODS
+    from benchmark import runner
+    from benchmark.scoring import Scorer
+
+    before = (runner.run_cell, Scorer.loss, {type(m): type(m).run for m in METHODS.values()})
+    monkeypatch.setenv(faults.ENV, "nan:pt/sst2/0,oom:ft/*/1")
+    faults.install()
     try:
-        with pytest.raises(UserError, match="METAPT_FAULT"):
-            preflight.check_faults_env()
+        assert runner.run_cell is not before[0] and Scorer.loss is not before[1]
+        cell = type("C", (), {"method": "pt", "task": "sst2", "seed": 0, "key": "k"})()
+        faults._current.update(cell=cell, out=".")
+        assert faults.poison_loss(1.0) != faults.poison_loss(1.0)        # NaN
+        cell.seed = 1
+        assert faults.poison_loss(1.0) == 1.0
+        cell.method = "ft"
+        with pytest.raises(Exception, match="CUDA out of memory"):
+            METHODS["ft"].run(None, "sst2", 1)
     finally:
-        del os.environ[faults.ENV]
+        faults._current.update(cell=None, out=None)
+        faults.uninstall()
+    assert (runner.run_cell, Scorer.loss, {type(m): type(m).run for m in METHODS.values()}) == before
 
 
 @pytest.mark.assets
@@ -63,7 +80,11 @@ def test_failed_cells_are_recorded_listed_and_retried(cache, tmp_path, monkeypat
     cells = smoke_cells()
     out = tmp_path / "out"
     monkeypatch.setenv(faults.ENV, ",".join(FAULTS))
-    counts = run(cells, out)
+    faults.install()
+    try:
+        counts = run(cells, out)
+    finally:
+        faults.uninstall()
     assert counts == {"total": 6, "skipped": 0, "done": 2, "failed": 4}   # the suite went on
     errors = {}
     for cell in cells:

@@ -12,7 +12,7 @@ from benchmark.errors import UserError
 from benchmark.l2l import MAML
 from benchmark.maml import MAMLConfig, meta_step_batched, meta_step_l2l, meta_train
 from benchmark.prompt import SoftPrompt
-from benchmark.train import Scorer
+from benchmark.scoring import Scorer
 
 TEXTS = ["the film was great", "a terrible movie", "it was good fun", "bad acting and a bad plot",
          "maybe worth a look", "great cast , good story", "terrible and bad", "good good good",
@@ -217,7 +217,7 @@ def test_meta_train_keeps_a_meta_trained_prompt_when_told_not_to_keep_the_initia
         assert res.best_step == 0
         torch.testing.assert_close(prompt.weight, initial, atol=0, rtol=0)
     else:
-        assert res.best_step == 8 and res.best_val_accuracy == 0.5
+        assert res.best_step == 8 and res.best_score == 0.5
         torch.testing.assert_close(prompt.weight, seen[0.5], atol=0, rtol=0)
         assert not torch.equal(prompt.weight, initial)
 

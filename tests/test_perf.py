@@ -12,7 +12,7 @@ from benchmark import backbones
 from benchmark.l2l import MAML
 from benchmark.maml import MAMLConfig, meta_step_batched, meta_step_l2l
 from benchmark.prompt import SoftPrompt
-from benchmark.train import Scorer, length_buckets
+from benchmark.scoring import Scorer, length_buckets
 
 KINDS = ["decoder", "encoder-decoder", "masked"]
 TEXTS = ["the film was great", "a terrible movie", "it was good fun , a delight , the best film of the year",
@@ -201,36 +201,6 @@ def test_cost_model_recovers_linear_and_attention_terms():
     model = cost_model(pts)
     assert model["chosen"] == "attention"
     assert abs(model["a_s"] - 0.1) < 1e-3 and abs(model["b_ms_per_token"] - 0.2) < 1e-3
-
-
-def test_fp32_attention_under_bf16(kind):
-    """The attention matmuls run in float32 (intercepted on every kind); the result stays close to fp32."""
-    from benchmark.backbones import _Fp32Attention
-    bb = _bb(kind)
-    batch = bb.encode(TEXTS, 24)
-    prompt = torch.randn(3, bb.embed_dim, requires_grad=True)
-    ref = bb.slot_logits(batch, prompt)
-    bb.autocast_bf16 = True
-    bb.fp32_attention = True
-    seen = []
-    original = _Fp32Attention.__torch_function__
-
-    def spy(self, func, types, args=(), kwargs=None):
-        out = original(self, func, types, args, kwargs)
-        if func in (torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__) and args[0].dim() >= 3:
-            seen.append(out.dtype)
-        return out
-
-    _Fp32Attention.__torch_function__ = spy
-    try:
-        out = bb.slot_logits(batch, prompt)
-        (g,) = torch.autograd.grad(out[:, :5].sum(), prompt, create_graph=True)
-        (gg,) = torch.autograd.grad(g.pow(2).sum(), prompt)       # second order through it
-    finally:
-        _Fp32Attention.__torch_function__ = original
-    assert seen and set(seen) == {torch.float32}
-    assert out.dtype == torch.float32 and torch.isfinite(gg).all()
-    torch.testing.assert_close(out, ref, atol=0.1, rtol=0.05)
 
 
 @pytest.mark.parametrize("maml_bf16", [False, True])

@@ -50,7 +50,12 @@ def run_cli(args, cache, **env):
     full = dict(os.environ, METAPT_CACHE=str(cache), HF_HUB_OFFLINE="1", RAY_USAGE_STATS_ENABLED="0",
                 TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1", **env)
     full.pop("RAY_ADDRESS", None)
-    full.pop("METAPT_FAULT", None) if "METAPT_FAULT" not in env else None
+    if "METAPT_FAULT" in env:
+        import faults
+
+        full = faults.subprocess_env(full)    # the CLI and its Ray workers install the faults at start-up
+    else:
+        full.pop("METAPT_FAULT", None)
     return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=ROOT, env=full, capture_output=True,
                           text=True, timeout=300)
 
@@ -101,4 +106,4 @@ def test_ray_executor_equals_local_and_survives_a_killed_worker(tmp_path):
     assert {"pseudo-labels", "ppt-prompt", "metapt-prompt"} <= {a["kind"] for a in summary["artifacts_built"]}
     assert all(a["build_s"] > 0 for a in summary["artifacts_built"])
     assert summary["peak_rss_mib"]["largest_ray_worker"] > 50 and "(largest Ray worker)" in proc.stderr
-    assert runner.RESULTS_FORMAT == 1
+    assert runner.RESULTS_FORMAT == 2

@@ -6,7 +6,8 @@ import torch
 
 from benchmark.errors import UserError
 from benchmark.prompt import SoftPrompt, load_prompt, save_prompt
-from benchmark.train import Scorer, TrainConfig, fit, metrics
+from benchmark.scoring import Scorer, metrics
+from benchmark.train import TrainConfig, fit
 
 
 def test_fit_stops_on_a_plateau_and_restores_the_best_state():
@@ -158,17 +159,18 @@ def test_fit_never_returns_the_untrained_state_when_told_not_to(select_initial):
 def test_a_method_version_changes_only_its_own_cell_keys():
     """Version 1 keeps the key it had before versions existed; a bumped version gives new keys, so
     cells made by the old behaviour are never taken for the new one."""
-    from benchmark import RESULTS_FORMAT, config, runner
+    from benchmark import config, runner
     from benchmark.io import config_hash
 
     cfg = config.apply_overrides(config.load_profile("smoke"), [])
     cells = {c.method: c for c in runner.expand("sentiment7", cfg, tasks=["sst2"])}
     ft, ppt = cells["ft"], cells["ppt"]
     assert ft.method_version == 1 and ppt.method_version == 2
-    legacy = {"method": ft.method, "task": ft.task, "seed": ft.seed, "config": ft.config, "format": RESULTS_FORMAT}
+    keyed = dict(ft.config, test_rows="fixed")      # the retired setting at the value every cell had
+    legacy = {"method": ft.method, "task": ft.task, "seed": ft.seed, "config": keyed, "format": 1}
     assert ft.key == config_hash(legacy)
-    legacy_ppt = {"method": ppt.method, "task": ppt.task, "seed": ppt.seed, "config": ppt.config,
-                  "format": RESULTS_FORMAT}
+    legacy_ppt = {"method": ppt.method, "task": ppt.task, "seed": ppt.seed, "config": dict(ppt.config, test_rows="fixed"),
+                  "format": 1}
     assert ppt.key != config_hash(legacy_ppt)
     assert ppt.key == config_hash(dict(legacy_ppt, method_version=2))
 
@@ -257,38 +259,10 @@ def test_adamw_is_fused_on_cpu_and_makes_the_for_each_update():
     torch.testing.assert_close(out[0][1], out[1][1], atol=1e-6, rtol=1e-6)
 
 
-def test_fit_with_ema_validates_and_keeps_the_average_by_hand():
-    """The same run without and with ema 0.5: the raw iterates w_t of the first (what its validations
-    see) give the average by hand, a_t = 0.5 a_{t-1} + 0.5 w_t from a_0 = w_0. The second's
-    validations see exactly that average, the best one is kept, and training went on from the raw
-    iterate (its trajectory is the first's)."""
-    def run(ema, restore=None):
-        w = torch.nn.Parameter(torch.zeros(1))
-        seen = []
+@pytest.mark.parametrize("setting", ["tune.ema=0.9", "tune.window_pick=best", "test_rows=per-seed"])
+def test_retired_experiment_settings_are_refused(setting):
+    """Settings of retired experiments name no setting any more: --set refuses them as unknown."""
+    from benchmark import config
 
-        def eval_fn():
-            seen.append(w.item())
-            return -abs(w.item() + 0.3)          # best where the validated value is nearest -0.3
-
-        cfg = TrainConfig(lr=0.1, warmup_steps=0, batch_size=1, max_epochs=6, patience=100, eval_every=1,
-                          weight_decay=0.0, ema=ema)
-        res = fit([w], lambda idx: w.sum(), eval_fn, n_rows=1, cfg=cfg, progress=False, restore=restore)
-        return w.item(), seen, res
-
-    last_raw, raw, _ = run(0.0, restore=lambda state: None)
-    a, avgs = raw[0], [raw[0]]
-    for w_t in raw[1:]:
-        a = 0.5 * a + 0.5 * w_t
-        avgs.append(a)
-    assert avgs != pytest.approx(raw)
-    kept, seen, res = run(0.5)
-    assert seen == pytest.approx(avgs, abs=1e-6)            # every validation scored the average
-    best = min(range(len(avgs)), key=lambda t: abs(avgs[t] + 0.3))
-    assert res.best_step == best and kept == pytest.approx(avgs[best], abs=1e-6)
-    assert run(0.5, restore=lambda state: None)[0] == pytest.approx(last_raw, abs=1e-6)
-
-
-@pytest.mark.parametrize("bad", [1.0, -0.1, True, "0.9"])
-def test_ema_out_of_range_is_refused(bad):
-    with pytest.raises(UserError, match=r"tune.ema must be a number in \[0, 1\)"):
-        TrainConfig(ema=bad).validate("tune")
+    with pytest.raises(UserError, match="unknown setting"):
+        config.apply_overrides(config.load_profile("smoke"), [setting])

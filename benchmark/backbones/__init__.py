@@ -23,7 +23,7 @@ Hub ids and revisions are ``benchmark.hub``'s.
 """
 from __future__ import annotations
 
-from benchmark.backbones.adapter import TEMPLATE_END, TEMPLATE_MIDDLE, Backbone, Batch, _Fp32Attention, from_model
+from benchmark.backbones.adapter import TEMPLATE_END, TEMPLATE_MIDDLE, Backbone, Batch, from_model
 from benchmark.backbones.gguf import gguf_cache_dir, prepare_gguf
 from benchmark.backbones.kinds import KINDS, Kind, detect_kind
 from benchmark.backbones.loading import fetch, is_cached, load
@@ -32,4 +32,4 @@ from benchmark.backbones.tiny import TINY_CORPUS, build_tiny, tiny_tokenizer
 
 __all__ = ["Backbone", "Batch", "from_model", "TEMPLATE_MIDDLE", "TEMPLATE_END", "KINDS", "Kind", "detect_kind",
            "BackboneEntry", "REGISTRY", "DEFAULT", "list_backbones", "load", "fetch", "is_cached",
-           "gguf_cache_dir", "prepare_gguf", "TINY_CORPUS", "build_tiny", "tiny_tokenizer", "_Fp32Attention"]
+           "gguf_cache_dir", "prepare_gguf", "TINY_CORPUS", "build_tiny", "tiny_tokenizer"]

@@ -92,14 +92,6 @@ class Backbone(nn.Module):
         object.__setattr__(self, "_fp32_master", [])     # [(parameter, its float32 data)] while stored bf16
         object.__setattr__(self, "_head_cache", None)    # (key, bf16 copy of a float32 LM-head weight)
         object.__setattr__(self, "_token_cache", {})     # stripped text -> token ids (encode)
-        # under bf16, attention scores and their softmax-weighted sum in float32 (the 4-d matmuls of
-        # eager attention; the projections stay bf16): off by default, measured by `benchmark perf`
-        self.fp32_attention = False
-        # scoring without gradients: a soft prompt shared by the batch runs once, as a key/value prefix,
-        # on kinds whose stack is causal (``Kind.prefix_cache``); False: the prompt is prepended to every
-        # row (the reference). Training keeps the prompt on every row: with gradients the second pass
-        # re-reads every weight, and a batch of 4 rows measured no faster (docs/PERF.md)
-        self.prefix_cache = True
         self.trainable = False
         self.source: dict | None = None     # hub models: ref, revision and the commit SHA loaded
         cfg = model.config
@@ -320,11 +312,7 @@ class Backbone(nn.Module):
     def _autocast(self):
         if not self.autocast_bf16:
             return contextlib.nullcontext()
-        stack = contextlib.ExitStack()
-        stack.enter_context(torch.autocast(device_type=self.device.type, dtype=torch.bfloat16))
-        if self.fp32_attention:
-            stack.enter_context(_Fp32Attention(self.device.type))
-        return stack
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     def _inputs(self, batch: Batch, prompt):
         emb = self.model.get_input_embeddings()(batch.input_ids)
@@ -344,9 +332,14 @@ class Backbone(nn.Module):
         return emb, mask, n
 
     def slot_hidden(self, batch: Batch, prompt=None) -> torch.Tensor:
-        """[B, H] hidden state that the LM head turns into the slot's logits (fast path only)."""
-        if prompt is not None and prompt.dim() == 2 and self.prefix_cache and self._kind.prefix_cache \
-                and not torch.is_grad_enabled():
+        """[B, H] hidden state that the LM head turns into the slot's logits (fast path only).
+
+        Scoring without gradients: a soft prompt shared by the batch (``[n, d]``) runs once, as a
+        key/value prefix, on kinds whose stack is causal (``Kind.prefix_cache``); a per-row prompt
+        (``[B, n, d]``) is prepended to every row (the reference). Training keeps the prompt on every
+        row: with gradients the second pass re-reads every weight, and a batch of 4 rows measured no
+        faster (docs/PERF.md)."""
+        if prompt is not None and prompt.dim() == 2 and self._kind.prefix_cache and not torch.is_grad_enabled():
             if prompt.shape[-1] != self.embed_dim:
                 raise ValueError(f"prompt dimension {prompt.shape[-1]} != backbone embedding dim {self.embed_dim}")
             return self._kind.prefix_slot_hidden(self, batch, prompt)
@@ -393,26 +386,6 @@ class Backbone(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, kind={self.kind!r}, embed_dim={self.embed_dim}"
-
-
-class _Fp32Attention(torch.overrides.TorchFunctionMode):
-    """Inside bf16 autocast, run every batched (>= 3-d by >= 3-d) ``matmul`` in float32 with autocast off
-    and return float32: in eager attention these are ``q @ k^T`` (so the scaling, the mask and the
-    softmax see float32 scores) and ``probs @ v``; the linear layers (``F.linear``) stay bf16.
-    Autograd records float32 ops, so backward and double backward are float32 there too."""
-
-    def __init__(self, device_type: str):
-        super().__init__()
-        self.device_type = device_type
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in (torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__) and len(args) == 2 and \
-                isinstance(args[0], torch.Tensor) and isinstance(args[1], torch.Tensor) and \
-                args[0].dim() >= 3 and args[1].dim() >= 3:
-            with torch.autocast(device_type=self.device_type, enabled=False):
-                return func(args[0].float(), args[1].float())     # float32 out: scores, mask, softmax
-        return func(*args, **kwargs)
 
 
 def from_model(model, tokenizer, kind: str | None = None, name: str = "custom", *,

@@ -81,8 +81,8 @@ def replay(accuracies, steps, *, cadence: int, patience: int, smooth: int, full_
     ``cadence`` steps (and at the last step), the best of the trailing mean of ``smooth`` of them
     (1: the raw accuracy, fit's default), stopping after ``patience`` validations without a new best.
     ``full_window`` as fit's: only a full trailing window competes and counts for patience.
-    ``pick`` as fit's ``window_pick``: the winning window's latest checkpoint, or its best raw one
-    (ties: the later). Exact for fit: early stopping changes nothing in a run before it stops. Returns the kept
+    ``pick``: the winning window's latest checkpoint (what fit keeps), or its best raw one (ties: the
+    later; a replay only). Exact for fit: early stopping changes nothing in a run before it stops. Returns the kept
     evaluation's index into the curve, its step, and the step where the run would stop."""
     steps = [int(s) for s in steps]
     last = steps[-1]
@@ -166,7 +166,8 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
     """Replay every (schedule, cadence, patience, smooth, pick) on the stability curves ``{(task,
     start, lr, steps, seed): curve}``, summarise each setting over seeds, and choose by
     ``choose_stable`` on the held-out validation accuracy. The profile's ``tune.full_window`` is
-    replayed as ``fit`` runs it; ``pick`` only where smooth > 1 (a window of one has one checkpoint)."""
+    replayed as ``fit`` runs it; ``pick`` only where smooth > 1 (a window of one has one checkpoint).
+    The chosen setting is the best one ``fit`` can run (pick ``latest``); the others are shown beside it."""
     groups = sorted({(t, st) for (t, st, _, _, _) in curves})
     full_window = bool(cfg["tune"].get("full_window", False))
     settings, outcomes = {}, {}
@@ -202,13 +203,12 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
                                                   "kept_val": [o["kept_val"] for o in per],
                                                   "kept_step": [o["kept_step"] for o in per]}
                                     for g, per in outs.items() if per}))
-    best = rows[0]
+    best = next(r for r in rows if r["window_pick"] == "latest")
     per_epoch = math.ceil(cfg["n_train"] / cfg["tune"]["batch_size"])
     fragment = {"lr": best["lr"], "max_steps": best["steps"], "max_epochs": int(math.ceil(best["steps"] / per_epoch)),
                 "warmup_steps": int(0.1 * best["steps"]), "eval_every": best["eval_every"], "patience": best["patience"],
-                "select_smooth": best["select_smooth"], "full_window": best["full_window"],
-                "window_pick": best["window_pick"]}
-    for name in ("full_window", "window_pick"):   # a default the profile leaves unset stays unset (cell keys)
+                "select_smooth": best["select_smooth"], "full_window": best["full_window"]}
+    for name in ("full_window",):   # a default the profile leaves unset stays unset (cell keys)
         if name not in cfg["tune"] and fragment[name] == TrainConfig.__dataclass_fields__[name].default:
             del fragment[name]
     return {"rule": RULE, "table": rows, "chosen": best["name"], "tune": fragment,

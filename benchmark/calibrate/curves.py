@@ -64,8 +64,8 @@ def _base_key(cfg: dict) -> dict:
 # cadence, no early stopping) or only choose a checkpoint afterwards (patience, smoothing, window
 # rules), which the replay varies on the stored curve
 CURVE_TUNE = ("batch_size", "weight_decay", "eval_batch_size")
-# tuning settings that change the curve only when set (off by default): in its key only then, so the
-# curves stored before the setting existed keep their keys
+# retired tuning settings that changed a curve when set: a stored curve made with one keeps it in its
+# key (``stability_same``), so it is never reused for a curve made without
 CURVE_TUNE_SET = ("ema",)
 
 
@@ -98,7 +98,8 @@ def stability_same(stored_key: dict, stored_result: dict) -> dict:
 def tune_curve(ctx, task: str, init: str, lr: float, grid: Grid, seed: int) -> dict:
     """Prompt tuning for ``grid.steps`` steps, validated every ``grid.eval_every``; never early-stopped."""
     from benchmark.prompt import make_prompt, row_norms
-    from benchmark.train import Scorer, TrainConfig, fit
+    from benchmark.scoring import Scorer
+    from benchmark.train import TrainConfig, fit
 
     cfg = ctx.cfg
     spec, split = ctx.split(task, seed)
@@ -136,7 +137,7 @@ def _pretrain_pool(ctx, grid: Grid) -> dict:
 
 def _meta_setup(ctx, grid: Grid, init: str):
     from benchmark.prompt import make_prompt
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     cfg = ctx.cfg
     pre = cfg["pretrain"]
@@ -209,8 +210,8 @@ def beta_run(ctx, grid: Grid, init: str, alpha: float, beta: float, checkpoint: 
     n_q = sum(len(q) for _, q in sampler.validation_tasks())
     k, m = len(tasks.task_ids), ctx.cfg["pretrain"]["m"]
     return {"alpha": alpha, "beta": beta, "evaluations": hist, "best_step": res.best_step,
-            "best_val_accuracy": res.best_val_accuracy, "initial_val_accuracy": hist[0][1],
-            "above_initial": res.best_val_accuracy > hist[0][1], "wall_s": res.wall_s,
+            "best_val_accuracy": res.best_score, "initial_val_accuracy": hist[0][1],
+            "above_initial": res.best_score > hist[0][1], "wall_s": res.wall_s,
             "row_norm_initial": row_norms(initial), "row_norm_kept": row_norms(prompt.weight),
             "distance_kept": float((prompt.weight.detach() - initial).norm() / initial.norm()),
             "rows_per_meta_step": k * 2 * m, "meta_steps": res.steps,
@@ -221,7 +222,8 @@ def ppt_curve(ctx, grid: Grid, init: str, lr: float, steps: int) -> dict:
     """PPT pre-training (pooled pre-training rows, plain prompt tuning) for ``steps`` steps at ``lr``."""
     from baselines.ppt import pretrain
     from benchmark.prompt import make_prompt, row_norms
-    from benchmark.train import Scorer, TrainConfig
+    from benchmark.scoring import Scorer
+    from benchmark.train import TrainConfig
 
     cfg = ctx.cfg
     pool = _pretrain_pool(ctx, grid)
@@ -275,7 +277,8 @@ def stability_curve(ctx, task: str, start: str, init, lr: float, steps: int, eva
     at every validation with a detached copy of the prompt and the validation predictions (what
     ``tools/chaos_probe.py`` compares between twins)."""
     from benchmark.prompt import SoftPrompt, make_prompt
-    from benchmark.train import Scorer, TrainConfig, fit
+    from benchmark.scoring import Scorer
+    from benchmark.train import TrainConfig, fit
 
     cfg = ctx.cfg
     spec, split = ctx.split(task, seed)

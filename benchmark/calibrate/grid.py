@@ -34,9 +34,13 @@ class Grid:
     patiences: list = dataclasses.field(default_factory=lambda: [3, 5, 10])   # evaluations, at each cadence
     cadences: list = dataclasses.field(default_factory=lambda: [10, 20])      # steps between validations
     smooths: list = dataclasses.field(default_factory=lambda: [1, 3])         # validations in the selection mean
-    # which checkpoint of the winning window is kept (TrainConfig.window_pick), replayed where smooth > 1
+    # which checkpoint of the winning window is kept, replayed where smooth > 1: its latest (what
+    # ``fit`` keeps) or its best raw one (a replay only, to compare with)
     picks: list = dataclasses.field(default_factory=lambda: ["latest", "best"])
     cached_starts: bool = False    # PPT / MetaPT starts only where their artefact is already built
+
+
+WINDOW_PICKS = ("latest", "best")    # see Grid.picks
 
 
 def check(cfg: dict, grid: Grid, ctx) -> None:
@@ -110,8 +114,6 @@ def check_stability(grid: Grid) -> None:
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0 \
                 or isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise UserError(f"calibrate: --schedules entry {lr}:{steps} is invalid; allowed: lr > 0 : steps >= 1")
-    from benchmark.train import WINDOW_PICKS
-
     if not grid.picks or any(p not in WINDOW_PICKS for p in grid.picks):
         bad = next((p for p in grid.picks if p not in WINDOW_PICKS), "")
         raise UserError(f"calibrate: --picks {','.join(grid.picks) or '(empty)'} is invalid at {bad!r}; "

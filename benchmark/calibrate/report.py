@@ -226,8 +226,8 @@ def stability_section(cfg: dict, grid: Grid, st: dict) -> list:
                          f"{_pct(o['mean'])} | {_pct(o['sd'])} | {_pct(o['objective'])} |")
     frag = st["tune"]
     lines += ["", f"**Chosen:** {best['name']}: " + ", ".join(f"`tune.{k}: {v}`" for k, v in frag.items()) + ".",
-              "", "*pick*: which checkpoint of the winning window is kept (`tune.window_pick`): its latest, or its "
-              "best raw validation; the profile's `tune.full_window` "
+              "", "*pick*: which checkpoint of the winning window is kept: its latest (what `fit` keeps, so the "
+              "choice is among these), or its best raw validation (replayed to compare); the profile's `tune.full_window` "
               f"({'true' if best.get('full_window') else 'false'}) is replayed as `fit` runs it.", ""]
     return lines
 

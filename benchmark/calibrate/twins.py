@@ -150,4 +150,4 @@ def rule_of(tune: dict) -> dict:
         raise UserError("the profile's tune.eval_every is not set (validation once an epoch): the replay "
                         "needs a cadence in steps; pass --profile with one")
     return {"cadence": int(cfg.eval_every), "patience": int(cfg.patience), "smooth": int(cfg.select_smooth),
-            "full_window": bool(cfg.full_window), "pick": str(cfg.window_pick)}
+            "full_window": bool(cfg.full_window), "pick": "latest"}

@@ -251,15 +251,10 @@ def plan(cells, ctx_for) -> tuple[list[tuple], dict]:
 
 
 def _failed_record(cell, error: str) -> dict:
-    from benchmark import config as config_mod
+    """A cell whose Ray task never wrote its own record (its worker died past the retries)."""
     from benchmark import runner
 
-    return {"status": "failed", "suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
-            "method_version": cell.method_version,
-            "point": cell.point, "profile": cell.config.get("profile"), "backbone": cell.config["backbone"],
-            "config": cell.config, "reductions": config_mod.reductions(cell.config), "key": cell.key,
-            "versions": runner.versions(), "git": runner.git_commit(), "error": error, "provenance": {},
-            "wall_s": None, "executor": "ray"}
+    return dict(runner.cell_record(cell, status="failed", error=error), provenance={}, wall_s=None, executor="ray")
 
 
 def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress: bool = True,

@@ -22,7 +22,6 @@ class Variant:
     bf16: bool
     bf16_weights: bool = True
     bucketing: bool = True
-    fp32_attention: bool = False
     reference: bool = False
     default: bool = False
 
@@ -47,7 +46,6 @@ def meta_variants(cfg: PerfConfig, bf16_ok: bool, have_l2l: bool, maml_bf16: boo
                 out.append(Variant("batched bf16, autocast only (fp32 weights)", "batched", True,
                                    bf16_weights=False))
                 out.append(Variant("batched bf16, no length bucketing", "batched", True, bucketing=False))
-                out.append(Variant("batched bf16, attention matmuls in fp32", "batched", True, fp32_attention=True))
             out.append(Variant("batched bf16" + (" (default)" if bf16_default else " (fastest; maml.bf16)"),
                                "batched", True, default=bf16_default))
     return [v for v in out if v.reference or v.default or not any(x and x in v.name for x in cfg.skip)]
@@ -81,7 +79,7 @@ def _meta_step_fn(variant: Variant, bb, scorer, texts, labels, tasks, mcfg, n_pr
 
 def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, labels) -> dict:
     from benchmark.maml import MAMLConfig
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     words = label_words(bb)
     mcfg = MAMLConfig(inner_lr=cfg.inner_lr, m=cfg.m, first_order=cfg.first_order)
@@ -92,7 +90,7 @@ def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, 
     grads = {}
     tasks0 = _tasks(len(texts), cfg.k, cfg.m, cfg.seed)
     for v in variants:                      # warm-up = the FLOP-counted step, on the repeat-0 tasks
-        set_precision(bb, v.bf16, v.bf16_weights, v.fp32_attention)
+        set_precision(bb, v.bf16, v.bf16_weights)
         step = _meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks0, mcfg, cfg.prompt_tokens,
                              cfg.prompt_init)
         flops, grad = count_flops(step)
@@ -103,7 +101,7 @@ def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, 
         tasks = _tasks(len(texts), cfg.k, cfg.m, cfg.seed + 1 + r)
         order = variants if r % 2 == 0 else variants[::-1]      # interleaved, alternating order
         for v in order:
-            set_precision(bb, v.bf16, v.bf16_weights, v.fp32_attention)
+            set_precision(bb, v.bf16, v.bf16_weights)
             step = _meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks, mcfg, cfg.prompt_tokens,
                                  cfg.prompt_init)
             with PeakMemory(device) as mem:
@@ -113,7 +111,7 @@ def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, 
             _log(f"meta-step repeat {r + 1}/{cfg.repeats} {v.name}: {t:.3f} s")
     default = next((v for v in variants if v.default), None)
     if cfg.profile and default is not None:          # what the default engine's time goes to
-        set_precision(bb, default.bf16, default.bf16_weights, default.fp32_attention)
+        set_precision(bb, default.bf16, default.bf16_weights)
         rows[default.name]["profile"] = profile_breakdown(_meta_step_fn(
             default, bb, scorers[default.name], texts, labels, tasks0, mcfg, cfg.prompt_tokens, cfg.prompt_init))
     ref = next((v for v in variants if v.reference), variants[0])
@@ -149,27 +147,27 @@ def run_tune(cfg: PerfConfig, bb, device, bf16_ok: bool, texts, labels, auto_bf1
     """Prompt-tuning steps/s at each precision with eager attention, and at the precision ``bf16: auto``
     chose with SDPA as well (no double backward here, so SDPA may be used)."""
     from benchmark.prompt import SoftPrompt
-    from benchmark.train import Scorer, TrainConfig, adamw
+    from benchmark.scoring import Scorer
+    from benchmark.train import TrainConfig, adamw
 
     scorer = Scorer(bb, label_words(bb), cfg.max_length)
     rng = np.random.default_rng(cfg.seed)
     out = []
-    precisions = [("fp32", False, False, "eager")]
+    precisions = [("fp32", False, "eager")]
     if bf16_ok:
-        precisions += [("bf16", True, False, "eager")] + \
-            ([("bf16 + fp32 attention", True, True, "eager")] if cfg.ablations else [])
+        precisions.append(("bf16", True, "eager"))
     if "sdpa" in cfg.attention:
-        precisions.append((f"{_prec(auto_bf16)} + sdpa", auto_bf16, False, "sdpa"))
+        precisions.append((f"{_prec(auto_bf16)} + sdpa", auto_bf16, "sdpa"))
     grads = {}
     idx0 = rng.choice(len(texts), cfg.tune_batch, replace=False)
-    for name, bf16, fp32_attn, attn in precisions:   # the gradient of one batch at each precision, same prompt
-        set_precision(bb, bf16, fp32_attention=fp32_attn)
+    for name, bf16, attn in precisions:   # the gradient of one batch at each precision, same prompt
+        set_precision(bb, bf16)
         prompt = SoftPrompt(cfg.prompt_tokens, bb.embed_dim, seed=0).to(device)
         with bb.attention(attn):
             scorer.loss([texts[i] for i in idx0], labels[idx0], prompt()).backward()
         grads[name] = prompt.weight.grad.detach().float().cpu()
-    for name, bf16, fp32_attn, attn in precisions:
-        set_precision(bb, bf16, fp32_attention=fp32_attn)
+    for name, bf16, attn in precisions:
+        set_precision(bb, bf16)
         prompt = SoftPrompt(cfg.prompt_tokens, bb.embed_dim, seed=0).to(device)
         opt = adamw(prompt.parameters(), TrainConfig(lr=3e-3, weight_decay=0.01))
 
@@ -185,7 +183,7 @@ def run_tune(cfg: PerfConfig, bb, device, bf16_ok: bool, texts, labels, auto_bf1
             times = [timed(step, device) for _ in range(cfg.tune_steps)]
             profile = profile_breakdown(step) if cfg.profile else None
         med = statistics.median(times)
-        out.append({"precision": name, "bf16": bf16, "attention": attn, "fp32_attention": fp32_attn,
+        out.append({"precision": name, "bf16": bf16, "attention": attn,
                     "profile": profile, "batch": cfg.tune_batch, "times_s": times, "median_s": med,
                     "steps_per_s": 1 / med, "gflop_per_step": statistics.mean(flops) / 1e9,
                     "gflops_per_s": statistics.mean(flops) / med / 1e9,
@@ -272,9 +270,22 @@ def _predict_unbucketed(scorer, texts, prompt, batch_size):
     return preds
 
 
+def _predict_every_row(scorer, texts, prompt, batch_size):
+    """Scoring with the prompt prepended to every row: a per-row ``[B, n, d]`` prompt never takes the
+    key/value prefix path, the rest is ``Scorer.predict``."""
+    preds = np.empty(len(texts), dtype=np.int64)
+    label_ids = scorer.label_ids.to(scorer.backbone.device)
+    with torch.no_grad():
+        for idx in scorer.buckets(texts, prompt, max_rows=batch_size):
+            batch = scorer.backbone.encode([texts[i] for i in idx], max_length=scorer.max_length)
+            per_row = prompt.unsqueeze(0).expand(len(idx), -1, -1)
+            preds[idx] = scorer.backbone.slot_logits(batch, per_row, label_ids=label_ids).argmax(-1).cpu().numpy()
+    return preds
+
+
 def run_score(cfg: PerfConfig, bb, device, bf16_ok: bool, auto_bf16: bool = False) -> dict:
     from benchmark.prompt import SoftPrompt
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     texts = synthetic_texts(cfg.score_rows, seed=cfg.seed + 7)
     scorer = Scorer(bb, label_words(bb), cfg.max_length)
@@ -290,16 +301,9 @@ def run_score(cfg: PerfConfig, bb, device, bf16_ok: bool, auto_bf16: bool = Fals
     results = {name: {"path": name, "bf16": bf16, "attention": attn, "times_s": []} for name, bf16, _, attn in paths}
     preds = {}
 
-    def every_row():
-        bb.prefix_cache = False
-        try:
-            return scorer.predict(texts, prompt, batch_size=cfg.score_batch)
-        finally:
-            bb.prefix_cache = True
-
     def fn_of(kind):
         if kind == "every-row":
-            return every_row
+            return lambda: _predict_every_row(scorer, texts, prompt, cfg.score_batch)
         return (lambda: _predict_unbucketed(scorer, texts, prompt, cfg.score_batch)) if kind == "old" else \
             (lambda: scorer.predict(texts, prompt, batch_size=cfg.score_batch))
 
@@ -338,7 +342,9 @@ def run_ft(cfg: PerfConfig, bb, device, precisions, texts, labels, auto_bf16: bo
     """Full fine-tuning steps/s as FT runs it: a trainable copy of the backbone, every weight in AdamW."""
     import copy
 
-    from benchmark.train import Scorer, TrainConfig, adamw
+    from benchmark.scoring import Scorer
+
+    from benchmark.train import TrainConfig, adamw
 
     set_precision(bb, False)                 # copy the float32 weights, never bf16-stored ones
     clone = copy.deepcopy(bb)
@@ -384,7 +390,7 @@ def run_memory(cfg: PerfConfig, bb, device, texts, labels) -> dict:
     from benchmark.maml import MAMLConfig, _saved_mb, choose_chunk, meta_step_batched
     from benchmark.perf.measure import PeakRSS
     from benchmark.prompt import SoftPrompt
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     set_precision(bb, MAMLConfig().bf16)
     scorer = Scorer(bb, label_words(bb), cfg.max_length)
@@ -432,7 +438,7 @@ def run_bf16_inits(cfg: PerfConfig, bb, device, texts, labels) -> dict:
 
     from benchmark.maml import MAMLConfig, meta_step_batched
     from benchmark.prompt import SoftPrompt, embedding_std
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     set_precision(bb, False)
     double = copy.deepcopy(bb)

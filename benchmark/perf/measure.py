@@ -243,12 +243,10 @@ def _log(msg: str):
 
 # --------------------------------------------------------------------------- precision switches
 
-def set_precision(bb, bf16: bool, bf16_weights: bool = True, fp32_attention: bool = False):
-    """float32, bf16 autocast over float32 weights, or bf16 autocast with bf16-stored weights
-    (optionally with the attention matmuls in float32)."""
+def set_precision(bb, bf16: bool, bf16_weights: bool = True):
+    """float32, bf16 autocast over float32 weights, or bf16 autocast with bf16-stored weights."""
     bb.autocast_bf16 = False
     bb.bf16_weights = bf16_weights
-    bb.fp32_attention = fp32_attention
     bb.autocast_bf16 = bf16
 
 

@@ -11,10 +11,10 @@ from benchmark.perf.measure import PeakMemory, PerfConfig, _log, label_words, se
 def run_sweep(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool) -> dict:
     """Default engine's meta-step time at K, prompt length and text length (fixed-length rows)."""
     from benchmark.maml import MAMLConfig
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     default = next(v for v in meta_variants(cfg, bf16_ok, have_l2l) if v.default)
-    set_precision(bb, default.bf16, default.bf16_weights, default.fp32_attention)
+    set_precision(bb, default.bf16, default.bf16_weights)
     template = bb.template_length()
     base_k, base_n, base_l = cfg.k, cfg.prompt_tokens, cfg.sweep_base_text
     points = []

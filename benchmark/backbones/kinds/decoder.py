@@ -39,7 +39,7 @@ class Decoder(Kind):
         the text: they are computed once (one row of ``n`` tokens) and shared by the batch's ``B`` rows,
         which then run only their own tokens (positions ``n`` onwards, attending to the prompt's cache).
         The same function as the full sequence, with ``(B - 1) * n`` fewer token positions; the backbone
-        uses it for scoring without gradients only (``Backbone.prefix_cache``)."""
+        uses it for scoring without gradients only (``Backbone.slot_hidden``)."""
         from transformers import DynamicCache
 
         rows = batch.input_ids.shape[0]
