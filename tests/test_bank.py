@@ -238,22 +238,25 @@ def test_bad_banks_are_refused(scorer, tmp_path):
         PromptBank(scorer, [_run(scorer, i, cfg) for i in range(2)], checkpoint=ckpt, progress=False).train()
 
 
-def test_perf_bank_section_on_a_tiny_model(tiny_t5):
-    from benchmark.perf.bank import markdown_lines, run_bank
-    from benchmark.perf.measure import PerfConfig, synthetic_texts
+def test_perf_command_runs_the_bank_section(tmp_path, monkeypatch):
+    """`python -m benchmark perf --sections bank`: the section is registered, saved and reported."""
+    import json
 
-    cfg = PerfConfig(backbone="tiny-t5", prompt_tokens=3, max_length=24, repeats=2, tune_batch=2)
-    texts = synthetic_texts(40, seed=0)
-    out = run_bank(cfg, tiny_t5, torch.device("cpu"), texts, np.arange(40) % 2, auto_bf16=False,
-                   peaks={"fp32": {"gflops": 100.0}}, sizes=(1, 3))
-    assert [row["r"] for row in out["sizes"]] == [1, 3]
-    for row in out["sizes"]:
+    from benchmark import cli
+    from benchmark.perf.bank import BANK_SIZES
+
+    monkeypatch.setenv("METAPT_CACHE", str(tmp_path / "cache"))
+    argv = ["perf", "--backbone", "tiny-t5", "--threads", "1", "--prompt-tokens", "2", "--max-length", "16",
+            "--repeats", "1", "--tune-batch", "1", "--sections", "bank", "--peak-n", "64", "--no-profile",
+            "--out", str(tmp_path / "perf"), "--name", "t"]
+    assert cli.main(argv) == 0
+    result = json.loads((tmp_path / "perf" / "t.json").read_text())
+    assert [row["r"] for row in result["bank"]["sizes"]] == list(BANK_SIZES) and "tune" not in result
+    for row in result["bank"]["sizes"]:
         for side in ("bank", "separate"):
-            assert len(row[side]["times_s"]) == 2 and row[side]["prompt_steps_per_s"] > 0
-            assert row[side]["gflop_per_step"] > 0 and 0 < row[side]["fraction_of_ceiling"]
+            assert len(row[side]["times_s"]) == 1 and row[side]["prompt_steps_per_s"] > 0
+            assert row[side]["gflop_per_step"] > 0 and row[side]["fraction_of_ceiling"] > 0
         assert row["speedup"] > 0
-    # the same prompts: one pass and R passes count the same FLOPs up to padding
-    assert out["sizes"][1]["bank"]["gflop_per_step"] == pytest.approx(out["sizes"][1]["separate"]["gflop_per_step"],
-                                                                      rel=0.5)
-    md = "\n".join(markdown_lines({"bank": out}))
-    assert "## Many prompts in one pass" in md and md.count("\n| ") == 3
+        # the same prompts on the same rows: one pass and R passes count the same FLOPs up to padding
+        assert row["bank"]["gflop_per_step"] == pytest.approx(row["separate"]["gflop_per_step"], rel=0.5)
+    assert "## Many prompts in one pass" in (tmp_path / "perf" / "t.md").read_text()
