@@ -165,7 +165,8 @@ class _Slot:
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         self.rng.bit_generator.state = state["order_rng"]
-        self.order, self.step, self.failed, self.wall_s = state["order"], state["step"], state["failed"], state["wall_s"]
+        self.order, self.step = state["order"], state["step"]
+        self.failed, self.wall_s = state["failed"], state["wall_s"]
         self.tracker.load(state["tracker"])
 
 

@@ -4,6 +4,7 @@ encoder-decoder and the masked kind: the tiny decoder's RMSNorm rounds its hidde
 so a different batch shape moves it by float32 rounding, not by 1e-16)."""
 from __future__ import annotations
 
+import dataclasses
 
 import numpy as np
 import pytest
@@ -113,7 +114,7 @@ def test_a_bank_keeps_what_fit_keeps_for_each_prompt(scorer):
     cfg = TrainConfig(lr=0.05, warmup_steps=3, batch_size=2, max_steps=36, patience=3, eval_every=2,
                       select_smooth=2, full_window=True)
     runs = [_run(scorer, 0, cfg), _run(scorer, 1, cfg, validate=_neg_loss(scorer)),
-            _run(scorer, 2, dict_replace(cfg, batch_size=3, select_smooth=1, full_window=False),
+            _run(scorer, 2, dataclasses.replace(cfg, batch_size=3, select_smooth=1, full_window=False),
                  validate=_neg_loss(scorer), select_initial=False)]
     alone = [_fit_alone(scorer, r) for r in runs]
     results = PromptBank(scorer, runs, progress=False).train()
@@ -128,11 +129,6 @@ def test_a_bank_keeps_what_fit_keeps_for_each_prompt(scorer):
     steps = [r.steps for r in results]
     assert len(set(steps)) > 1 and min(steps) < 36      # prompts left the batch at different steps
     assert results[2].best_step > 0                      # select_initial=False keeps a trained prompt
-
-
-def dict_replace(cfg, **kw):
-    import dataclasses
-    return dataclasses.replace(cfg, **kw)
 
 
 def test_a_bank_of_one_is_fit_bit_for_bit(tiny_t5):
@@ -229,7 +225,7 @@ def test_bad_banks_are_refused(scorer, tmp_path):
                             PromptRun(torch.zeros(4, scorer.backbone.embed_dim, dtype=torch.float64,
                                                   requires_grad=True), TEXTS, LABELS, _accuracy(scorer))])
     with pytest.raises(UserError, match="ema = 0.9 .* allowed: ema = 0"):
-        PromptBank(scorer, [_run(scorer, 0, dict_replace(cfg, ema=0.9))])
+        PromptBank(scorer, [_run(scorer, 0, dataclasses.replace(cfg, ema=0.9))])
     with pytest.raises(UserError, match="no training rows"):
         PromptBank(scorer, [_run(scorer, 0, cfg, rows=[])])
     ckpt = tmp_path / "bank.pt"
