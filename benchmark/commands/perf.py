@@ -49,7 +49,7 @@ def add_arguments(parser) -> None:
                         help="text tokens while K or the prompt length varies (default 16)")
     parser.add_argument("--peak-n", type=int, help="matmul size of the ceiling (default 2048 CPU, 8192 GPU)")
     parser.add_argument("--sections", default="all",
-                        help="comma-separated parts to run: meta, memory, bf16-inits, tune, score, ft, sweep "
+                        help="comma-separated parts to run: meta, memory, bf16-inits, tune, bank, score, ft, sweep "
                              "(default all; the ceiling and the bf16: auto decision are always measured)")
     parser.add_argument("--attention", default="eager,sdpa",
                         help="attention kernels timed for tuning, scoring and FT (default eager,sdpa)")

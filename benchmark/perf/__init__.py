@@ -44,6 +44,7 @@ from benchmark.perf.loops import (Variant, meta_variants, run_bf16_inits, run_ft
 from benchmark.perf.measure import (LABEL_WORDS, RANDOM_T5, SECTIONS, PeakMemory, PerfConfig, _log,  # noqa: F401
                                     bf16_supported, count_flops, label_words, load_backbone, machine, matmul_peak,
                                     profile_breakdown, set_precision, synthetic_texts, timed)
+from benchmark.perf.bank import run_bank  # noqa: F401
 from benchmark.perf.report import markdown, targets, write  # noqa: F401
 from benchmark.perf.sweep import cost_model, run_sweep  # noqa: F401
 
@@ -107,6 +108,7 @@ def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
              ("meta", "meta_step", lambda: run_meta(cfg, bb, device, bf16_ok, have_l2l, texts, labels)),
              ("bf16-inits", "bf16_inits", lambda: run_bf16_inits(cfg, bb, device, texts, labels)),
              ("tune", "tune", lambda: run_tune(cfg, bb, device, bf16_ok, texts, labels, auto_bf16)),
+             ("bank", "bank", lambda: run_bank(cfg, bb, device, texts, labels, auto_bf16, peaks)),
              ("score", "score", lambda: run_score(cfg, bb, device, bf16_ok, auto_bf16)),
              ("ft", "ft", lambda: run_ft(cfg, bb, device, _ft_precisions(cfg, bf16_ok, auto_bf16), texts, labels, auto_bf16)),
              ("sweep", "sweep", lambda: run_sweep(cfg, bb, device, bf16_ok, have_l2l) if cfg.sweep else None)]

@@ -31,7 +31,7 @@ RANDOM_T5 = {
 }
 
 
-SECTIONS = ("meta", "memory", "bf16-inits", "tune", "score", "ft", "sweep")
+SECTIONS = ("meta", "memory", "bf16-inits", "tune", "bank", "score", "ft", "sweep")
 
 
 @dataclasses.dataclass

@@ -5,6 +5,8 @@ import json
 import math
 import pathlib
 
+from benchmark.perf.bank import markdown_lines as bank_lines
+
 TARGET_FRACTION = 0.50     # of the matmul ceiling of the precision the loop runs in
 TARGET_MEMORY_MB = 3072    # the meta-step at K=10, m=4, 20 prompt tokens
 
@@ -178,6 +180,7 @@ def markdown(result: dict, command: str | None = None) -> str:
                       f"{cm['b_ms_per_token']:.4f} ms × tokens{extra}, tokens = 2·K·m·(prompt + text + template); "
                       f"R² = {fit['r2']:.4f}, largest relative error {100 * fit['max_rel_err']:.1f}%."]
     lines += _new_sections(result)
+    lines += bank_lines(result)
     if result.get("targets"):
         lines += ["", "## Targets", ""]
         for name, t in result["targets"].items():
