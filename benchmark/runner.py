@@ -168,7 +168,7 @@ def check_results_dir(out: pathlib.Path) -> None:
     version, not a directory, read-only, or on a full disk. Called before any training."""
     out = pathlib.Path(out)
     if out.exists() and not out.is_dir():
-        raise UserError(f"results directory {out} is a file, not a directory", hint="choose another --out")
+        raise UserError(f"results directory {out} is a file, not a directory", hint="choose another folder")
     fmt = out / "format.json"
     if fmt.exists():
         try:
@@ -179,27 +179,27 @@ def check_results_dir(out: pathlib.Path) -> None:
         if found != RESULTS_FORMAT:
             raise UserError(f"results directory {out} was written by an incompatible version "
                             f"(results format {found!r}; this version reads and writes format {RESULTS_FORMAT})",
-                            hint="use a new --out directory")
+                            hint="use a new folder")
     elif (out / "cells").is_dir():
         raise UserError(f"results directory {out} has cells/ but no format.json: written by an incompatible "
                         f"version (this version writes results format {RESULTS_FORMAT})",
-                        hint="use a new --out directory")
+                        hint="use a new folder")
     parent = _existing_parent(out)
     if not parent.is_dir():
         raise UserError(f"results directory {out} cannot be created: {parent} is not a directory",
-                        hint="choose another --out")
+                        hint="choose another folder")
     try:
         _probe_write(parent)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise UserError(f"results directory {out} is not writable ({reason} in {parent})",
-                        hint="choose another --out" + (", or free disk space" if exc.errno == 28 else "")) from exc
+                        hint="choose another folder" + (", or free disk space" if exc.errno == 28 else "")) from exc
     import shutil
 
     free = shutil.disk_usage(parent).free
     if free < MIN_FREE_BYTES:
         raise UserError(f"results directory {out} is on a full disk ({free} bytes free in {parent}; "
-                        f"at least {MIN_FREE_BYTES} needed)", hint="free disk space or choose another --out")
+                        f"at least {MIN_FREE_BYTES} needed)", hint="free disk space or choose another folder")
 
 
 def prepare_results_dir(out: pathlib.Path) -> None:
@@ -211,14 +211,14 @@ def prepare_results_dir(out: pathlib.Path) -> None:
         (out / "logs").mkdir(exist_ok=True)
     except OSError as exc:
         raise UserError(f"results directory {out} cannot be created ({exc.strerror})",
-                        hint="choose another --out") from exc
+                        hint="choose another folder") from exc
     fmt = out / "format.json"
     if not fmt.exists():
         try:
             write_json(fmt, {"results_format": RESULTS_FORMAT, "version": __version__})
         except OSError as exc:
             raise UserError(f"results directory {out} is not writable ({exc.strerror})",
-                            hint="choose another --out, or free disk space") from exc
+                            hint="choose another folder, or free disk space") from exc
 
 
 def cell_path(out: pathlib.Path, cell: Cell) -> pathlib.Path:

@@ -7,8 +7,8 @@ import sys
 import time
 
 from benchmark import config as config_mod
-from benchmark.commands._common import (add_profile_options, cell_settings, print_reductions, resolve_profile,
-                                        results_dir)
+from benchmark.commands._common import (add_profile_options, add_results_option, cell_settings, print_reductions,
+                                        resolve_profile, results_dir)
 from benchmark.errors import UserError
 from benchmark.executors import EXECUTORS
 
@@ -18,6 +18,7 @@ HELP = "run a suite (cells already done in the results directory are skipped)"
 def add_arguments(parser) -> None:
     parser.add_argument("--suite", required=True, help=f"one of: {', '.join(config_mod.list_suites())}")
     add_profile_options(parser)
+    add_results_option(parser)
     parser.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
     parser.add_argument("--methods", help="comma-separated subset of the suite's methods")
     parser.add_argument("--executor", default="local", help=f"one of: {', '.join(EXECUTORS)} (default local)")
@@ -121,7 +122,7 @@ def run(args) -> int:
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
             raise UserError(f"cannot write results to {out} ({exc.strerror}); finished cells are kept",
-                            hint="free disk space or choose another --out, then rerun the same command") from exc
+                            hint="free disk space or choose another --results, then rerun the same command") from exc
         raise
     summary.report(out)
     if counts["failed"]:
