@@ -34,6 +34,12 @@ class Method:
         """Shared artefacts (a pre-trained or meta-learned prompt); ``ctx.artifact`` caches them."""
         return {}
 
+    def artifacts(self, ctx) -> list[tuple[str, dict]]:
+        """The artefacts ``prepare`` reads or builds, as (kind, key), in build order: each one is made
+        from those before it, so once the last is cached the others are not needed. A dry run's plan
+        (``benchmark.run_plan``) asks this; nothing is built."""
+        return []
+
     def run(self, ctx, task: str, seed: int) -> dict:
         raise NotImplementedError
 

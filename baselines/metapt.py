@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from baselines.base import Method, dtype_key, tune_from_artifact
+from benchmark.context import PSEUDO_LABELS
 from benchmark.maml import meta_train
 from benchmark.prompt import make_prompt, row_norms
 from benchmark.train import Scorer
@@ -17,6 +18,7 @@ from tasksets.pseudo_label import label_purity
 
 class MetaPT(Method):
     version = 2  # 2: the meta-learned prompt is the best meta-trained one, never the initial prompt
+    kind = "metapt-prompt"   # its artefact's kind
 
     def __init__(self, name, title, *, data="pseudo", grouping=None, table_row=None):
         self.name, self.title, self.data, self.grouping, self.table_row = name, title, data, grouping, table_row
@@ -34,8 +36,12 @@ class MetaPT(Method):
                 "max_length": cfg["max_length"], "maml": cfg["maml"], "pretrain": pre, "bf16": cfg["bf16"], **dtype_key(cfg),
                 "data_key": data_key, "version": self.version}
 
+    def artifacts(self, ctx):
+        data = [(PSEUDO_LABELS, ctx.pseudo_labelled_key())] if self.data == "pseudo" else []
+        return [*data, (self.kind, self.artifact_key(ctx))]
+
     def prepare(self, ctx):
-        return ctx.artifact("metapt-prompt", self.artifact_key(ctx), self._meta_train)
+        return ctx.artifact(self.kind, self.artifact_key(ctx), self._meta_train)
 
     def _meta_train(self, ctx, out_dir):
         cfg = ctx.cfg

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from baselines.base import Method, dtype_key, tune_from_artifact
+from benchmark.context import PSEUDO_LABELS
 from benchmark.prompt import make_prompt, row_norms
 from benchmark.train import Scorer, fit
 
@@ -46,6 +47,7 @@ class PretrainedPromptTuning(Method):
     title = "PPT"
     table_row = "PPT"
     version = 2  # 2: the pre-trained prompt is the best trained checkpoint, never the initial prompt
+    kind = "ppt-prompt"   # its artefact's kind
 
     def artifact_key(self, ctx):
         cfg = ctx.cfg
@@ -53,8 +55,11 @@ class PretrainedPromptTuning(Method):
                 "prompt_init": cfg["prompt_init"], "max_length": cfg["max_length"], "ppt": cfg["ppt"],
                 "bf16": cfg["bf16"], **dtype_key(cfg), "data": ctx.pseudo_labelled_key(), "version": self.version}
 
+    def artifacts(self, ctx):
+        return [(PSEUDO_LABELS, ctx.pseudo_labelled_key()), (self.kind, self.artifact_key(ctx))]
+
     def prepare(self, ctx):
-        return ctx.artifact("ppt-prompt", self.artifact_key(ctx), self._pretrain)
+        return ctx.artifact(self.kind, self.artifact_key(ctx), self._pretrain)
 
     def _pretrain(self, ctx, out_dir):
         cfg = ctx.cfg
