@@ -35,7 +35,7 @@ class Method:
         return {}
 
     def artifacts(self, ctx) -> list[tuple[str, dict]]:
-        """The artefacts ``prepare`` reads or builds, as (kind, key), in build order: each one is made
+        """The artefacts the method's cells read or build, as (kind, key), in build order: each one is made
         from those before it, so once the last is cached the others are not needed. A dry run's plan
         (``benchmark.run_plan``) asks this; nothing is built."""
         return []

@@ -3,11 +3,15 @@ pseudo-labelled pre-training data, coloured by cluster."""
 import numpy as np
 
 from baselines.base import Method
+from benchmark.context import PSEUDO_LABELS
 
 
 class TSNE(Method):
     name = "tsne"
     title = "t-SNE of K-means meta tasks"
+
+    def artifacts(self, ctx):
+        return [(PSEUDO_LABELS, ctx.pseudo_labelled_key())]
 
     def run(self, ctx, task, seed):
         from tasksets.tsne import tsne_points

@@ -224,3 +224,23 @@ def test_seeds_refusal_from_a_real_process_has_no_traceback(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "-1 is negative" in proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_each_method_declares_the_artefacts_its_cells_use(tmp_path):
+    """What a plan counts is what the cells build: the same kinds, and the prompt under the key its
+    ``prepare`` caches it by."""
+    from baselines import METHODS
+    from benchmark.context import Context
+    from benchmark.io import config_hash
+
+    ctx = Context(_smoke_cfg(), progress=False, artifacts_dir=tmp_path)
+    kinds = {name: [kind for kind, _ in method.artifacts(ctx)] for name, method in METHODS.items()}
+    assert kinds == {"ft": [], "pt": [], "ppt": ["pseudo-labels", "ppt-prompt"],
+                     "metapt": ["pseudo-labels", "metapt-prompt"], "metapt_y": ["metapt-prompt"],
+                     "metapt_kmeans": ["metapt-prompt"], "metapt_lda": ["metapt-prompt"],
+                     "metapt_random": ["metapt-prompt"], "metapt_label": ["metapt-prompt"],
+                     "tsne": ["pseudo-labels"]}
+    for name, method in METHODS.items():
+        for kind, key in method.artifacts(ctx):
+            want = method.artifact_key(ctx) if kind.endswith("-prompt") else ctx.pseudo_labelled_key()
+            assert config_hash(key) == config_hash(want), (name, kind)
