@@ -86,6 +86,18 @@ class Method:
             return {}
         return ctx.artifact(self.artifact_kind, self.artifact_key(ctx), self.build_artifact)
 
+    def artifacts(self, ctx) -> list[tuple[str, dict]]:
+        """The artefacts the method's cells read or build, as (kind, key), in build order: each one is made
+        from those before it, so once the last is cached the others are not needed. A dry run's plan
+        (``benchmark.run_plan``) asks this; nothing is built. Derived from the declarations: the
+        pseudo-labelled corpus where the method reads it, then the method's own artefact."""
+        from benchmark.context import PSEUDO_LABELS
+
+        out = [(PSEUDO_LABELS, ctx.pseudo_labelled_key())] if self.pretrain_data == "pseudo" else []
+        if self.artifact_kind:
+            out.append((self.artifact_kind, self.artifact_key(ctx)))
+        return out
+
     def run(self, ctx, task: str, seed: int) -> dict:
         """One cell: prompt tuning from the artefact's prompt, or from a fresh prompt without one."""
         if self.tunes != "prompt":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from benchmark.errors import UserError
@@ -28,10 +29,8 @@ COMMANDS = {
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse's own errors: exit 2 with one line, no traceback
-        self.print_usage(sys.stderr)
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+    def error(self, message):  # argparse's own refusals: one line and exit 2 like every other (see main)
+        raise UserError(f"{message} (`{self.prog} --help` lists the options)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,16 +43,37 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != module_name:
                 raise
             continue  # a command not written yet
-        sub = subs.add_parser(name, help=module.HELP, description=module.HELP)
+        # a sub-command's list entry is %-formatted by argparse, its description is not: HELP is plain text
+        sub = subs.add_parser(name, help=module.HELP.replace("%", "%%"), description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser
 
 
+_NUMBER_LIST = re.compile(r"-\d[\d,]*")
+
+
+def _attach_number_lists(argv: list[str]) -> list[str]:
+    """``--seeds -1,2`` as ``--seeds=-1,2``: argparse takes a value that starts with '-' and is not one
+    plain number for an option, and would say "expected one argument" instead of what is wrong with it."""
+    out = []
+    for item in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NUMBER_LIST.fullmatch(item) and "," in item:
+            out[-1] = f"{out[-1]}={item}"
+        else:
+            out.append(item)
+    return out
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)   # the command line, for what a run records
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(_attach_number_lists(argv))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.argv = argv   # the command line, for what a run records
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

@@ -146,7 +146,7 @@ def set_path(cfg: dict, keys: list[str], value, *, where: str = "override") -> N
             node[key] = value      # a TrainConfig setting the profile leaves at its default (ft.select_smooth)
             return
         if not isinstance(node, dict) or key not in node:
-            known = sorted(node) if isinstance(node, dict) else []
+            known = sorted(set(node) | train_fields(keys[:i])) if isinstance(node, dict) else []
             raise unknown("setting", key, known, where=f"in {where} ({'.'.join(keys[:i]) or 'top level'})")
         if i == len(keys) - 1:
             old = node[key]
@@ -215,12 +215,17 @@ def reductions(cfg: dict, reference: dict | None = None, prefix: str = "") -> di
 TRAIN_SECTIONS = ("tune", "ft", "ppt")     # the profile sections that are benchmark.train.TrainConfig
 
 
-def _train_field(path: list[str], key: str) -> bool:
-    import dataclasses
-
+def train_fields(path: list[str]) -> set[str]:
+    """The settings of a ``TrainConfig`` section at ``path`` (a profile may leave some at their defaults)."""
+    if not (len(path) == 1 and path[0] in TRAIN_SECTIONS):
+        return set()
     from benchmark.train import TrainConfig
 
-    return len(path) == 1 and path[0] in TRAIN_SECTIONS and key in {f.name for f in dataclasses.fields(TrainConfig)}
+    return {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def _train_field(path: list[str], key: str) -> bool:
+    return key in train_fields(path)
 
 
 def train_config(section: dict):
@@ -280,12 +285,31 @@ def _check_types(cfg, ref, prefix: str = "") -> None:
             raise UserError(f"setting {name} = {value!r} is invalid; allowed: a finite number")
 
 
+MAX_SEED = 2**32 - 1   # numpy's and torch's generators take seeds in [0, 2**32)
+SEEDS_ALLOWED = f"distinct integers 0..{MAX_SEED}, at least one, e.g. 0,1,2"
+
+
+def seeds_problem(seeds) -> str | None:
+    """What is wrong with a list of seeds (None: nothing); the one check of ``seeds`` and ``--seeds``."""
+    if not isinstance(seeds, list) or not seeds:
+        return "no seeds"
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            return f"{seed!r} is not an integer"
+        if seed < 0:
+            return f"{seed} is negative"
+        if seed > MAX_SEED:
+            return f"{seed} is above {MAX_SEED}"
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    return f"{', '.join(map(str, twice))} given more than once" if twice else None
+
+
 def validate(cfg: dict) -> None:
     """Refuse settings that cannot work, before any training, naming the setting and what is allowed."""
     _check_types(cfg, load_profile("paper"))
-    seeds = cfg.get("seeds")
-    if not isinstance(seeds, list) or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
-        raise UserError(f"setting seeds = {seeds!r} is invalid; allowed: a list of integers, e.g. [0, 1]")
+    problem = seeds_problem(cfg.get("seeds"))
+    if problem:
+        raise UserError(f"setting seeds = {cfg.get('seeds')!r} is invalid ({problem}); allowed: {SEEDS_ALLOWED}")
     if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", cfg["device"]):
         raise UserError(f"setting device = {cfg['device']!r} is invalid; allowed: auto, cpu, cuda, cuda:N")
     for key, allowed in _CHOICES.items():

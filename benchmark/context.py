@@ -30,6 +30,7 @@ _BACKBONES: dict = {}  # one loaded backbone per (name, device, bf16) per proces
 # (``benchmark.run_summary``): {"kind", "hash", "built", "build_s", "within"}. ``within`` names the
 # artefact whose build asked for this one (its build time includes this one's).
 ARTIFACT_LOG: list = []
+PSEUDO_LABELS = "pseudo-labels"   # the kind of MetaPT's and PPT's pre-training data
 _BUILDING: list = []
 
 
@@ -132,7 +133,7 @@ class Context:
         def build(ctx, out_dir):
             return build_pseudo_labelled(ctx.cfg, ctx.rows, out_dir)
 
-        art = self.artifact("pseudo-labels", self.pseudo_labelled_key(), build)
+        art = self.artifact(PSEUDO_LABELS, self.pseudo_labelled_key(), build)
         out = read_json(pathlib.Path(art["dir"]) / "data.json", checksum=True)
         # a cell using these rows carries their sources' provenance even when the artefact was cached
         pre, prov = self.cfg["pretrain"], (out.get("report") or {}).get("provenance") or {}
@@ -156,10 +157,14 @@ class Context:
         return ClusterSampler(tasks, m=m, seed=seed, val_per_task=val_per_task)
 
     # -- artefacts -----------------------------------------------------------------------------
+    def artifact_folder(self, kind: str, key: dict) -> pathlib.Path:
+        """Where ``kind`` for ``key`` is kept; it is cached when the folder holds ``artifact.json``."""
+        return self.artifacts_dir / kind / config_hash(key)
+
     def artifact(self, kind: str, key: dict, build) -> dict:
         """Build ``kind`` for ``key`` once: ``build(ctx, out_dir) -> dict``; later calls read it back."""
-        digest = config_hash(key)
-        folder = self.artifacts_dir / kind / digest
+        folder = self.artifact_folder(kind, key)
+        digest = folder.name
         marker = folder / "artifact.json"
         if marker.exists():
             try:

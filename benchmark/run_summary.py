@@ -2,7 +2,8 @@
 (``<start>``: the UTC start time, to the microsecond).
 
 The summary holds the wall time from start to end, the cells done / skipped (already done) / failed
-and, for a run stopped with Ctrl-C, those it did not get to; each cell run with its wall time and
+and, for a run stopped with Ctrl-C, those it did not get to; each cell run with its wall time, the
+part of it spent building shared artefacts (``benchmark.run_plan`` estimates a cell without it) and
 the process's RSS after it (where a run's memory grows); the artefacts built in this run with their
 build times and those read from the cache; the peak RSS; the processor, thread count, profile and
 command line. ``status``, ``plot`` and ``publish`` read only ``cells/`` and ``manifest.json``, so
@@ -50,6 +51,7 @@ class RunSummary:
         self.interrupted = False
         self.running: str | None = None             # the cell the local executor is in (where Ctrl-C stopped it)
         self._log_from = len(context.ARTIFACT_LOG)
+        self._cell_log_from = self._log_from         # where the artefacts built by the next cell start
         self.worker_artifacts: list[dict] = []      # what Ray workers read and built
         self.worker_peak_rss_mib: float | None = None
 
@@ -62,7 +64,12 @@ class RunSummary:
         self.running = None
         rss = ({"worker_peak_rss_mib": worker_peak_rss_mib} if self.executor == "ray"
                else {"rss_mib": rss_mib(), "peak_rss_mib": peak_rss_mib()})
-        self.cells.append({"cell": cell.describe(), "key": cell.key, "status": status, "wall_s": wall_s, **rss})
+        # the artefacts this cell built (outermost builds): part of its wall time, not of a cell's own cost
+        events = context.ARTIFACT_LOG[self._cell_log_from:]
+        self._cell_log_from = len(context.ARTIFACT_LOG)
+        built_s = sum(e.get("build_s") or 0 for e in events if e["built"] and not e.get("within"))
+        self.cells.append({"cell": cell.describe(), "key": cell.key, "status": status, "wall_s": wall_s,
+                           "artifacts_built_s": round(built_s, 2), **rss})
 
     def worker_report(self, report: dict) -> None:
         """A Ray task's artefact log and its worker's peak RSS (a worker runs many tasks: the max counts)."""

@@ -154,6 +154,30 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None, plan: dict |
     return cells
 
 
+def describe_cells(cells: list[Cell]) -> str:
+    """How many cells and what they are, per suite: ``methods x tasks x seeds x points`` where the
+    cells are that full product, else the distinct counts (``--suite all`` joins suites of other
+    shapes, so one product over all of them would not be their count)."""
+    by_suite: dict = {}
+    for cell in cells:
+        by_suite.setdefault(cell.suite, []).append(cell)
+    parts = []
+    for suite, group in by_suite.items():
+        axes = [(len({c.method for c in group}), "method"), (len({c.task for c in group}), "task"),
+                (len({c.seed for c in group}), "seed"), (len({json.dumps(c.point, sort_keys=True) for c in group}), "point")]
+        axes = [(n, name) for n, name in axes if name != "point" or n > 1]
+        words = [f"{n} {name}{'s' if n != 1 else ''}" for n, name in axes]
+        product = 1
+        for n, _ in axes:
+            product *= n
+        shape = " x ".join(words) if product == len(group) else ", ".join(words)
+        parts.append((suite, len(group), shape))
+    total = f"{len(cells)} cell{'s' if len(cells) != 1 else ''}"
+    if len(parts) == 1:
+        return f"{total} ({parts[0][2]})"
+    return f"{total} = " + " + ".join(f"{suite} {n} ({shape})" for suite, n, shape in parts)
+
+
 # -- results directory -------------------------------------------------------------------------
 
 MIN_FREE_BYTES = 1 << 20   # an output directory with less free space than this is "full"
@@ -181,7 +205,7 @@ def check_results_dir(out: pathlib.Path) -> None:
     version, not a directory, read-only, or on a full disk. Called before any training."""
     out = pathlib.Path(out)
     if out.exists() and not out.is_dir():
-        raise UserError(f"results directory {out} is a file, not a directory", hint="choose another --out")
+        raise UserError(f"results directory {out} is a file, not a directory", hint="choose another folder")
     fmt = out / "format.json"
     if fmt.exists():
         try:
@@ -193,27 +217,27 @@ def check_results_dir(out: pathlib.Path) -> None:
             raise UserError(f"results directory {out} was written by an incompatible version "
                             f"(results format {found!r}; this version reads formats "
                             f"{', '.join(map(str, READS_FORMATS))} and writes format {RESULTS_FORMAT})",
-                            hint="use a new --out directory")
+                            hint="use a new folder")
     elif (out / "cells").is_dir():
         raise UserError(f"results directory {out} has cells/ but no format.json: written by an incompatible "
                         f"version (this version writes results format {RESULTS_FORMAT})",
-                        hint="use a new --out directory")
+                        hint="use a new folder")
     parent = _existing_parent(out)
     if not parent.is_dir():
         raise UserError(f"results directory {out} cannot be created: {parent} is not a directory",
-                        hint="choose another --out")
+                        hint="choose another folder")
     try:
         _probe_write(parent)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise UserError(f"results directory {out} is not writable ({reason} in {parent})",
-                        hint="choose another --out" + (", or free disk space" if exc.errno == 28 else "")) from exc
+                        hint="choose another folder" + (", or free disk space" if exc.errno == 28 else "")) from exc
     import shutil
 
     free = shutil.disk_usage(parent).free
     if free < MIN_FREE_BYTES:
         raise UserError(f"results directory {out} is on a full disk ({free} bytes free in {parent}; "
-                        f"at least {MIN_FREE_BYTES} needed)", hint="free disk space or choose another --out")
+                        f"at least {MIN_FREE_BYTES} needed)", hint="free disk space or choose another folder")
 
 
 def prepare_results_dir(out: pathlib.Path) -> None:
@@ -225,14 +249,14 @@ def prepare_results_dir(out: pathlib.Path) -> None:
         (out / "logs").mkdir(exist_ok=True)
     except OSError as exc:
         raise UserError(f"results directory {out} cannot be created ({exc.strerror})",
-                        hint="choose another --out") from exc
+                        hint="choose another folder") from exc
     fmt = out / "format.json"
     if not fmt.exists() or read_json(fmt).get("results_format") != RESULTS_FORMAT:   # new, or format 1
         try:
             write_json(fmt, {"results_format": RESULTS_FORMAT, "version": __version__})
         except OSError as exc:
             raise UserError(f"results directory {out} is not writable ({exc.strerror})",
-                            hint="choose another --out, or free disk space") from exc
+                            hint="choose another folder, or free disk space") from exc
 
 
 def cell_path(out: pathlib.Path, cell: Cell) -> pathlib.Path:
@@ -409,13 +433,15 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
     return record
 
 
-def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, stream=None, summary=None) -> dict:
+def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, stream=None, summary=None,
+              plan=None) -> dict:
     """The local executor: every missing or failed cell, in order, one progress display for all.
 
     Returns the counts; ``summary`` (a ``run_summary.RunSummary``) is filled in as cells finish, so
-    it holds what was done even when a KeyboardInterrupt ends the loop."""
-    from tqdm.auto import tqdm
-
+    it holds what was done even when a KeyboardInterrupt ends the loop. With ``plan`` (a
+    ``run_plan.RunPlan``) the progress counts the artefacts to build as well as the cells, each
+    weighed by its estimated cost, so the ETA is the whole run's."""
+    from benchmark import context
     from benchmark.run_summary import RunSummary
 
     stream = stream or sys.stderr   # looked up now: sys.stderr may have been replaced since import
@@ -426,25 +452,85 @@ def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, st
     if counts["skipped"]:
         print(f"{counts['skipped']} of {len(cells)} cells already done in {out}; running the other {len(todo)}",
               file=stream)
-    bar = tqdm(todo, desc="cells", unit="cell", disable=not progress, dynamic_ncols=True, file=stream)
+    bar = RunProgress(todo, plan, progress=progress, stream=stream)
     contexts = {}
+    log_from = len(context.ARTIFACT_LOG)
     try:
-        for cell in bar:
-            bar.set_postfix_str(cell.describe())
+        for cell in todo:
+            bar.starts(cell)
             ctx_key = config_hash(cell.config)
             if ctx_key not in contexts:
-                from benchmark.context import Context
-
-                contexts = {ctx_key: Context(cell.config, progress=progress)}  # keep one: prepared prompts reused
+                contexts = {ctx_key: context.Context(cell.config, progress=progress)}  # keep one: prepared prompts reused
             summary.running = cell.describe()
             record = run_cell(cell, out, progress=progress, context=contexts[ctx_key])
             summary.cell_ran(cell, record["status"], record.get("wall_s"))
+            bar.built([e for e in context.ARTIFACT_LOG[log_from:] if e["built"]])
+            log_from = len(context.ARTIFACT_LOG)
+            bar.finished(cell)
             if record["status"] == "failed":
-                tqdm.write(f"cell {cell.describe()} FAILED: {record['error']}", file=stream)
+                bar.write(f"cell {cell.describe()} FAILED: {record['error']}")
             else:
                 acc = record.get("metrics", {}).get("accuracy")
-                tqdm.write(f"cell {cell.describe()} done in {record['wall_s']:.0f} s"
-                           + (f": accuracy {acc:.4f}" if acc is not None else ""), file=stream)
+                bar.write(f"cell {cell.describe()} done in {record['wall_s']:.0f} s"
+                          + (f": accuracy {acc:.4f}" if acc is not None else ""))
     finally:
         bar.close()   # on Ctrl-C too: the run's summary is printed below the bar, not into it
     return dict(counts)
+
+
+class RunProgress:
+    """The whole run's progress bar. Without a plan it counts cells; with one, each cell and each
+    artefact to build advances it by its estimated seconds (``run_plan``), so the rate, and so the
+    ETA, is measured against the whole run's estimate: artefacts built inside a cell count when the
+    cell ends. A stage without an estimate weighs the median of those with one (1 where none has)."""
+
+    def __init__(self, todo: list[Cell], plan=None, *, progress: bool = True, stream=None):
+        from tqdm.auto import tqdm
+
+        self._tqdm = tqdm
+        self.stream = stream
+        self.cells, self.n_cells = 0, len(todo)
+        self.arts, self.n_arts = 0, len(plan.to_build) if plan else 0
+        self.plan = plan
+        costs = [s.each_s for s in plan.stages if s.each_s] if plan else []
+        self.fallback = sorted(costs)[len(costs) // 2] if costs else 1.0
+        total = sum(self._cost("cell", c.method) for c in todo) + \
+            sum(self._cost("artefact", kind) for kind, _ in (plan.to_build if plan else []))
+        fmt = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]" if plan else None
+        self.bar = tqdm(total=total, desc="run" if plan else "cells", unit="cell", disable=not progress,
+                        dynamic_ncols=True, file=stream, bar_format=fmt)
+
+    def _cost(self, what: str, name: str) -> float:
+        if self.plan is None:
+            return 1.0
+        return self.plan.cost(what, name) or self.fallback
+
+    def _postfix(self, running: str) -> None:
+        if self.plan is None:
+            self.bar.set_postfix_str(running)
+            return
+        arts = f", artefacts {self.arts}/{self.n_arts}" if self.n_arts else ""
+        self.bar.set_postfix_str(f"cells {self.cells}/{self.n_cells}{arts}" + (f": {running}" if running else ""))
+
+    def starts(self, cell: Cell) -> None:
+        self._postfix(cell.describe())
+
+    def built(self, events: list) -> None:
+        """Artefacts a cell built (``context.ARTIFACT_LOG`` entries); only planned ones move the bar."""
+        planned = {f"{kind}/{digest}" for kind, digest in (self.plan.to_build if self.plan else [])}
+        for e in events:
+            if f"{e['kind']}/{e['hash']}" in planned:
+                self.arts += 1
+                self._postfix("")
+                self.bar.update(self._cost("artefact", e["kind"]))
+
+    def finished(self, cell: Cell) -> None:
+        self.cells += 1
+        self._postfix("")
+        self.bar.update(self._cost("cell", cell.method))
+
+    def write(self, text: str) -> None:
+        self._tqdm.write(text, file=self.stream)
+
+    def close(self) -> None:
+        self.bar.close()

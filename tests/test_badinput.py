@@ -44,6 +44,15 @@ SETTINGS_CASES = [
     (["--seeds", ","], ["seeds", "allowed"]),
     (["--seeds", "1.5"], ["seeds", "integers"]),
     (["--seeds", "a,b"], ["seeds", "integers"]),
+    (["--seeds", "-1"], ["--seeds", "-1 is negative", "allowed: distinct integers"]),
+    (["--seeds", "-1,2"], ["--seeds", "-1 is negative", "allowed"]),
+    (["--seeds", "0,0"], ["--seeds", "0 given more than once", "allowed: distinct"]),
+    (["--seeds", "1,2,1,2"], ["--seeds", "1, 2 given more than once"]),
+    (["--seeds", ""], ["--seeds", "no seeds", "allowed"]),
+    (["--seeds", " "], ["--seeds", "no seeds"]),
+    (["--seeds", "1,,2"], ["--seeds", "empty item", "allowed"]),
+    (["--seeds", "x"], ["--seeds", "'x' is not an integer", "allowed"]),
+    (["--seeds", "4294967296"], ["--seeds", "above 4294967295"]),
     (["--set", "n_train"], ["key.sub=value"]),
     (["--executor", "dask"], ["executor", "local, ray"]),
     (["--executor", "ray", "--address", "nowhere"], ["--address", "HOST:PORT"]),
@@ -60,6 +69,40 @@ DATA_CASES = [
     (["--methods", "metapt", "--set", "pretrain.rows=100000", "--set", "pretrain.k=50000"],
      ["pretrain.k", "yelp5", "allowed"]),
 ]
+
+
+def test_an_unknown_setting_lists_every_valid_key_of_its_section(tmp_path, capsys):
+    """tune.* keys the profile leaves at their defaults can be set, so the refusal names them too."""
+    import dataclasses
+
+    from benchmark import config
+    from benchmark.train import TrainConfig
+
+    err = refuse(["--set", "tune.foo=1"], tmp_path, capsys, ["unknown setting 'foo'", "valid settings"])
+    listed = set(err.split("valid settings: ")[1].split("\n")[0].split(", "))
+    assert listed == {f.name for f in dataclasses.fields(TrainConfig)} | set(config.load_profile("smoke")["tune"])
+    err = refuse(["--set", "maml.foo=1"], tmp_path, capsys, ["unknown setting 'foo'"])
+    assert set(err.split("valid settings: ")[1].split("\n")[0].split(", ")) == set(config.load_profile("smoke")["maml"])
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["calibrate", "--profile", "smoke", "--seeds", "0,0"], ["--seeds", "given more than once"]),
+    (["calibrate", "--profile", "smoke", "--stab-seeds", "-1,2,3"], ["--stab-seeds", "-1 is negative"]),
+    (["calibrate", "--profile", "smoke", "--stab-seeds", ""], ["--stab-seeds", "no seeds"]),
+    (["run", *BASE[1:7], "--set", "seeds=[0, 0]", "--dry-run"], ["setting seeds", "given more than once", "allowed"]),
+    (["run", *BASE[1:7], "--set", "seeds=[-3]", "--dry-run"], ["setting seeds", "-3 is negative"]),
+    (["run", *BASE[1:7], "--set", "seeds=[]", "--dry-run"], ["setting seeds", "no seeds"]),
+    (["status", "--results"], ["--results", "expected one argument"]),
+    (["run", "--suite", "sentiment7", "--bogus"], ["unrecognized arguments: --bogus", "--help"]),
+])
+def test_bad_arguments_of_other_commands_are_refused_in_one_line(argv, words, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("METAPT_CACHE", str(tmp_path / "cache"))
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert all(w in err for w in words), err
+    assert not (tmp_path / "cache" / "calibration").exists()
 
 
 def have_standins():

@@ -97,7 +97,7 @@ def test_failed_cells_are_recorded_listed_and_retried(cache, tmp_path, monkeypat
     assert all(st == "done" and err is None for st, err in errors.values())   # seed 2 of both methods
 
     capsys.readouterr()
-    assert status.run(type("A", (), {"out": out, "suite": None})()) == 0
+    assert status.run(type("A", (), {"results": out, "suite": None})()) == 0
     listed = capsys.readouterr().out
     assert "2 done, 4 failed, 0 missing of 6" in listed
     for spec, reason in FAULTS.items():

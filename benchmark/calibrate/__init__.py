@@ -39,15 +39,32 @@ Modules: ``grid`` (what is measured, and the checks), ``curves`` (the measuremen
 """
 from __future__ import annotations
 
-from benchmark.calibrate.choice import (RULE, SMOOTH, cell_outcome, choose_stable, choose_tuning, plateau, replay,
-                                       smoothed, stability_table)
-from benchmark.calibrate.curves import (Points, alpha_losses, beta_run, ppt_curve, stability_curve, start_prompt,
-                                       tune_curve)
-from benchmark.calibrate.grid import MIN_VAL_ROWS, Grid, check
-from benchmark.calibrate.report import _overrides, fragment_profile, report_markdown, write_outputs
-from benchmark.calibrate.run import calibrate
+import importlib
 
-__all__ = ["RULE", "cell_outcome", "choose_stable", "replay", "stability_table", "stability_curve", "start_prompt",
-           "Grid", "MIN_VAL_ROWS", "SMOOTH", "Points", "alpha_losses", "beta_run", "calibrate", "check",
-           "choose_tuning", "fragment_profile", "plateau", "ppt_curve", "report_markdown", "smoothed",
-           "tune_curve", "write_outputs"]
+# name -> the module that defines it; imported on first use (PEP 562), so reading the grid's
+# defaults for `calibrate --help` does not import torch
+_EXPORTS = {
+    "choice": ["RULE", "SMOOTH", "cell_outcome", "choose_stable", "choose_tuning", "plateau", "replay", "smoothed",
+               "stability_table"],
+    "curves": ["Points", "alpha_losses", "beta_run", "ppt_curve", "stability_curve", "start_prompt", "tune_curve"],
+    "grid": ["MIN_VAL_ROWS", "Grid", "check"],
+    "report": ["_overrides", "fragment_profile", "report_markdown", "write_outputs"],
+    "run": ["calibrate"],
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = [name for name in _WHERE if not name.startswith("_")]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:    # a module of the package, as after an eager import of it
+        return importlib.import_module(f"{__name__}.{name}")
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_WHERE])

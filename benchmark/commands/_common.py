@@ -1,6 +1,7 @@
 """Options and helpers shared by sub-commands."""
 from __future__ import annotations
 
+import argparse
 import pathlib
 import sys
 
@@ -8,14 +9,50 @@ from benchmark import config as config_mod
 from benchmark import paths
 
 
+def seed_list(text: str) -> list[int]:
+    """``--seeds``' type: comma-separated distinct non-negative integers; anything else is refused
+    by argparse in one line (exit 2) before a setting is read."""
+    items = [t.strip() for t in text.split(",")]
+    problem = None
+    if not any(items):
+        problem = "no seeds"
+    elif not all(items):
+        problem = "an empty item between commas"
+    else:
+        try:
+            seeds = [int(t) for t in items]
+        except ValueError:
+            bad = next(t for t in items if not _is_int(t))
+            problem = f"{bad!r} is not an integer"
+        else:
+            problem = config_mod.seeds_problem(seeds)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}; allowed: {config_mod.SEEDS_ALLOWED}")
+    return seeds
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
 def add_profile_options(parser) -> None:
     parser.add_argument("--profile", help=f"settings profile: {', '.join(config_mod.list_profiles())} "
                                           "(default: paper with a CUDA GPU and the paper's data, else cpu)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one setting, e.g. --set maml.max_steps=100 (repeatable)")
-    parser.add_argument("--seeds", help="comma-separated seeds (overrides the profile's)")
-    parser.add_argument("--out", type=pathlib.Path, help="results directory (default: <cache>/results; "
-                                                         "every suite's cells can share one directory)")
+    parser.add_argument("--seeds", type=seed_list, metavar="SEEDS",
+                        help="comma-separated distinct seeds >= 0, e.g. 0,1,2 (overrides the profile's)")
+
+
+def add_results_option(parser, *, default_help: str = "<cache>/results") -> None:
+    """The one name of a results folder across commands: ``--results``, ``--out`` kept as its alias."""
+    parser.add_argument("--results", "--out", dest="results", type=pathlib.Path, metavar="DIR",
+                        help=f"results folder (default: {default_help}; every suite's cells can share one folder; "
+                             "--out is the same option)")
 
 
 def resolve_profile(args, stream=sys.stderr) -> dict:
@@ -24,8 +61,8 @@ def resolve_profile(args, stream=sys.stderr) -> dict:
         name, why = config_mod.choose_default_profile()
     base = config_mod.load_profile(name)
     overrides = list(args.overrides)
-    if args.seeds:
-        overrides.append(f"seeds=[{args.seeds}]")
+    if args.seeds is not None:
+        overrides.append(f"seeds=[{','.join(map(str, args.seeds))}]")
     cfg = config_mod.apply_overrides(base, overrides)
     # the profile's own seeds and axis limits, for the cells' configs (config.RUN_SCOPE)
     args.profile_run_scope = base
@@ -41,8 +78,8 @@ def cell_settings(args, cfg: dict) -> dict:
     return cfg if base is None else config_mod.cell_settings(cfg, base)
 
 
-def results_dir(args, suite: str) -> pathlib.Path:
-    return args.out if args.out else paths.sub("results")
+def results_dir(args, suite: str | None = None) -> pathlib.Path:
+    return args.results.expanduser() if args.results else paths.sub("results")
 
 
 def print_reductions(cfg: dict, stream=sys.stderr) -> None:

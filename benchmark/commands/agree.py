@@ -20,7 +20,7 @@ import numpy as np
 from benchmark.errors import UserError
 
 HELP = ("rerun a sample of finished cells on this machine and report whether each agrees with the first "
-        "run within its 95 %% test-row interval")
+        "run within its 95 % test-row interval")
 
 
 def add_arguments(parser) -> None:

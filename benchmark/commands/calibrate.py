@@ -2,10 +2,11 @@
 from training and validation rows (never test rows); see docs/CALIBRATION.md."""
 from __future__ import annotations
 
+import pathlib
 import sys
 
 from benchmark import paths
-from benchmark.commands._common import add_profile_options, resolve_profile
+from benchmark.commands._common import add_profile_options, resolve_profile, seed_list
 from benchmark.errors import UserError
 
 HELP = "calibrate prompt init, learning rates and budgets on training + validation rows (report, PNG, profile fragment)"
@@ -47,6 +48,8 @@ def add_arguments(parser) -> None:
 
     g = Grid()
     add_profile_options(parser)
+    parser.add_argument("--out", type=pathlib.Path, metavar="DIR",
+                        help="calibration folder, resumed when rerun (default <cache>/calibration/<profile>)")
     parser.add_argument("--tasks", help=f"downstream tasks (default {','.join(g.tasks)})")
     parser.add_argument("--inits", help=f"prompt inits to compare (default {','.join(g.inits)})")
     parser.add_argument("--lrs", help=f"downstream learning rates (default {','.join(map(str, g.lrs))})")
@@ -64,7 +67,7 @@ def add_arguments(parser) -> None:
                         help="pseudo (MetaPT's and PPT's pool, default) or labelled (cheaper: no corpus annotation)")
     parser.add_argument("--no-maml", action="store_true", help="skip the Prompt-MAML calibration")
     parser.add_argument("--no-ppt", action="store_true", help="skip the PPT curve")
-    parser.add_argument("--stab-seeds", help=f"split seeds of the stability curves, at least 3 "
+    parser.add_argument("--stab-seeds", type=seed_list, metavar="SEEDS", help=f"split seeds of the stability curves, at least 3 "
                         f"(default {','.join(map(str, g.stab_seeds))})")
     parser.add_argument("--starts", help=f"starting prompts of the stability curves, of {', '.join(STARTS)} "
                         f"(default {','.join(g.starts)})")
@@ -98,7 +101,7 @@ def run(args) -> int:
                 maml_steps=args.maml_steps, maml_eval_every=args.maml_eval_every, ppt_steps=args.ppt_steps,
                 pretrain_data=args.pretrain_data, maml=not args.no_maml, ppt=not args.no_ppt,
                 stability=not args.no_stability, stability_only=args.stability_only,
-                stab_seeds=_integers(args.stab_seeds, "stab-seeds") if args.stab_seeds else g.stab_seeds,
+                stab_seeds=args.stab_seeds or g.stab_seeds,
                 starts=[t.strip() for t in args.starts.split(",") if t.strip()] if args.starts else g.starts,
                 schedules=_schedules(args.schedules) if args.schedules else g.schedules,
                 patiences=_integers(args.patiences, "patiences") if args.patiences else g.patiences,

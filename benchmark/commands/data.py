@@ -99,6 +99,20 @@ def _fetch(args) -> int:
     return 0
 
 
+def _quietly(load, *args):
+    """``load(*args)`` without transformers' "Loading weights" bar: `data show` prints rows, and only
+    the tokenizer matters to its truncation line."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return load(*args)
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 def _truncation_line(spec, rows, profile) -> str:
     """What the profile's max_length cuts in this task's rows, or why that cannot be said here."""
     from benchmark import backbones
@@ -108,7 +122,7 @@ def _truncation_line(spec, rows, profile) -> str:
     name = profile or config_mod.choose_default_profile()[0]
     cfg = config_mod.load_profile(name)
     try:
-        backbone = backbones.load(cfg["backbone"])
+        backbone = _quietly(backbones.load, cfg["backbone"])
     except UserError as exc:
         return f"unavailable ({cfg['backbone']}: {exc.message})"
     record = task_truncation(backbone, rows, cfg["max_length"])

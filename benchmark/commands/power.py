@@ -7,7 +7,7 @@ import warnings
 from benchmark.errors import UserError
 
 HELP = ("print, for the claims a suite tests, the seeds that would detect the paper's own effect with "
-        "80 %% power at 5 %% at this run's test rows and spread, and what adding them costs")
+        "80 % power at 5 % at this run's test rows and spread, and what adding them costs")
 
 
 def add_arguments(parser) -> None:

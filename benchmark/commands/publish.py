@@ -27,7 +27,7 @@ DROP = ("traceback",)   # what a published cell leaves out
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--results", type=pathlib.Path, default=None,
+    parser.add_argument("--results", type=pathlib.Path, default=None, metavar="DIR",
                         help="results folder to publish (default: the cache's results folder)")
     parser.add_argument("--to", type=pathlib.Path, default=pathlib.Path("docs/results"),
                         help="where to write the published cells (default: docs/results)")

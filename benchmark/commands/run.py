@@ -7,8 +7,8 @@ import sys
 import time
 
 from benchmark import config as config_mod
-from benchmark.commands._common import (add_profile_options, cell_settings, print_reductions, resolve_profile,
-                                        results_dir)
+from benchmark.commands._common import (add_profile_options, add_results_option, cell_settings, print_reductions,
+                                        resolve_profile, results_dir)
 from benchmark.errors import UserError
 from benchmark.executors import EXECUTORS
 
@@ -18,14 +18,18 @@ HELP = "run a suite (cells already done in the results directory are skipped)"
 def add_arguments(parser) -> None:
     parser.add_argument("--suite", required=True, help=f"one of: {', '.join(config_mod.list_suites())}")
     add_profile_options(parser)
+    add_results_option(parser)
     parser.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
     parser.add_argument("--methods", help="comma-separated subset of the suite's methods")
     parser.add_argument("--executor", default="local", help=f"one of: {', '.join(EXECUTORS)} (default local)")
     parser.add_argument("--address", help="Ray cluster for --executor ray: auto (the running cluster) or HOST:PORT; "
                                              "left out, a local cluster is started")
-    parser.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the cells, then what is done and to do and an estimated wall time, and exit "
+                             "(with -v: the settings that differ from the paper's too)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens to the terminal too")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log what happens to the terminal too; with --dry-run, list the changed settings")
 
 
 def _split(text):
@@ -66,7 +70,7 @@ def run(args) -> int:
     """Check everything first (exit 2 and nothing written on a bad input), then run the cells."""
     import errno
 
-    from benchmark import preflight, runner
+    from benchmark import preflight, run_plan, runner
     from benchmark.executors import check_executor
     from benchmark.run_summary import RunSummary
 
@@ -81,22 +85,30 @@ def run(args) -> int:
         raise UserError(f"suite {args.suite!r} has no cells for tasks={args.tasks} methods={args.methods}")
     out = results_dir(args, args.suite)
     runner.check_results_dir(out)   # incompatible, read-only or full: refused before anything is written
-    print(f"suite: {args.suite}: {len(cells)} cells "
-          f"({len({c.method for c in cells})} methods x {len({c.task for c in cells})} tasks x "
-          f"{len({c.seed for c in cells})} seeds x {len({str(c.point) for c in cells})} points)", file=sys.stderr)
+    print(f"suite {args.suite}: {runner.describe_cells(cells)}", file=sys.stderr)
     print(f"backbone: {cfg['backbone']}  data: {cfg['data_source']}  device: {cfg['device']}  bf16: {cfg['bf16']}",
           file=sys.stderr)
     if cfg["data_source"] != "paper":
         print("data: registry STAND-INS for the paper's datasets (results are not comparable to the paper's "
               "numbers as such; every result file and table says so)", file=sys.stderr)
-    print_reductions(cfg, stream=sys.stderr)
     if args.dry_run:
         preflight.check_cells(cells, load_backbone=False)
-        for cell in cells:
-            print(f"{runner.cell_status(out, cell):8s} {cell.key} {cell.describe()}")
+        plan = run_plan.make(cells, out, cfg)
+        for cell in cells:   # stdout: one line a cell, for scripts
+            print(f"{plan.status[cell.key]:8s} {cell.key} {cell.describe()}")
+        # the summary ends the output, where it is read; the settings come with -v
+        if args.verbose:
+            print_reductions(cfg, stream=sys.stderr)
+        else:
+            print(f"settings: {len(config_mod.reductions(cfg))} differ from the paper's (`--dry-run -v` lists them)",
+                  file=sys.stderr)
+        print(plan.render(), file=sys.stderr)
         return 0
+    print_reductions(cfg, stream=sys.stderr)   # a run's record starts with every setting it changes
     preflight.check_cells(cells)    # shots vs rows, K vs rows, single-token label words, ...
     _print_truncation(cells, cfg)
+    plan = run_plan.make(cells, out, cfg)
+    print(plan.render(), file=sys.stderr)
     if args.executor == "ray":
         from benchmark.executors import ray_executor
 
@@ -112,7 +124,7 @@ def run(args) -> int:
             counts = ray_executor.run_cells(cells, out, address=args.address, progress=not args.no_progress,
                                             summary=summary)
         else:
-            counts = runner.run_cells(cells, out, progress=not args.no_progress, summary=summary)
+            counts = runner.run_cells(cells, out, progress=not args.no_progress, summary=summary, plan=plan)
     except KeyboardInterrupt:   # Ctrl-C: what was done is reported; finished cells are already written
         summary.interrupted = True
         summary.report(out)
@@ -121,7 +133,7 @@ def run(args) -> int:
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
             raise UserError(f"cannot write results to {out} ({exc.strerror}); finished cells are kept",
-                            hint="free disk space or choose another --out, then rerun the same command") from exc
+                            hint="free disk space or choose another --results, then rerun the same command") from exc
         raise
     summary.report(out)
     if counts["failed"]:

@@ -5,6 +5,7 @@ import pathlib
 import sys
 
 from benchmark import paths
+from benchmark.commands._common import add_results_option
 from benchmark.errors import UserError
 from benchmark.io import CorruptCacheEntry, read_json
 
@@ -12,7 +13,7 @@ HELP = "show what is done, failed and missing in a results directory"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", type=pathlib.Path, help="results directory (default: <cache>/results)")
+    add_results_option(parser)
 
 
 def _user_mark(task: str) -> str:
@@ -73,10 +74,10 @@ def _report(out: pathlib.Path) -> dict:
 
 
 def run(args) -> int:
-    out = args.out or paths.sub("results")
+    out = (args.results or paths.sub("results")).expanduser()
     if not out.exists():
         raise UserError(f"results directory {out} does not exist")
-    if not (out / "manifest.json").exists() and not args.out:
+    if not (out / "manifest.json").exists() and not args.results:
         print("no results yet; run `python -m benchmark run --suite sentiment7`", file=sys.stderr)
         return 0
     _report(out)
