@@ -79,7 +79,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--smooths", help=f"validations in the selection's trailing mean (default "
                         f"{','.join(map(str, g.smooths))}; 1 = the raw accuracy)")
     parser.add_argument("--picks", help=f"which checkpoint of the winning window is kept, replayed where smoothing > 1: "
-                        f"latest and/or best (default {','.join(g.picks)}; `tune.window_pick`)")
+                        f"latest and/or best (default {','.join(g.picks)}; `fit` keeps the latest, so only latest can be chosen)")
     parser.add_argument("--cached-starts", action="store_true",
                         help="PPT / MetaPT starts only where their artefact is already built (skip, never build)")
     parser.add_argument("--no-stability", action="store_true", help="skip the stability curves")
