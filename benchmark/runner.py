@@ -83,7 +83,8 @@ class Cell:
                 "seed": self.seed, "point": self.point}
 
 
-def _axis_values(suite: dict, cfg: dict) -> tuple[str | None, list]:
+def axis_values(suite: dict, cfg: dict) -> tuple[str | None, list]:
+    """The suite's axis key and the points a run has under ``cfg`` (its ``axis_limits`` cap them)."""
     axis = suite.get("axis")
     if not axis:
         return None, [None]
@@ -134,7 +135,7 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None, plan: dict |
         # `--tasks` names any registered downstream task (built-in or the user's): the suite's methods run
         # on it; a suite over pre-training data (t-SNE) keeps its own tasks
         suite_tasks += [t for t in tasks if t not in suite_tasks and data.get_task(t).role == "downstream"]
-    key, values = _axis_values(suite, plan)
+    key, values = axis_values(suite, plan)
     seeds = suite.get("seeds") or plan["seeds"]
     cells = []
     for value in values:

@@ -245,3 +245,16 @@ def test_each_method_declares_the_artefacts_its_cells_use(tmp_path):
         for kind, key in method.artifacts(ctx):
             want = method.artifact_key(ctx) if kind.endswith("-prompt") else ctx.pseudo_labelled_key()
             assert config_hash(key) == config_hash(want), (name, kind)
+
+
+def test_list_shows_the_points_a_profile_runs_not_the_papers_range(capsys):
+    """`list` under the cpu profile prints the capped axis (K stops at 20), naming what the cap leaves out."""
+    from benchmark.cli import main
+
+    assert main(["list", "suites", "--profile", "cpu"]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("pretrain.k = 3, 6, 10, 15"))
+    assert line.strip() == "pretrain.k = 3, 6, 10, 15, 20 (capped at 20: 30 left out)"
+    assert "n_train = 10, 20, 40, 80, 160, 320 (capped at 320: 640, 1,280, 2,560 left out)" in out
+    assert main(["list", "suites", "--profile", "paper"]) == 0
+    assert "pretrain.k = 3, 6, 10, 15, 20, 30\n" in capsys.readouterr().out

@@ -8,6 +8,19 @@ HELP = "list suites, methods, tasks and profiles"
 
 def add_arguments(parser) -> None:
     parser.add_argument("what", nargs="?", default="all", choices=["all", "suites", "methods", "tasks", "profiles"])
+    parser.add_argument("--profile", default="cpu",
+                        help="the profile whose axis caps the suites' points are shown under (default: cpu, the offline default)")
+
+
+def _points(suite: dict, profile: dict) -> str:
+    """The suite's axis points under ``profile`` and where its ``axis_limits`` cut them."""
+    from benchmark.runner import axis_values
+
+    key, values = axis_values(suite, profile)
+    cut = [v for v in suite["axis"]["values"] if v not in values]
+    limit = (profile.get("axis_limits") or {}).get(key)
+    note = f" (capped at {limit:,}: {', '.join(f'{v:,}' for v in cut)} left out)" if cut else ""
+    return f"{key} = {', '.join(f'{v:,}' for v in values)}{note}"
 
 
 def run(args) -> int:
@@ -15,9 +28,13 @@ def run(args) -> int:
     from benchmark import data
 
     if args.what in ("all", "suites"):
-        print("suites:")
+        profile = config_mod.load_profile(args.profile)
+        print(f"suites (points as the {args.profile} profile runs them):")
         for name in config_mod.list_suites():
-            print(f"  {name:15s} {config_mod.load_suite(name).get('description', '')}")
+            suite = config_mod.load_suite(name)
+            print(f"  {name:15s} {suite.get('description', '')}")
+            if suite.get("axis"):
+                print(f"  {'':15s}   {_points(suite, profile)}")
     if args.what in ("all", "methods"):
         print("methods:")
         for name, method in METHODS.items():
