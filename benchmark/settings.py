@@ -112,6 +112,7 @@ DEVICE = Allowed(lambda value: isinstance(value, str) and bool(re.fullmatch(r"au
                  lambda: "auto, cpu, cuda, cuda:N")
 SEEDS = Allowed(lambda value: isinstance(value, list) and bool(value) and all(_is_int(s) for s in value),
                 lambda: "a list of one or more integers, e.g. [0, 1]")
+ANY_TEXT = Allowed(lambda value: isinstance(value, str), lambda: "a string")
 CHUNK = Allowed(lambda value: value == "auto" or (_is_int(value) and value >= 1),
                 lambda: "auto or an integer >= 1 (at most pretrain.k)")
 AXIS_LIMITS = Allowed(lambda value: isinstance(value, dict) and all(isinstance(k, str) and _is_number(v)
@@ -157,7 +158,10 @@ class Section:
         allows and the paper's value (``paper``: this section with the paper's values)."""
         paper = cls() if paper is None else paper
         if not isinstance(data, dict):
-            raise refusal(where or "profile", data, f"a mapping of settings ({', '.join(cls.keys())})")
+            allowed = f"a mapping of settings ({', '.join(cls.keys())})"
+            if not where:
+                raise UserError(f"a profile is invalid as {data!r}; allowed: {allowed}")
+            raise refusal(where, data, allowed)
         names = cls.keys()
         for key in data:
             if key not in names:
@@ -204,7 +208,8 @@ class TrainConfig(Section):
     weight_decay: float = setting(0.01, "AdamW weight decay", number(ge=0))
     eval_every: int | None = setting(None, "optimiser steps between validations",
                                      number(gt=0, integer=True, null="once per epoch"))
-    max_steps: int | None = setting(None, "cap on optimiser steps", number(gt=0, integer=True, null="the epochs decide"))
+    max_steps: int | None = setting(None, "cap on optimiser steps",
+                                    number(gt=0, integer=True, null="the epochs decide"))
     eval_batch_size: int = setting(32, "rows per forward pass when validating and testing", POSITIVE_INT)
     checkpoint_every: int | None = setting(None, "optimiser steps between resume points (with a checkpoint file)",
                                            number(gt=0, integer=True, null="at each validation"), optional=True)
@@ -291,9 +296,7 @@ class PretrainConfig(Section):
 class Settings(Section):
     """A run's settings: what a profile holds (the paper's values by default)."""
 
-    description: str = setting("", "one line saying what the profile is for", Allowed(lambda v: isinstance(v, str),
-                                                                                       lambda: "a string"),
-                               optional=True)
+    description: str = setting("", "one line saying what the profile is for", ANY_TEXT, optional=True)
     backbone: str = setting("t5-base", "the frozen language model: a registered name or a local model folder",
                             text("a registered name or a local model folder"))
     encoder: str = setting("sentence-transformers/bert-base-nli-mean-tokens", "sentence encoder of K-means grouping "
