@@ -1,4 +1,5 @@
-"""Configuration is data: profiles and suites are YAML files; this module reads and checks them.
+"""Configuration is data: profiles and suites are YAML files; this module reads them and applies
+overrides, and ``benchmark.settings`` (the typed tree of every setting) checks them.
 
 * A **profile** (``benchmark/profiles/<name>.yaml``) holds every setting of a run: backbone,
   encoder, data source, prompt length, seeds, and the hyper-parameters of tuning, FT, PPT and
@@ -7,18 +8,20 @@
 * A **suite** (``benchmark/suites/<name>.yaml``) lists tasks, methods and the ablation axis
   whose points override profile settings (``n_train``, ``pretrain.k`` …).
 * ``--set a.b=value`` overrides any single setting (values are parsed as YAML scalars).
+
+A profile stays a nested dict: cells are keyed by it and saved with it as it is.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import os
-import re
 import pathlib
+import re
 
 import yaml
 
+from benchmark import settings
 from benchmark.errors import UserError, unknown
 
 HERE = pathlib.Path(__file__).parent
@@ -131,35 +134,34 @@ def parse_override(text: str) -> tuple[list[str], object]:
 
 
 def set_path(cfg: dict, keys: list[str], value, *, where: str = "override") -> None:
-    """Set ``cfg[k1][k2]… = value``; only existing settings can be set (typos are errors).
+    """Set ``cfg[k1][k2]… = value``: only a setting of the tree (``benchmark.settings``) can be set, and
+    an unknown key is refused naming every valid key of its section. The value is checked by
+    ``validate`` afterwards; a setting the profile leaves at its default (``ft.select_smooth``) is added.
 
     A key may itself hold dots (``axis_limits: {pretrain.k: 20}``): where the rest of the path names
-    such a key, it is taken whole (``axis_limits.pretrain.k=10``)."""
+    such a key, it is taken whole (``axis_limits.pretrain.k=10``). Such a mapping's valid keys are those
+    it holds."""
     keys = list(keys)
     node = cfg
     for i in range(len(keys)):
         rest = ".".join(keys[i:])
         if isinstance(node, dict) and rest in node:
             keys = keys[:i] + [rest]        # the rest of the path is one key (with dots)
-        key = keys[i]
-        if isinstance(node, dict) and key not in node and i == len(keys) - 1 and _train_field(keys[:i], key):
-            node[key] = value      # a TrainConfig setting the profile leaves at its default (ft.select_smooth)
-            return
-        if not isinstance(node, dict) or key not in node:
-            known = sorted(set(node) | train_fields(keys[:i])) if isinstance(node, dict) else []
-            raise unknown("setting", key, known, where=f"in {where} ({'.'.join(keys[:i]) or 'top level'})")
+        key, path = keys[i], ".".join(keys[:i])
+        if not isinstance(node, dict):
+            raise UserError(f"{where}: {path} is one setting, not a section; set it as {path}=VALUE")
+        kind = settings.node_of(keys[:i])
+        valid = kind.keys() if kind else list(node)
+        if key not in valid:
+            raise unknown("setting", key, valid, where=f"in {where} ({path or 'top level'})")
         if i == len(keys) - 1:
-            old = node[key]
-            if old is not None and value is not None and isinstance(old, (int, float)) \
-                    and not isinstance(old, bool) and isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = type(old)(value) if isinstance(old, float) else value
-            elif old is not None and value is not None and type(old) is not type(value) \
-                    and not (isinstance(old, list) and isinstance(value, list)) \
-                    and ".".join(keys) not in _BOOL_OR_AUTO:     # checked by validate(), allowed values named
-                raise UserError(f"{where}: {'.'.join(keys)} expects a {type(old).__name__}, "
-                                f"got {value!r}")
+            old = node.get(key)
+            if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)       # 1 where the profile has 1.0: the same setting, the same key
             node[key] = value
             return
+        if key not in node and settings.node_of(keys[:i + 1]):
+            node[key] = {}
         node = node[key]
 
 
@@ -212,172 +214,19 @@ def reductions(cfg: dict, reference: dict | None = None, prefix: str = "") -> di
     return out
 
 
-TRAIN_SECTIONS = ("tune", "ft", "ppt")     # the profile sections that are benchmark.train.TrainConfig
+def train_config(section: dict) -> settings.TrainConfig:
+    """A checked ``tune``, ``ft`` or ``ppt`` section, typed."""
+    return settings.TrainConfig(**section)
 
 
-def train_fields(path: list[str]) -> set[str]:
-    """The settings of a ``TrainConfig`` section at ``path`` (a profile may leave some at their defaults)."""
-    if not (len(path) == 1 and path[0] in TRAIN_SECTIONS):
-        return set()
-    from benchmark.train import TrainConfig
-
-    return {f.name for f in dataclasses.fields(TrainConfig)}
+def maml_config(section: dict) -> settings.MAMLConfig:
+    return settings.MAMLConfig(**section)
 
 
-def _train_field(path: list[str], key: str) -> bool:
-    return key in train_fields(path)
-
-
-def train_config(section: dict):
-    from benchmark.train import TrainConfig
-
-    return TrainConfig(**section)
-
-
-def maml_config(section: dict):
-    from benchmark.maml import MAMLConfig
-
-    return MAMLConfig(**section)
-
-
-_NULLABLE_INTS = {"max_test", "tune.eval_every", "tune.max_steps", "ft.eval_every", "ft.max_steps",
-                  "ppt.eval_every", "ppt.max_steps", "pretrain.corpus_rows"}
-# true | false | auto (auto: chosen by a measured probe at start, benchmark/precision.py)
-_BOOL_OR_AUTO = {"bf16": (True, False, "auto"), "maml.chunk_tasks": ("auto",)}  # chunk: auto or an int
-_CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"), "prompt_init": ("random", "uniform", "normal", "vocab", "label"),
-            "maml.engine": ("batched", "l2l"), "pretrain.balance": ("min", "cap", "none")}
-
-
-def _describe_type(value) -> str:
-    return {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
-            dict: "a mapping"}.get(type(value), type(value).__name__)
-
-
-def _check_types(cfg, ref, prefix: str = "") -> None:
-    """Every setting the paper profile has must be present and of its type (an int is a valid float)."""
-    if not isinstance(cfg, dict):
-        raise UserError(f"setting {prefix.rstrip('.') or 'profile'} must be a mapping, got {cfg!r}")
-    for key, want in ref.items():
-        name = f"{prefix}{key}"
-        if key in ("profile", "description", "notes", "axis_limits"):
-            continue
-        if key not in cfg:
-            raise UserError(f"setting {name} is missing; allowed: {_describe_type(want)} as in the paper profile")
-        value = cfg[key]
-        if name == "maml.chunk_tasks":
-            continue    # auto or an integer 1..K: MAMLConfig.validate names the range
-        if name in _BOOL_OR_AUTO:
-            if not any(value is v or (isinstance(v, str) and value == v) for v in _BOOL_OR_AUTO[name]):
-                raise UserError(f"setting {name} = {value!r} is invalid; allowed: true, false, auto")
-            continue
-        if isinstance(want, dict):
-            _check_types(value, want, name + ".")
-            continue
-        if want is None:   # optional integers (null = no limit)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise UserError(f"setting {name} = {value!r} is invalid; allowed: null or an integer")
-            continue
-        ok = type(value) is type(want) or (isinstance(want, float) and isinstance(value, int)
-                                            and not isinstance(value, bool))
-        if not ok:
-            raise UserError(f"setting {name} = {value!r} is invalid; allowed: {_describe_type(want)}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UserError(f"setting {name} = {value!r} is invalid; allowed: a finite number")
-
-
-MAX_SEED = 2**32 - 1   # numpy's and torch's generators take seeds in [0, 2**32)
-SEEDS_ALLOWED = f"distinct integers 0..{MAX_SEED}, at least one, e.g. 0,1,2"
-
-
-def seeds_problem(seeds) -> str | None:
-    """What is wrong with a list of seeds (None: nothing); the one check of ``seeds`` and ``--seeds``."""
-    if not isinstance(seeds, list) or not seeds:
-        return "no seeds"
-    for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            return f"{seed!r} is not an integer"
-        if seed < 0:
-            return f"{seed} is negative"
-        if seed > MAX_SEED:
-            return f"{seed} is above {MAX_SEED}"
-    twice = sorted({s for s in seeds if seeds.count(s) > 1})
-    return f"{', '.join(map(str, twice))} given more than once" if twice else None
-
-
-def validate(cfg: dict) -> None:
-    """Refuse settings that cannot work, before any training, naming the setting and what is allowed."""
-    _check_types(cfg, load_profile("paper"))
-    problem = seeds_problem(cfg.get("seeds"))
-    if problem:
-        raise UserError(f"setting seeds = {cfg.get('seeds')!r} is invalid ({problem}); allowed: {SEEDS_ALLOWED}")
-    if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", cfg["device"]):
-        raise UserError(f"setting device = {cfg['device']!r} is invalid; allowed: auto, cpu, cuda, cuda:N")
-    for key, allowed in _CHOICES.items():
-        if key != "device" and get(cfg, key) not in allowed:
-            raise UserError(f"setting {key} = {get(cfg, key)!r} is invalid; allowed: {', '.join(allowed)}")
-    if cfg["dtype"] == "float64" and cfg["bf16"] is not False:
-        raise UserError(f"setting dtype = float64 with bf16 = {cfg['bf16']!r} is invalid; allowed: bf16 = false "
-                        "with float64 (bf16 autocast runs a float32 backbone)")
-    for key in ("backbone", "encoder"):
-        if not cfg[key].strip():
-            raise UserError(f"setting {key} is empty; allowed: a registered name or a local model folder")
-
-    def positive(key, allow_zero=False):
-        value = get(cfg, key)
-        if value is None:
-            return
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
-            raise UserError(f"setting {key} = {value!r} is invalid; allowed: a number "
-                            f"{'>= 0' if allow_zero else '> 0'}")
-
-    for key in ("prompt_tokens", "max_length", "n_train", "n_val", "pretrain.k", "pretrain.rows",
-                "pretrain.m"):
-        positive(key)
-    for key in ("max_test",):
-        positive(key)
-    for section in ("tune", "ft", "ppt"):
-        try:
-            train_config(cfg[section]).validate(section)
-        except TypeError as exc:
-            raise UserError(f"profile section {section!r}: {exc}") from exc
-    try:
-        maml_config(cfg["maml"]).validate("maml", n_tasks=cfg["pretrain"]["k"])
-    except TypeError as exc:
-        raise UserError(f"profile section 'maml': {exc}") from exc
-    if not cfg.get("seeds"):
-        raise UserError("setting seeds is empty; give at least one seed, e.g. --set seeds=[0]")
-    if cfg["pretrain"]["grouping"] not in ("kmeans", "lda", "random", "label"):
-        raise UserError(f"setting pretrain.grouping = {cfg['pretrain']['grouping']!r}; "
-                        "allowed: kmeans, lda, random, label")
-    if cfg["data_source"] not in ("auto", "paper", "standin"):
-        raise UserError(f"setting data_source = {cfg['data_source']!r}; allowed: auto, paper, standin")
-    if not 0 < cfg["pretrain"]["pseudo_threshold"] <= 1:
-        raise UserError(f"setting pretrain.pseudo_threshold = {cfg['pretrain']['pseudo_threshold']}; "
-                        "allowed: 0 < value <= 1")
-    if not cfg["pretrain"]["balance_ratio"] >= 1:
-        raise UserError(f"setting pretrain.balance_ratio = {cfg['pretrain']['balance_ratio']}; allowed: a number >= 1 "
-                        "(pretrain.balance: cap keeps at most that many times the smallest class per class)")
-    if not 0 < cfg["pretrain"]["val_fraction"] < 1:
-        raise UserError(f"setting pretrain.val_fraction = {cfg['pretrain']['val_fraction']}; allowed: 0 < value < 1")
-    for key in ("pretrain.corpus_rows", "pretrain.seed", "maml.weight_decay", "maml.val_tasks_per_cluster",
-                "maml.checkpoint_every", "tune.weight_decay", "ft.weight_decay", "ppt.weight_decay"):
-        positive(key, allow_zero=True)
-    for key in ("maml.val_tasks_per_cluster", "maml.checkpoint_every", "tune.eval_every", "ft.eval_every",
-                "ppt.eval_every", "tune.max_steps", "ft.max_steps", "ppt.max_steps"):
-        positive(key)
-    pre = cfg["pretrain"]
-    if pre["k"] > pre["rows"]:
-        raise UserError(f"setting pretrain.k = {pre['k']} is above the number of pre-training rows "
-                        f"(pretrain.rows = {pre['rows']}); allowed: 1 <= pretrain.k <= {pre['rows']}")
-    if 2 * pre["m"] > pre["rows"]:
-        raise UserError(f"setting pretrain.m = {pre['m']} needs {2 * pre['m']} rows per meta task but pretrain.rows "
-                        f"= {pre['rows']}; allowed: 1 <= pretrain.m <= {pre['rows'] // 2}")
-    limits = cfg.get("axis_limits") or {}
-    if not isinstance(limits, dict):
-        raise UserError(f"setting axis_limits = {limits!r} is invalid; allowed: a mapping such as {{n_train: 320}}")
-    for name, limit in limits.items():
-        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit):
-            raise UserError(f"setting axis_limits.{name} = {limit!r} is invalid; allowed: a number")
+def validate(cfg: dict) -> settings.Settings:
+    """Refuse settings that cannot work, before any training, naming the setting, its value and what is
+    allowed (``settings.check``, the one validation path); ``cfg`` is left as it is."""
+    return settings.check(cfg)
 
 
 def choose_default_profile() -> tuple[str, str]:

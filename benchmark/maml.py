@@ -25,53 +25,9 @@ from tqdm.auto import tqdm
 
 from benchmark.errors import UserError
 from benchmark.loop import Checkpoint, EarlyStopping, LoopResult
+from benchmark.settings import MAMLConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class MAMLConfig:
-    inner_lr: float = 0.08      # alpha
-    outer_lr: float = 0.025     # beta
-    weight_decay: float = 0.01  # "Adam with weight decay"
-    m: int = 4                  # support rows = query rows per task
-    inner_steps: int = 1
-    first_order: bool = False
-    max_steps: int = 20000
-    patience: int = 6           # evaluations without improvement of meta-validation accuracy
-    eval_every: int = 100       # meta-steps between meta-validations
-    val_tasks_per_cluster: int = 2
-    checkpoint_every: int = 25
-    engine: str = "batched"
-    # bf16 for the frozen backbone during meta-training. Off by default: on smollm2-135m the bf16
-    # second-order meta-gradient has cosine 0.42 / -0.76 to float64's (docs/PERF.md), so
-    # Prompt-MAML runs in float32 even where downstream tuning and scoring use bf16.
-    bf16: bool = False
-    # Meta tasks per forward/backward of the batched engine: the second-order step keeps every
-    # activation of its rows alive until the backward, so all K tasks at once peaked at 7-8 GB on
-    # smollm2 (K=10). Chunks accumulate the same meta-gradient in bounded memory. "auto": the
-    # largest chunk whose measured activations fit ``memory_budget_mb``.
-    chunk_tasks: int | str = "auto"
-    # budget for one chunk's memory (its activations and double-backward temporaries); null: 1/8 of
-    # the machine's physical memory
-    # (deterministic for a machine: 3 GB on 24 GB, 2 GB on a 16 GB laptop)
-    memory_budget_mb: int | None = None
-
-    def validate(self, where: str = "maml", n_tasks: int | None = None) -> None:
-        for name in ("inner_lr", "outer_lr", "m", "inner_steps", "max_steps", "patience", "eval_every"):
-            if getattr(self, name) <= 0:
-                raise UserError(f"{where}.{name} must be > 0, got {getattr(self, name)}")
-        if self.engine not in ENGINES:
-            raise UserError(f"{where}.engine {self.engine!r} is unknown; valid: {', '.join(ENGINES)}")
-        upper = f"1..{n_tasks} (K, the meta tasks per step)" if n_tasks else "an integer >= 1"
-        chunk = self.chunk_tasks
-        if chunk != "auto" and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1
-                                or (n_tasks is not None and chunk > n_tasks)):
-            raise UserError(f"setting {where}.chunk_tasks = {chunk!r} is invalid; allowed: auto or {upper}")
-        budget = self.memory_budget_mb
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
-            raise UserError(f"setting {where}.memory_budget_mb = {budget!r} is invalid; allowed: null (1/8 of "
-                            "the machine's memory) or a number of MB > 0")
 
 
 def _rows(texts, labels, idx):

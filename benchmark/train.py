@@ -16,45 +16,9 @@ from tqdm.auto import tqdm
 
 from benchmark.errors import UserError
 from benchmark.loop import Checkpoint, EarlyStopping, LoopResult
+from benchmark.settings import TrainConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Downstream tuning, PPT pre-training and FT all use this (paper section 5, appendix A)."""
-
-    lr: float = 3e-3
-    warmup_steps: int = 20
-    batch_size: int = 4
-    max_epochs: int = 200
-    patience: int = 5
-    weight_decay: float = 0.01
-    eval_every: int | None = None   # steps between validations; None = once per epoch
-    max_steps: int | None = None    # cap on optimiser steps (None = epochs decide)
-    eval_batch_size: int = 32
-    checkpoint_every: int | None = None  # steps between resume points (with a checkpoint file); None = each eval
-    # checkpoint selection and early stopping on the trailing mean of the last ``select_smooth``
-    # validations (1 = the raw validation accuracy, the default; profiles set it under ``tune``)
-    select_smooth: int = 1
-    # with select_smooth > 1, only a checkpoint whose trailing window holds select_smooth validations may
-    # be chosen (and counts for patience): the start, judged on its one validation while later
-    # checkpoints are judged on a mean of several, cannot win on one lucky evaluation of a few rows.
-    # False: every window counts (how the cells before this setting existed were made)
-    full_window: bool = False
-
-    def validate(self, where: str) -> None:
-        for name in ("lr", "batch_size", "max_epochs", "patience", "eval_batch_size"):
-            if getattr(self, name) <= 0:
-                raise UserError(f"{where}.{name} must be > 0, got {getattr(self, name)}")
-        if self.warmup_steps < 0:
-            raise UserError(f"{where}.warmup_steps must be >= 0, got {self.warmup_steps}")
-        if isinstance(self.select_smooth, bool) or not isinstance(self.select_smooth, int) or self.select_smooth < 1:
-            raise UserError(f"{where}.select_smooth must be an integer >= 1, got {self.select_smooth!r}")
-        if not isinstance(self.full_window, bool):
-            raise UserError(f"{where}.full_window must be true or false, got {self.full_window!r}")
-        if self.checkpoint_every is not None and self.checkpoint_every <= 0:
-            raise UserError(f"{where}.checkpoint_every must be > 0 (or null), got {self.checkpoint_every}")
 
 
 def linear_warmup(optimizer, warmup_steps: int, total_steps: int):

@@ -39,7 +39,7 @@ SETTINGS_CASES = [
     (["--set", "device=tpu"], ["device", "cuda"]),
     (["--set", "maml.engine=fast"], ["maml.engine", "batched"]),
     (["--set", "data_source=web"], ["data_source", "standin"]),
-    (["--set", "tune.lr=abc"], ["tune.lr", "float"]),
+    (["--set", "tune.lr=abc"], ["tune.lr = 'abc' is invalid", "allowed: a number > 0"]),
     (["--set", "tune.learning_rate=0.1"], ["learning_rate", "valid"]),
     (["--seeds", ","], ["seeds", "allowed"]),
     (["--seeds", "1.5"], ["seeds", "integers"]),

@@ -332,7 +332,7 @@ def test_full_window_never_keeps_the_start_on_its_one_validation():
     assert short.best_step == 5
     from benchmark.train import TrainConfig
 
-    with pytest.raises(Exception, match="full_window must be true or false"):
+    with pytest.raises(Exception, match="tune.full_window = 'yes' is invalid; allowed: true or false"):
         TrainConfig(full_window="yes").validate("tune")
 
 
@@ -353,7 +353,7 @@ def test_select_smooth_default_keeps_fits_old_choice():
     from benchmark.train import TrainConfig
 
     assert TrainConfig().select_smooth == 1
-    with pytest.raises(Exception, match="select_smooth must be an integer >= 1"):
+    with pytest.raises(Exception, match="tune.select_smooth = 0 is invalid; allowed: an integer >= 1"):
         TrainConfig(select_smooth=0).validate("tune")
 
 

@@ -55,7 +55,7 @@ def published(method: str, task: str, seed: int) -> dict:
 def rerun(old: dict, tmp_path) -> dict:
     from benchmark import config, runner
 
-    cfg = dict(SINCE, **old["config"])
+    cfg = dict(SINCE, **{k: v for k, v in old["config"].items() if k not in runner.RETIRED_KEY_SETTINGS})
     cfg["tune"] = dict(SINCE_TUNE, **cfg["tune"])
     config.validate(cfg)
     cell = runner.Cell("sentiment7", old["method"], old["task"], old["seed"], old.get("point") or {}, cfg)

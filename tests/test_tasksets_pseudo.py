@@ -181,5 +181,5 @@ def test_profile_balance_settings_are_checked():
     assert config_mod.apply_overrides(cfg, ["pretrain.balance=cap", "pretrain.balance_ratio=2"])["pretrain"]["balance"] == "cap"
     with pytest.raises(UserError, match="pretrain.balance = 'max' is invalid; allowed: min, cap, none"):
         config_mod.apply_overrides(cfg, ["pretrain.balance=max"])
-    with pytest.raises(UserError, match="pretrain.balance_ratio = 0.5; allowed: a number >= 1"):
+    with pytest.raises(UserError, match="pretrain.balance_ratio = 0.5 is invalid; allowed: a number >= 1"):
         config_mod.apply_overrides(cfg, ["pretrain.balance_ratio=0.5"])

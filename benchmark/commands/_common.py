@@ -7,6 +7,7 @@ import sys
 
 from benchmark import config as config_mod
 from benchmark import paths
+from benchmark import settings
 
 
 def seed_list(text: str) -> list[int]:
@@ -25,9 +26,9 @@ def seed_list(text: str) -> list[int]:
             bad = next(t for t in items if not _is_int(t))
             problem = f"{bad!r} is not an integer"
         else:
-            problem = config_mod.seeds_problem(seeds)
+            problem = settings.seeds_problem(seeds)
     if problem:
-        raise argparse.ArgumentTypeError(f"{text!r}: {problem}; allowed: {config_mod.SEEDS_ALLOWED}")
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}; allowed: {settings.SEEDS_ALLOWED}")
     return seeds
 
 

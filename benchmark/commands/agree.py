@@ -227,7 +227,9 @@ def run(args) -> int:
     rows = []
     for i, key in enumerate(chosen, 1):
         first = have[key]
-        cfg = first["config"]
+        # a format-1 cell holds the retired settings at the value that survives: the key adds them back
+        retired = runner.RETIRED_KEY_SETTINGS
+        cfg = {k: v for k, v in first["config"].items() if not (k in retired and retired[k] == v)}
         config.validate(cfg)
         cell = runner.Cell(args.suite, key[0], key[1], key[2], {}, cfg, method_version=first.get("method_version", 1))
         again, found_in = _rerun_found(cell, out, also, here)
