@@ -28,6 +28,7 @@ class Allowed:
     """What one setting allows: ``test`` decides, ``describe`` says it in words (refusals and help)."""
     test: Callable[[object], bool]
     describe: Callable[[], str]
+    why: Callable[[object], str | None] | None = None   # what is wrong with a refused value, where words help
 
     def says(self, value=None) -> str:
         text = self.describe()
@@ -129,7 +130,7 @@ def seeds_problem(seeds) -> str | None:
     return f"{', '.join(map(str, twice))} given more than once" if twice else None
 
 
-SEEDS = Allowed(lambda value: seeds_problem(value) is None, lambda: SEEDS_ALLOWED)
+SEEDS = Allowed(lambda value: seeds_problem(value) is None, lambda: SEEDS_ALLOWED, seeds_problem)
 ANY_TEXT = Allowed(lambda value: isinstance(value, str), lambda: "a string")
 CHUNK = Allowed(lambda value: value == "auto" or (_is_int(value) and value >= 1),
                 lambda: "auto or an integer >= 1 (at most pretrain.k)")
@@ -155,8 +156,9 @@ def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def refusal(key: str, value, allowed: str) -> UserError:
-    return UserError(f"setting {key} = {value!r} is invalid; allowed: {allowed}")
+def refusal(key: str, value, allowed: str, why: str | None = None) -> UserError:
+    reason = f" ({why})" if why else ""
+    return UserError(f"setting {key} = {value!r} is invalid{reason}; allowed: {allowed}")
 
 
 class Section:
@@ -204,7 +206,8 @@ class Section:
             if isinstance(value, Section):
                 value.validate(key)
             elif not f.metadata["allowed"].test(value):
-                raise refusal(key, value, f.metadata["allowed"].says(value))
+                rule = f.metadata["allowed"]
+                raise refusal(key, value, rule.says(value), rule.why(value) if rule.why else None)
 
 
 def _allowed_text(f) -> str:
