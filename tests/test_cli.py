@@ -258,3 +258,18 @@ def test_list_shows_the_points_a_profile_runs_not_the_papers_range(capsys):
     assert "n_train = 10, 20, 40, 80, 160, 320 (capped at 320: 640, 1,280, 2,560 left out)" in out
     assert main(["list", "suites", "--profile", "paper"]) == 0
     assert "pretrain.k = 3, 6, 10, 15, 20, 30\n" in capsys.readouterr().out
+
+
+def test_list_settings_prints_each_key_with_its_help_and_what_it_allows(capsys):
+    """Every key of the tree once, with the registries' choices (a grouping registered later shows up)."""
+    from benchmark import settings
+    from benchmark.cli import main
+
+    assert main(["list", "settings"]) == 0
+    out = capsys.readouterr().out
+    keys = [ln.split()[0] for ln in out.splitlines() if ln and not ln.startswith(" ")]
+    assert len(keys) == len(set(keys)) and "tune.lr" in keys and "maml.inner_lr" in keys
+    assert len(keys) == len(settings.rows()) - 2          # all but the profile's own description and name
+    grouping = out.splitlines()[out.splitlines().index(next(ln for ln in out.splitlines()
+                                                            if ln.startswith("pretrain.grouping "))) + 1]
+    assert all(name in grouping for name in ("kmeans", "lda", "random", "label"))

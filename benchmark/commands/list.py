@@ -1,13 +1,14 @@
-"""`python -m benchmark list`: suites, methods, tasks and profiles."""
+"""`python -m benchmark list`: suites, methods, tasks, profiles and settings."""
 from __future__ import annotations
 
 from benchmark import config as config_mod
 
-HELP = "list suites, methods, tasks and profiles"
+HELP = "list suites, methods, tasks, profiles and settings"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("what", nargs="?", default="all", choices=["all", "suites", "methods", "tasks", "profiles"])
+    parser.add_argument("what", nargs="?", default="all", choices=["all", "suites", "methods", "tasks", "profiles", "settings"],
+                        help="what to list (settings: every key with its paper value, what it allows and what it does)")
     parser.add_argument("--profile", default="cpu",
                         help="the profile whose axis caps the suites' points are shown under (default: cpu, the offline default)")
 
@@ -47,4 +48,11 @@ def run(args) -> int:
         print("profiles:")
         for name in config_mod.list_profiles():
             print(f"  {name:15s} {config_mod.load_profile(name).get('description', '')}")
+    if args.what == "settings":    # long: only when asked for
+        from benchmark import settings
+
+        for key, paper, allowed, help_text in settings.rows():
+            if key in ("description", "profile"):
+                continue          # a profile's own text, not a setting of a run
+            print(f"{key:28s} {help_text}\n{'':28s}   paper: {paper!r}; allowed: {allowed}")
     return 0
