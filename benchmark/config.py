@@ -240,7 +240,8 @@ _NULLABLE_INTS = {"max_test", "tune.eval_every", "tune.max_steps", "ft.eval_ever
 # true | false | auto (auto: chosen by a measured probe at start, benchmark/precision.py)
 _BOOL_OR_AUTO = {"bf16": (True, False, "auto"), "maml.chunk_tasks": ("auto",)}  # chunk: auto or an int
 _CHOICES = {"device": ("auto", "cpu", "cuda"), "dtype": ("float32", "float64"), "prompt_init": ("random", "uniform", "normal", "vocab", "label"),
-            "maml.engine": ("batched", "l2l"), "pretrain.balance": ("min", "cap", "none")}
+            "maml.engine": ("batched", "l2l"), "pretrain.balance": ("min", "cap", "none"),
+            "tune_group": ("none", "task-seed")}   # task-seed: benchmark.runner.assign_groups
 
 
 def _describe_type(value) -> str:

@@ -75,7 +75,7 @@ class Plan:
     checkpoint_every: int
 
     @classmethod
-    def of(cls, cfg: TrainConfig, n_rows: int) -> "Plan":
+    def of(cls, cfg: TrainConfig, n_rows: int) -> Plan:
         steps_per_epoch = math.ceil(n_rows / cfg.batch_size)
         total = cfg.max_epochs * steps_per_epoch
         if cfg.max_steps:
