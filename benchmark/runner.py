@@ -437,6 +437,10 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
     from benchmark import precision
     from benchmark.context import Context
 
+    if cell.group:     # its key promises the group's arithmetic: the group is tuned, this cell written
+        members = [Cell(cell.suite, m, cell.task, cell.seed, cell.point, cell.config, v, cell.run, cell.group)
+                   for m, v in cell.group]
+        return run_group(members, out, progress=progress, context=context, write=[cell])[0]
     ctx = context if context is not None and context.cfg == cell.config else Context(cell.config, progress=progress)
     method = get_method(cell.method)
     started = time.time()
@@ -469,10 +473,11 @@ def group_checkpoint(out: pathlib.Path, cell: Cell) -> pathlib.Path:
 
 
 def run_group(members: list[Cell], out: pathlib.Path, *, progress: bool = True, context=None,
-              on_record=None) -> list[dict]:
+              on_record=None, write: list[Cell] | None = None) -> list[dict]:
     """Tune the cells of one group (``assign_groups``) in one ``bank.PromptBank`` and write the result
-    JSON of each member not done yet; returns those records (``on_record(cell, record)`` is called as
-    each is written, so a Ctrl-C between two writes leaves the caller's count right).
+    JSON of each member not done yet (or of those in ``write``); returns those records
+    (``on_record(cell, record)`` is called as each is written, so a Ctrl-C between two writes leaves
+    the caller's count right).
 
     Every member is in the bank, done or not: its key promises the arithmetic of the whole group.
     The bank is checkpointed under ``groups/`` and resumed from there after a kill, so a finished
@@ -491,7 +496,7 @@ def run_group(members: list[Cell], out: pathlib.Path, *, progress: bool = True, 
 
     first = members[0]
     ctx = context if context is not None and context.cfg == first.config else Context(first.config, progress=progress)
-    todo = [c for c in members if cell_status(out, c) != "done"]
+    todo = [c for c in members if cell_status(out, c) != "done"] if write is None else write
     started = time.time()
     records = {c.key: cell_record(c) for c in todo}
     checkpoint = group_checkpoint(out, first)

@@ -103,6 +103,20 @@ def test_grouped_cells_equal_the_cells_tuned_alone(cache, tmp_path, other_starts
         np.testing.assert_allclose([a for _, a in got["train"]["evaluations"]],
                                    [a for _, a in want["train"]["evaluations"]], atol=1e-10, rtol=0)
     assert not list((tmp_path / "grouped" / "groups").glob("*.pt"))   # checkpoints go once the cells are written
+    # one grouped cell run on its own (`agree`'s path) tunes its group and writes that cell only
+    one = grouped_cells[1]
+    runner.prepare_results_dir(tmp_path / "one")
+    runner.run_cell(one, tmp_path / "one", progress=False)
+    assert [p.stem for p in (tmp_path / "one" / "cells").glob("*.json")] == [one.key]
+    assert results([one], tmp_path / "one")[one.describe()] == grouped[one.describe()]
+
+
+def test_the_ray_executor_refuses_groups(tmp_path):
+    from benchmark.errors import UserError
+    from benchmark.executors import ray_executor
+
+    with pytest.raises(UserError, match="tune_group = 'task-seed' is invalid with --executor ray"):
+        ray_executor.run_cells(tiny_cells(True, methods=("pt", "ppt")), tmp_path)
 
 
 @pytest.mark.assets
