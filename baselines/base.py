@@ -100,11 +100,25 @@ class Method:
 
     def run(self, ctx, task: str, seed: int) -> dict:
         """One cell: prompt tuning from the artefact's prompt, or from a fresh prompt without one."""
+        return self.tuning(ctx, task, seed).fit()
+
+    def tuning(self, ctx, task: str, seed: int) -> Tuning:
+        """The cell made ready to tune (``run`` tunes it alone; a group tunes several in one bank)."""
         if self.tunes != "prompt":
             raise NotImplementedError(f"method {self.name!r} tunes {self.tunes!r}: it must define run")
         if self.artifact_kind is None:
-            return tune_downstream(ctx, task, seed, init=None, method=self.name)
-        return tune_from_artifact(ctx, task, seed, ctx.prepared(self), method=self.name)
+            return prepare_tuning(ctx, task, seed, init=None, method=self.name)
+        artifact = ctx.prepared(self)
+        out = prepare_tuning(ctx, task, seed, init=ctx.load_prompt(artifact), method=self.name)
+        out.extra["init"] = init_record(artifact)
+        return out
+
+    @property
+    def groups(self) -> bool:
+        """Whether its cells may be tuned in a group (``tune_group``): a prompt method whose cell is
+        the default ``run``, i.e. exactly ``tuning(...).fit()``. A method with its own ``run``
+        computes something a bank cannot know of, and stays one cell at a time."""
+        return self.tunes == "prompt" and type(self).run is Method.run
 
 
 def check_declaration(method: Method) -> None:
@@ -136,13 +150,65 @@ def pretrain_pool(ctx, data: str) -> dict:
     return ctx.pseudo_labelled() if data == "pseudo" else ctx.labelled_pool()
 
 
-def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, method: str) -> dict:
-    """Prompt tuning on a task's few-shot split (paper section 5), from ``init`` or a fresh prompt.
+@dataclasses.dataclass
+class Tuning:
+    """One prompt cell made ready to tune (paper section 5): its prompt, rows, scorer and settings.
 
-    The backbone stays frozen: only the SoftPrompt's [n, d] tensor is trained, with AdamW and a
-    linear warm-up schedule, early-stopped on validation accuracy; the best prompt is restored
+    ``fit()`` tunes it alone (``train.fit``); the local executor's groups put several in one
+    ``bank.PromptBank`` instead (``bank_run``) and then call ``finish`` with each prompt's result.
+    Either way the backbone stays frozen: only the SoftPrompt's [n, d] tensor is trained, with AdamW
+    and a linear warm-up schedule, early-stopped on validation accuracy; the best prompt is restored
     and scored on the test rows.
     """
+
+    spec: object
+    split: object
+    scorer: Scorer
+    prompt: SoftPrompt
+    cfg: object                   # the ``tune`` section's TrainConfig
+    seed: int
+    desc: str
+    before: np.ndarray            # the starting prompt's test predictions
+    max_length: int
+    progress: bool = True
+    extra: dict = dataclasses.field(default_factory=dict)   # added to the cell's record (``init``)
+
+    def val_accuracy(self, weight=None) -> float:
+        weight = self.prompt() if weight is None else weight
+        preds = self.scorer.predict(self.split.val.texts, weight, batch_size=self.cfg.eval_batch_size)
+        return float((preds == np.asarray(self.split.val.labels)).mean())
+
+    def fit(self) -> dict:
+        """Tune alone and return the cell's record."""
+        train = self.split.train
+        labels = np.asarray(train.labels)
+
+        def loss_fn(idx):
+            return self.scorer.loss([train.texts[i] for i in idx], labels[idx], self.prompt())
+
+        torch.manual_seed(self.seed)
+        result = fit(self.prompt.parameters(), loss_fn, self.val_accuracy, len(train.texts), self.cfg,
+                     seed=self.seed, desc=self.desc, progress=self.progress)
+        return self.finish(result)
+
+    def bank_run(self):
+        """This cell as one ``bank.PromptRun``: the prompt, rows, validation and seed ``fit()`` uses."""
+        from benchmark.bank import PromptRun
+
+        train = self.split.train
+        return PromptRun(self.prompt.weight, train.texts, train.labels, self.val_accuracy, self.cfg,
+                         seed=self.seed, name=self.desc)
+
+    def finish(self, result) -> dict:
+        """The cell's record once its prompt holds the kept state: the test rows scored with it."""
+        preds = self.scorer.predict(self.split.test.texts, self.prompt(), batch_size=self.cfg.eval_batch_size)
+        out = cell_result(self.spec, self.split, preds, result, before_tuning=self.before,
+                          backbone=self.scorer.backbone, max_length=self.max_length)
+        return dict(out, **self.extra)
+
+
+def prepare_tuning(ctx, task: str, seed: int, *, init: torch.Tensor | None, method: str) -> Tuning:
+    """A task's few-shot split tuned from ``init`` or, without one, a fresh prompt drawn per seed."""
     cfg = ctx.cfg
     spec, split = ctx.split(task, seed)
     backbone = ctx.backbone()
@@ -153,20 +219,11 @@ def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, met
         prompt = SoftPrompt.from_tensor(init)
     prompt.to(backbone.device)
     tcfg = ctx.train_config("tune")
-    train, val, test = split.train, split.val, split.test
-    train_labels = np.asarray(train.labels)
-
-    def loss_fn(idx):
-        return scorer.loss([train.texts[i] for i in idx], train_labels[idx], prompt())
-
-    def val_accuracy():
-        preds = scorer.predict(val.texts, prompt(), batch_size=tcfg.eval_batch_size)
-        return float((preds == np.asarray(val.labels)).mean())
 
     # The initial prompt scored on the same test rows: the reference row that says what the
     # downstream tuning itself added (no gradient, no RNG: the tuned result is unchanged).
     def score_start():
-        return scorer.predict(test.texts, prompt(), batch_size=tcfg.eval_batch_size)
+        return scorer.predict(split.test.texts, prompt(), batch_size=tcfg.eval_batch_size)
 
     if init is None:        # a fresh prompt is drawn per seed
         before = score_start()
@@ -174,12 +231,14 @@ def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, met
         key = ("before", task, hashlib.sha256(init.detach().cpu().contiguous().numpy().tobytes()).hexdigest(),
                hashlib.sha256("\n".join(split.test.ids).encode()).hexdigest())
         before = ctx.shared_score(key, score_start).copy()
-    torch.manual_seed(seed)
-    result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train.texts), tcfg, seed=seed,
-                 desc=f"{method}/{task}/s{seed}", progress=ctx.progress)
-    preds = scorer.predict(test.texts, prompt(), batch_size=tcfg.eval_batch_size)
-    return cell_result(spec, split, preds, result, before_tuning=before, backbone=backbone,
-                       max_length=cfg["max_length"])
+    return Tuning(spec, split, scorer, prompt, tcfg, seed, f"{method}/{task}/s{seed}", before, cfg["max_length"],
+                  progress=ctx.progress)
+
+
+def tune_downstream(ctx, task: str, seed: int, *, init: torch.Tensor | None, method: str) -> dict:
+    """Prompt tuning on a task's few-shot split (paper section 5), from ``init`` or a fresh prompt:
+    the cell's record (``Tuning.fit``)."""
+    return prepare_tuning(ctx, task, seed, init=init, method=method).fit()
 
 
 def tune_from_artifact(ctx, task: str, seed: int, artifact: dict, *, method: str) -> dict:

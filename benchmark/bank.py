@@ -13,6 +13,10 @@ loss: no prompt's update depends on another's loss, and in exact arithmetic ever
 path ``fit`` gives it alone (float rounding may differ with the shape of the shared batch). A prompt
 that has stopped leaves the batch; one whose loss is not finite fails with its reason, alone.
 
+The loop machinery is ``benchmark.loop``'s, as ``fit``'s: each prompt holds one ``EarlyStopping``
+(its schedule and stopping rule from ``train.Plan``, the same as ``fit`` makes), and the whole bank is
+one ``Checkpoint`` file that holds every prompt's state and tracker.
+
 Scoring R prompts on shared rows stays one prefix-cached ``Scorer.predict`` per prompt
 (``predict_each``): every prompt changes every text position after it, so one pass with a prompt per
 row saves no work and gives up the prefix cache.
@@ -21,8 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
-import pathlib
 import time
 from typing import Callable, Sequence
 
@@ -31,12 +33,12 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmark.errors import UserError
-from benchmark.io import atomic_path
-from benchmark.train import FitResult, TrainConfig, _rng_state, _set_rng_state, adamw, linear_warmup
+from benchmark.loop import Checkpoint
+from benchmark.train import FitResult, Plan, TrainConfig, adamw, linear_warmup
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "prompt-bank/1"
+CHECKPOINT_KIND = "prompt-bank"   # what a bank's checkpoint file says it is (other loops' files are refused)
 
 
 @dataclasses.dataclass
@@ -61,88 +63,32 @@ class BankResult(FitResult):
     name: str = ""
 
 
-class _Tracker:
-    """Validations, early stopping and the kept state of one prompt, with ``fit``'s rules: patience,
-    ``select_smooth`` with ``full_window``, ``select_initial``, ``max_steps`` / ``max_epochs``. The one
-    place these rules live in the bank, so that a shared per-run tracker can replace this class."""
-
-    def __init__(self, cfg: TrainConfig, n_rows: int, select_initial: bool):
-        self.cfg, self.select_initial = cfg, select_initial
-        self.steps_per_epoch = math.ceil(n_rows / cfg.batch_size)
-        total = cfg.max_epochs * self.steps_per_epoch
-        self.total = min(total, cfg.max_steps) if cfg.max_steps else total
-        self.eval_every = cfg.eval_every or self.steps_per_epoch
-        self.checkpoint_every = cfg.checkpoint_every or self.eval_every
-        # validations a checkpoint's window must hold before it competes (1: every checkpoint competes)
-        planned = 1 + self.total // self.eval_every + (self.total % self.eval_every != 0)
-        self.need = min(cfg.select_smooth, planned) if cfg.full_window else 1
-        self.evaluations: list = []
-        self.best, self.best_step, self.best_state, self.bad, self.stopped = -math.inf, 0, None, 0, False
-
-    def start(self, score: float, state) -> None:
-        """The untrained prompt's validation (step 0)."""
-        self.evaluations = [(0, score)]
-        if self.select_initial and self.need <= 1:
-            self.best = score
-        self.best_step, self.best_state = 0, state
-
-    def due(self, step: int) -> bool:
-        return step % self.eval_every == 0 or step == self.total
-
-    def record(self, step: int, score: float, snapshot: Callable[[], torch.Tensor]) -> None:
-        self.evaluations.append((step, score))
-        if self.cfg.select_smooth > 1:
-            window = [a for _, a in self.evaluations[-self.cfg.select_smooth:]]
-            score = sum(window) / len(window)
-        if len(self.evaluations) < self.need:
-            return                   # its window is not full yet: neither a candidate nor a miss
-        if score > self.best:
-            self.best, self.best_step, self.best_state, self.bad = score, step, snapshot(), 0
-        else:
-            self.bad += 1
-            self.stopped = self.bad >= self.cfg.patience
-
-    def finished(self, step: int) -> bool:
-        return self.stopped or step >= self.total
-
-    def checkpoint_due(self, step: int) -> bool:
-        return step % self.checkpoint_every == 0 or self.finished(step)
-
-    def best_score(self) -> float:
-        """The kept checkpoint's own validation (the window's mean only chose it)."""
-        if self.cfg.select_smooth > 1:
-            return next((a for s, a in self.evaluations if s == self.best_step), self.best)
-        return self.best
-
-    _FIELDS = ("evaluations", "best", "best_step", "best_state", "bad", "stopped")
-
-    def state(self) -> dict:
-        return {k: getattr(self, k) for k in self._FIELDS}
-
-    def load(self, state: dict) -> None:
-        for k in self._FIELDS:
-            setattr(self, k, state[k])
-
-
 class _Slot:
-    """A prompt's place in the bank: its run, optimiser, schedule, data order and tracker."""
+    """A prompt's place in the bank: its run, schedule, early stopping, optimiser and data order."""
 
     def __init__(self, run: PromptRun):
         self.run = run
         self.n_rows = len(run.texts)
         self.labels = np.asarray(run.labels)
-        self.tracker = _Tracker(run.cfg, self.n_rows, run.select_initial)
+        self.plan = Plan.of(run.cfg, self.n_rows)
+        self.stopping = self.plan.stopping(run.cfg, run.select_initial)
         self.opt = adamw([run.weight], run.cfg)
-        self.sched = linear_warmup(self.opt, run.cfg.warmup_steps, self.tracker.total)
+        self.sched = linear_warmup(self.opt, run.cfg.warmup_steps, self.plan.total)
         self.rng = np.random.default_rng(run.seed)
         self.order = np.array([], dtype=np.int64)
-        self.step = 0
+        self.step = self.resumed_from = 0
         self.failed: str | None = None
         self.wall_s = 0.0
 
     @property
     def active(self) -> bool:
-        return self.failed is None and not self.tracker.finished(self.step)
+        return self.failed is None and not self.stopping.stopped and self.step < self.plan.total
+
+    def validation_due(self) -> bool:
+        return self.step % self.plan.eval_every == 0 or self.step == self.plan.total
+
+    def checkpoint_due(self) -> bool:
+        return self.failed is not None or self.step % self.plan.checkpoint_every == 0 or not self.active
 
     def next_batch(self) -> np.ndarray:
         """The next rows of this prompt's order: ``fit``'s batch-order rule (a fresh permutation is
@@ -153,11 +99,14 @@ class _Slot:
         batch, self.order = self.order[:bs], self.order[bs:]
         return batch
 
+    def snapshot(self) -> torch.Tensor:
+        return self.run.weight.detach().clone()
+
     def state(self) -> dict:
-        return {"weight": self.run.weight.detach().clone(), "optimizer": self.opt.state_dict(),
+        """Everything but the tracker (``Checkpoint`` writes the trackers)."""
+        return {"weight": self.snapshot(), "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict(), "order_rng": self.rng.bit_generator.state,
-                "order": self.order, "step": self.step, "failed": self.failed, "wall_s": self.wall_s,
-                "tracker": self.tracker.state()}
+                "order": self.order, "step": self.step, "failed": self.failed, "wall_s": self.wall_s}
 
     def load(self, state: dict) -> None:
         with torch.no_grad():
@@ -166,8 +115,17 @@ class _Slot:
         self.sched.load_state_dict(state["scheduler"])
         self.rng.bit_generator.state = state["order_rng"]
         self.order, self.step = state["order"], state["step"]
-        self.failed, self.wall_s = state["failed"], state["wall_s"]
-        self.tracker.load(state["tracker"])
+        self.failed, self.wall_s, self.resumed_from = state["failed"], state["wall_s"], state["step"]
+
+    def result(self) -> BankResult:
+        t = self.stopping
+        if self.failed is None:
+            with torch.no_grad():
+                self.run.weight.copy_(t.best_state)
+        return BankResult(best_score=float(t.best_score), best_step=t.best_step, steps=self.step,
+                          evaluations=list(t.evaluations), stopped_early=t.stopped, wall_s=self.wall_s,
+                          resumed_from=self.resumed_from, epochs=self.step / self.plan.steps_per_epoch,
+                          budget=self.plan.total, failed=self.failed, name=self.run.name)
 
 
 class PromptBank:
@@ -187,7 +145,7 @@ class PromptBank:
         for i, run in enumerate(runs):
             _check_run(run, f"{desc}[{run.name or i}]", runs[0].weight)
         self.scorer, self.desc, self.progress = scorer, desc, progress
-        self.checkpoint = pathlib.Path(checkpoint) if checkpoint else None
+        self.checkpoint = Checkpoint(checkpoint)
         self.slots = [_Slot(run) for run in runs]
 
     def active(self) -> list[int]:
@@ -237,70 +195,54 @@ class PromptBank:
         """Train every prompt to its own end (budget, early stop or failure); each kept state is
         restored into its weight. Returns one ``BankResult`` per run, in order."""
         start = time.perf_counter()
-        resumed = self._resume()
-        if not resumed:
+        if not self._resume():
             for s in self.slots:
-                s.tracker.start(s.run.validate(s.run.weight), _snapshot(s))
-        total = sum(s.tracker.total for s in self.slots)
-        done = sum(s.step for s in self.slots)
-        bar = tqdm(total=total, initial=done, desc=self.desc, disable=not self.progress, leave=False,
-                   dynamic_ncols=True)
+                s.stopping.start(s.run.validate(s.run.weight), s.snapshot())
+        bar = tqdm(total=sum(s.plan.total for s in self.slots), initial=sum(s.step for s in self.slots),
+                   desc=self.desc, disable=not self.progress, leave=False, dynamic_ncols=True)
         while active := self.active():
             stepped = self.step()
             bar.update(len(stepped))
             save = False
             for i in active:
                 s = self.slots[i]
-                if i in stepped and s.tracker.due(s.step):
-                    s.tracker.record(s.step, s.run.validate(s.run.weight), lambda s=s: _snapshot(s))
+                if i in stepped and s.validation_due():
+                    s.stopping.update(s.step, s.run.validate(s.run.weight), s.snapshot)
                 if not s.active:
                     s.wall_s += time.perf_counter() - start
-                save = save or s.failed is not None or s.tracker.checkpoint_due(s.step)
-            if self.checkpoint and save:
-                self.save(self.checkpoint)
+                save = save or s.checkpoint_due()
+            if save:
+                self.save()
         bar.close()
-        return [self._finish(s) for s in self.slots]
+        return [s.result() for s in self.slots]
 
     @torch.no_grad()
     def predict_each(self, texts, batch_size: int = 32) -> list[np.ndarray]:
         """Each prompt's label predictions on the same ``texts``: one prefix-cached pass per prompt."""
         return [self.scorer.predict(texts, s.run.weight, batch_size=batch_size) for s in self.slots]
 
-    def save(self, path) -> None:
-        with atomic_path(path) as tmp:
-            torch.save({"format": CHECKPOINT_FORMAT, "runs": [s.state() for s in self.slots],
-                        "rng": _rng_state()}, tmp)
+    def save(self) -> None:
+        """Write every prompt's state and tracker to the bank's checkpoint (nothing without one)."""
+        self.checkpoint.save({"kind": CHECKPOINT_KIND, "runs": [s.state() for s in self.slots]},
+                             [s.stopping for s in self.slots])
 
     def _resume(self) -> bool:
-        if not (self.checkpoint and self.checkpoint.exists()):
+        state = self.checkpoint.read()
+        if state is None:
             return False
-        state = torch.load(self.checkpoint, weights_only=False)
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise UserError(f"{self.checkpoint}: not a prompt-bank checkpoint; remove it to start afresh")
+        path = self.checkpoint.path
+        if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
+            raise UserError(f"{path}: not a prompt-bank checkpoint; remove it to start afresh")
         shapes = [tuple(r["weight"].shape) for r in state["runs"]]
         if shapes != [tuple(s.run.weight.shape) for s in self.slots]:
-            raise UserError(f"{self.checkpoint}: holds {len(shapes)} prompts of shapes {shapes}, this bank has "
+            raise UserError(f"{path}: holds {len(shapes)} prompts of shapes {shapes}, this bank has "
                             f"{len(self.slots)} of shape {tuple(self.slots[0].run.weight.shape)}; remove it to "
                             "start afresh")
         for s, saved in zip(self.slots, state["runs"]):
             s.load(saved)
-        _set_rng_state(state["rng"])
-        log.info("%s: resumed from %s at steps %s", self.desc, self.checkpoint, [s.step for s in self.slots])
+        self.checkpoint.restore(state, [s.stopping for s in self.slots])
+        log.info("%s: resumed from %s at steps %s", self.desc, path, [s.step for s in self.slots])
         return True
-
-    def _finish(self, s: _Slot) -> BankResult:
-        t = s.tracker
-        if s.failed is None:
-            with torch.no_grad():
-                s.run.weight.copy_(t.best_state)
-        return BankResult(best_score=float(t.best_score()), best_step=t.best_step, steps=s.step,
-                          epochs=s.step / t.steps_per_epoch, evaluations=list(t.evaluations),
-                          stopped_early=t.stopped, wall_s=s.wall_s, budget=t.total, failed=s.failed,
-                          name=s.run.name)
-
-
-def _snapshot(s: _Slot) -> torch.Tensor:
-    return s.run.weight.detach().clone()
 
 
 def _check_run(run: PromptRun, where: str, first: torch.Tensor) -> None:
@@ -313,9 +255,6 @@ def _check_run(run: PromptRun, where: str, first: torch.Tensor) -> None:
                          f"{tuple(w.shape)} {w.dtype} {w.device}, the first is {tuple(first.shape)} {first.dtype} "
                          f"{first.device}")
     run.cfg.validate(where)
-    if run.cfg.ema or run.cfg.window_pick != "latest":
-        raise UserError(f"{where}: ema = {run.cfg.ema} and window_pick = {run.cfg.window_pick!r} are invalid in a "
-                        "prompt bank; allowed: ema = 0 and window_pick = 'latest'")
     if len(run.texts) < 1:
         raise UserError(f"{where}: no training rows")
     if len(run.labels) != len(run.texts):

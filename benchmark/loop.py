@@ -133,11 +133,22 @@ class Checkpoint:
                         "rng": rng_state()}, tmp)
 
     def load(self, trackers: list[EarlyStopping]) -> dict | None:
+        state = self.read()
+        if state is not None:
+            self.restore(state, trackers)
+        return state
+
+    def read(self) -> dict | None:
+        """The saved state as written (nothing restored), or None when there is no file: for a loop
+        that checks what it resumes from before ``restore``."""
         if not self.exists():
             return None
-        state = torch.load(self.path, weights_only=False)
+        return torch.load(self.path, weights_only=False)
+
+    @staticmethod
+    def restore(state: dict, trackers: list[EarlyStopping]) -> None:
+        """Restore the trackers and the RNG states from ``state`` (``read``'s)."""
         saved = state["stopping"] if state.get("format", 1) >= 2 else [legacy_stopping(state)]
         for tracker, tracked in zip(trackers, saved, strict=True):
             tracker.load_state_dict(tracked)
         set_rng_state(state["rng"])
-        return state

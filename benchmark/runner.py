@@ -56,6 +56,9 @@ class Cell:
     config: dict  # the profile with the point applied
     method_version: int | None = None  # the method's ``version`` (bumped when its behaviour changes)
     run: dict | None = None  # the run-scope settings the run used (config.RUN_SCOPE); not in the key
+    # the cells tuned together with it, as sorted [method, version] pairs (``assign_groups``); None:
+    # tuned alone. In the key: a prompt's arithmetic depends on the prompts that share its batch
+    group: tuple | None = None
 
     def __post_init__(self):
         if self.method_version is None:  # every way of making a Cell gets the registry's version
@@ -65,14 +68,28 @@ class Cell:
 
     @property
     def key(self) -> str:
-        config = {**RETIRED_KEY_SETTINGS, **self.config}
-        if config.get("dtype") == "float32":  # the default leaves the key as it was before dtype existed
-            config = {k: v for k, v in config.items() if k != "dtype"}
-        key = {"method": self.method, "task": self.task, "seed": self.seed, "config": config,
+        key = {"method": self.method, "task": self.task, "seed": self.seed, "config": self._key_config(),
                "format": KEY_FORMAT}
         if self.method_version != 1:  # version 1 leaves the key as it was before versions existed
             key["method_version"] = self.method_version
+        if self.group:
+            key["group"] = [list(member) for member in self.group]
         return config_hash(key)
+
+    @property
+    def group_key(self) -> str | None:
+        """What names its group (its checkpoint file): the same for every cell of the group."""
+        if not self.group:
+            return None
+        return config_hash({"group": [list(m) for m in self.group], "task": self.task, "seed": self.seed,
+                            "config": self._key_config(), "format": KEY_FORMAT})
+
+    def _key_config(self) -> dict:
+        config = {**RETIRED_KEY_SETTINGS, **self.config}
+        if config.get("dtype") == "float32":  # the default leaves the key as it was before dtype existed
+            config = {k: v for k, v in config.items() if k != "dtype"}
+        config.pop("tune_group", None)        # what it changes is the cell's group, keyed beside
+        return config
 
     def describe(self) -> str:
         point = ",".join(f"{k}={v}" for k, v in self.point.items())
@@ -115,10 +132,42 @@ def check_selection(suite_name: str, tasks=None, methods=None) -> list:
 
 
 def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None, plan: dict | None = None) -> list[Cell]:
-    """The cells of a suite under a resolved profile (``tasks``/``methods`` filter them).
+    """The cells of a suite under a resolved profile (``tasks``/``methods`` filter them), in groups
+    where ``tune_group`` asks for them (``assign_groups``).
 
     ``plan`` (default ``cfg``): the settings whose seeds and axis limits choose the cells, when they
     differ from those in ``cfg``, which every cell is made with and keyed by (``config.RUN_SCOPE``)."""
+    return assign_groups(_expand(suite_name, cfg, tasks=tasks, methods=methods, plan=plan))
+
+
+def assign_groups(cells: list[Cell]) -> list[Cell]:
+    """Put the cells that ``tune_group: task-seed`` tunes together in one group: the prompt methods
+    (``Method.groups``) of one configuration, task and seed, among the cells selected.
+
+    Why these: they share their training and validation rows and, with one seed, the order those
+    rows are drawn in, so each step of the bank is R copies of the same rows under R prompts (the
+    same lengths and padding as one prompt alone); they differ only in their starting prompts.
+    The seeds of one method and task share nothing but the backbone, and grouping them would make
+    a cell's group depend on ``--seeds``, the selection a user widens most often (``--seeds 0``
+    first, then five): with task-seed groups a wider ``--seeds`` or ``--tasks`` reuses every cell
+    made before; only another ``--methods`` makes other groups. The group is in each cell's key
+    (``Cell.group``), since a prompt's float rounding depends on the prompts that share its batch;
+    a group of one is a cell tuned alone, keyed as one.
+    """
+    from baselines import get_method
+
+    buckets: dict = {}
+    for cell in cells:
+        if cell.config.get("tune_group", "none") == "task-seed" and get_method(cell.method).groups:
+            buckets.setdefault((config_hash(cell.config), cell.task, cell.seed), []).append(cell)
+    for members in buckets.values():
+        group = tuple(sorted({(c.method, c.method_version) for c in members}))
+        for cell in members:
+            cell.group = group if len(group) > 1 else None
+    return cells
+
+
+def _expand(suite_name: str, cfg: dict, *, tasks=None, methods=None, plan: dict | None = None) -> list[Cell]:
     plan = cfg if plan is None else plan
     run = {key: plan.get(key) for key in config_mod.RUN_SCOPE if plan.get(key) != cfg.get(key)} or None
     from benchmark import data
@@ -127,7 +176,7 @@ def expand(suite_name: str, cfg: dict, *, tasks=None, methods=None, plan: dict |
     if "include" in suite:
         cells = []
         for name in suite["include"]:
-            cells += expand(name, cfg, tasks=tasks, methods=methods, plan=plan)
+            cells += _expand(name, cfg, tasks=tasks, methods=methods, plan=plan)
         return cells
     suite_specs = check_selection(suite_name, tasks, methods)
     suite_tasks = list(suite["tasks"])
@@ -374,21 +423,25 @@ def arithmetic() -> dict:
 # -- execution ---------------------------------------------------------------------------------
 
 class _CellLog:
-    """Route the 'benchmark' loggers into the cell's own log file while it runs."""
+    """Route the 'benchmark' loggers into the cell's own log file (each of a group's) while it runs."""
 
-    def __init__(self, path: pathlib.Path):
-        self.handler = logging.FileHandler(path, mode="a")
-        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    def __init__(self, *paths: pathlib.Path):
+        self.handlers = [logging.FileHandler(path, mode="a") for path in paths]
+        for handler in self.handlers:
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
     def __enter__(self):
         for name in ("benchmark", "baselines", "tasksets"):
-            logging.getLogger(name).addHandler(self.handler)
+            for handler in self.handlers:
+                logging.getLogger(name).addHandler(handler)
         return self
 
     def __exit__(self, *exc):
         for name in ("benchmark", "baselines", "tasksets"):
-            logging.getLogger(name).removeHandler(self.handler)
-        self.handler.close()
+            for handler in self.handlers:
+                logging.getLogger(name).removeHandler(handler)
+        for handler in self.handlers:
+            handler.close()
 
 
 def cell_record(cell: Cell, *, status: str = "done", error: str | None = None) -> dict:
@@ -399,6 +452,7 @@ def cell_record(cell: Cell, *, status: str = "done", error: str | None = None) -
             "backbone": cell.config["backbone"], "config": cell.config,
             "reductions": config_mod.reductions(cell.config), "key": cell.key,
             **({"run": cell.run} if cell.run else {}),
+            **({"group": [list(m) for m in cell.group]} if cell.group else {}),
             "versions": versions(), "git": git_commit(), "machine": machine(), "error": error}
 
 
@@ -408,6 +462,10 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
     from benchmark import precision
     from benchmark.context import Context
 
+    if cell.group:     # its key promises the group's arithmetic: the group is tuned, this cell written
+        members = [Cell(cell.suite, m, cell.task, cell.seed, cell.point, cell.config, v, cell.run, cell.group)
+                   for m, v in cell.group]
+        return run_group(members, out, progress=progress, context=context, write=[cell])[0]
     ctx = context if context is not None and context.cfg == cell.config else Context(cell.config, progress=progress)
     method = get_method(cell.method)
     started = time.time()
@@ -434,6 +492,83 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
     return record
 
 
+def group_checkpoint(out: pathlib.Path, cell: Cell) -> pathlib.Path:
+    """Where a group's bank is checkpointed while it trains (removed once all its cells are written)."""
+    return pathlib.Path(out) / "groups" / f"{cell.group_key}.pt"
+
+
+def run_group(members: list[Cell], out: pathlib.Path, *, progress: bool = True, context=None,
+              on_record=None, write: list[Cell] | None = None) -> list[dict]:
+    """Tune the cells of one group (``assign_groups``) in one ``bank.PromptBank`` and write the result
+    JSON of each member not done yet (or of those in ``write``); returns those records
+    (``on_record(cell, record)`` is called as each is written, so a Ctrl-C between two writes leaves
+    the caller's count right).
+
+    Every member is in the bank, done or not: its key promises the arithmetic of the whole group.
+    The bank is checkpointed under ``groups/`` and resumed from there after a kill, so a finished
+    cell is never recomputed and a group killed between two cell writes only scores the rest; the
+    checkpoint goes once every member is written. A prompt whose loss is not finite fails its cell
+    alone, with ``fit``'s reason, and the others go on; a failure the bank cannot pin on one prompt
+    (preparing a member, an error in the shared pass) fails every member written here. A failed
+    member is retried by running its group again from the start, the done members not rewritten.
+    """
+    import torch
+
+    from baselines import get_method
+    from benchmark import precision
+    from benchmark.bank import PromptBank
+    from benchmark.context import Context
+
+    first = members[0]
+    ctx = context if context is not None and context.cfg == first.config else Context(first.config, progress=progress)
+    todo = [c for c in members if cell_status(out, c) != "done"] if write is None else write
+    started = time.time()
+    records = {c.key: cell_record(c) for c in todo}
+    checkpoint = group_checkpoint(out, first)
+    written = []
+    with _CellLog(*(pathlib.Path(out) / "logs" / f"{c.key}.log" for c in todo)):
+        log.info("group %s starts: %s", first.group_key[:12], ", ".join(c.describe() for c in members))
+        try:
+            tunings = []
+            for cell in members:
+                method = get_method(cell.method)
+                if method.artifact_kind:
+                    ctx.prepared(method)
+                tunings.append(method.tuning(ctx, cell.task, cell.seed))
+            checkpoint.parent.mkdir(exist_ok=True)
+            torch.manual_seed(first.seed)
+            bank = PromptBank(tunings[0].scorer, [t.bank_run() for t in tunings], checkpoint=checkpoint,
+                              desc=f"group {first.task}/s{first.seed}", progress=progress)
+            results = dict(zip((c.key for c in members), zip(tunings, bank.train())))
+            failure = None
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # recorded in every member written here; the suite goes on
+            failure = (f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8))
+            log.error("group %s failed: %s", first.group_key[:12], failure[0])
+        for cell in todo:
+            record = records[cell.key]
+            if failure is not None:
+                record.update(status="failed", error=failure[0], traceback=failure[1])
+            else:
+                tuning, result = results[cell.key]
+                if result.failed is None:
+                    record.update(tuning.finish(result))
+                else:
+                    record.update(status="failed", error=f"FloatingPointError: {tuning.desc}: {result.failed}")
+                    log.error("cell %s failed: %s", cell.describe(), record["error"])
+            record["provenance"] = {name: ctx.provenance[name] for name in sorted(ctx.provenance)}
+            record["machine"]["bf16_auto"] = precision.recorded()
+            record["wall_s"] = round(time.time() - started, 2)   # the group's time so far: shared, not additive
+            write_json(cell_path(out, cell), record, checksum=True)
+            log.info("cell %s %s in %.1f s (group)", cell.describe(), record["status"], record["wall_s"])
+            written.append(record)
+            if on_record is not None:
+                on_record(cell, record)
+    checkpoint.unlink(missing_ok=True)
+    return written
+
+
 def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, stream=None, summary=None,
               plan=None) -> dict:
     """The local executor: every missing or failed cell, in order, one progress display for all.
@@ -456,24 +591,45 @@ def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, st
     bar = RunProgress(todo, plan, progress=progress, stream=stream)
     contexts = {}
     log_from = len(context.ARTIFACT_LOG)
+    groups = {}    # group key -> every member among ``cells`` (done or not): the bank holds them all
+    for cell in cells:
+        if cell.group:
+            groups.setdefault(cell.group_key, {}).setdefault(cell.key, cell)
+    started = set()
+
+    def ran(cell, record):
+        nonlocal log_from
+        running = summary.running
+        summary.cell_ran(cell, record["status"], record.get("wall_s"))
+        if cell.group:             # the group's other cells are still being written
+            summary.running = running
+        bar.built([e for e in context.ARTIFACT_LOG[log_from:] if e["built"]])
+        log_from = len(context.ARTIFACT_LOG)
+        bar.finished(cell)
+        if record["status"] == "failed":
+            bar.write(f"cell {cell.describe()} FAILED: {record['error']}")
+        else:
+            acc = record.get("metrics", {}).get("accuracy")
+            bar.write(f"cell {cell.describe()} done in {record['wall_s']:.0f} s"
+                      + (f": accuracy {acc:.4f}" if acc is not None else ""))
+
     try:
         for cell in todo:
+            if cell.group_key in started:
+                continue
             bar.starts(cell)
             ctx_key = config_hash(cell.config)
             if ctx_key not in contexts:
                 contexts = {ctx_key: context.Context(cell.config, progress=progress)}  # keep one: prepared prompts reused
-            summary.running = cell.describe()
-            record = run_cell(cell, out, progress=progress, context=contexts[ctx_key])
-            summary.cell_ran(cell, record["status"], record.get("wall_s"))
-            bar.built([e for e in context.ARTIFACT_LOG[log_from:] if e["built"]])
-            log_from = len(context.ARTIFACT_LOG)
-            bar.finished(cell)
-            if record["status"] == "failed":
-                bar.write(f"cell {cell.describe()} FAILED: {record['error']}")
+            if cell.group:
+                started.add(cell.group_key)
+                members = list(groups[cell.group_key].values())
+                summary.running = f"the group of {', '.join(c.describe() for c in members)}"
+                run_group(members, out, progress=progress, context=contexts[ctx_key], on_record=ran)
+                summary.running = None
             else:
-                acc = record.get("metrics", {}).get("accuracy")
-                bar.write(f"cell {cell.describe()} done in {record['wall_s']:.0f} s"
-                          + (f": accuracy {acc:.4f}" if acc is not None else ""))
+                summary.running = cell.describe()
+                ran(cell, run_cell(cell, out, progress=progress, context=contexts[ctx_key]))
     finally:
         bar.close()   # on Ctrl-C too: the run's summary is printed below the bar, not into it
     return dict(counts)

@@ -338,6 +338,9 @@ class Settings(Section):
     max_test: int | None = setting(None, "test rows per task, at most",
                                    number(gt=0, integer=True, null="the whole test set"))
     tune: TrainConfig = section(TrainConfig, "downstream prompt tuning (PT, PPT, MetaPT)")
+    tune_group: str = setting("none", "none: each prompt cell tuned alone; task-seed: the prompt methods of one task "
+                                      "and seed tuned together in one bank (their keys name the group)",
+                              one_of(_words("none", "task-seed")))
     ft: TrainConfig = section(TrainConfig, "full-model tuning (appendix A.1)", lr=3e-5)
     ppt: TrainConfig = section(TrainConfig, "prompt pre-training on the pseudo-labelled data (appendix A.2)",
                                max_epochs=5, eval_every=20000)

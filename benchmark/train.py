@@ -28,6 +28,33 @@ def linear_warmup(optimizer, warmup_steps: int, total_steps: int):
     return get_linear_schedule_with_warmup(optimizer, warmup_steps, max(total_steps, 1))
 
 
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """A run's schedule under ``cfg`` with ``n_rows`` training rows: the steps of an epoch, the step
+    budget, and the steps between validations and between resume points."""
+
+    steps_per_epoch: int
+    total: int
+    eval_every: int
+    checkpoint_every: int
+
+    @classmethod
+    def of(cls, cfg: TrainConfig, n_rows: int) -> Plan:
+        steps_per_epoch = math.ceil(n_rows / cfg.batch_size)
+        total = cfg.max_epochs * steps_per_epoch
+        if cfg.max_steps:
+            total = min(total, cfg.max_steps)
+        eval_every = cfg.eval_every or steps_per_epoch
+        return cls(steps_per_epoch, total, eval_every, cfg.checkpoint_every or eval_every)
+
+    def stopping(self, cfg: TrainConfig, select_initial: bool) -> EarlyStopping:
+        """The run's ``loop.EarlyStopping``; with ``full_window`` a window competes once it holds
+        ``select_smooth`` validations, or all the budget allows when it allows fewer."""
+        planned = 1 + self.total // self.eval_every + (self.total % self.eval_every != 0)  # 0, every, last
+        return EarlyStopping(cfg.patience, smooth=cfg.select_smooth, select_initial=select_initial,
+                             need=min(cfg.select_smooth, planned) if cfg.full_window else 1)
+
+
 @dataclasses.dataclass
 class FitResult(LoopResult):
     epochs: float = 0.0
@@ -62,19 +89,14 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
         raise UserError("no training rows")
     snapshot = snapshot or (lambda: [p.detach().clone() for p in params])
     restore = restore or (lambda state: [p.data.copy_(s) for p, s in zip(params, state)])
-    steps_per_epoch = math.ceil(n_rows / cfg.batch_size)
-    total = cfg.max_epochs * steps_per_epoch
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps)
-    eval_every = cfg.eval_every or steps_per_epoch
-    planned = 1 + total // eval_every + (total % eval_every != 0)    # step 0, every eval_every, the last
-    stopping = EarlyStopping(cfg.patience, smooth=cfg.select_smooth, select_initial=select_initial,
-                             need=min(cfg.select_smooth, planned) if cfg.full_window else 1)
+    plan = Plan.of(cfg, n_rows)
+    steps_per_epoch, total, eval_every, ckpt_every = (plan.steps_per_epoch, plan.total, plan.eval_every,
+                                                      plan.checkpoint_every)
+    stopping = plan.stopping(cfg, select_initial)
     opt = adamw(params, cfg)
     sched = linear_warmup(opt, cfg.warmup_steps, total)
     rng = np.random.default_rng(seed)
     ckpt = Checkpoint(checkpoint)
-    ckpt_every = cfg.checkpoint_every or eval_every
 
     start = time.perf_counter()
     order, step = np.array([], dtype=np.int64), 0

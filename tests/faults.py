@@ -18,7 +18,9 @@ Kinds:
 
 Nothing in the package knows of this: :func:`install` wraps ``runner.run_cell`` (which cell runs,
 and where), every registered method's ``run`` (``oom``, ``data``) and ``Scorer.loss`` (the training
-loss of ``fit``'s loops). In-process tests call it through the ``faults`` fixture; a subprocess (the
+loss of ``fit``'s loops). A group of cells (``runner.run_group``) tunes its prompts in one
+``PromptBank``: there ``nan``, ``inf`` and ``kill`` act in ``PromptBank.step``, on the armed
+member's prompt alone (its values turn NaN or inf, so its loss does and it fails as it would). In-process tests call it through the ``faults`` fixture; a subprocess (the
 CLI, Ray workers) installs it at start-up from ``faults_site/sitecustomize.py`` on ``PYTHONPATH``
 (:func:`subprocess_env`).
 """
@@ -34,7 +36,7 @@ ENV = "METAPT_FAULT"
 KINDS = ("nan", "inf", "oom", "data", "kill")
 SITE = pathlib.Path(__file__).resolve().parent / "faults_site"
 
-_current: dict = {"cell": None, "out": None}
+_current: dict = {"cell": None, "out": None, "group": None}
 _installed: list = []     # (owner, attribute name, original)
 
 
@@ -73,22 +75,42 @@ def _method_starts() -> None:
         raise UserError(f"{_current['cell'].task}: malformed row (data error injected by METAPT_FAULT)")
 
 
+def _kill_once(cell) -> None:
+    marker = pathlib.Path(_current["out"]) / "faults" / f"{cell.key}.kill"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("killed once by METAPT_FAULT\n")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def poison_loss(loss):
     """``loss``, or NaN/inf in its place when the running cell is armed with ``nan``/``inf``
     (``kill``: the process dies here, mid-cell)."""
     cell = _current["cell"]
     kinds = armed(cell)
     if "kill" in kinds:
-        marker = pathlib.Path(_current["out"]) / "faults" / f"{cell.key}.kill"
-        if not marker.exists():
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text("killed once by METAPT_FAULT\n")
-            os.kill(os.getpid(), signal.SIGKILL)
+        _kill_once(cell)
     if "nan" in kinds:
         return loss * float("nan")
     if "inf" in kinds:
         return loss + float("inf")
     return loss
+
+
+def poison_bank(bank) -> None:
+    """Before a bank's step: the armed members' prompts turn NaN/inf (``kill``: the process dies)."""
+    import torch
+
+    for cell, slot in zip(_current["group"] or (), bank.slots):
+        kinds = armed(cell)
+        if not slot.active or not kinds:
+            continue
+        if "kill" in kinds:
+            _kill_once(cell)
+        bad = float("nan") if "nan" in kinds else float("inf") if "inf" in kinds else None
+        if bad is not None:
+            with torch.no_grad():
+                slot.run.weight.fill_(bad)
 
 
 def _patch(owner, name, make):
@@ -104,6 +126,7 @@ def install() -> None:
     parse(os.environ.get(ENV, ""))    # a malformed spec fails here, before any cell runs
     from baselines import METHODS
     from benchmark import runner
+    from benchmark.bank import PromptBank
     from benchmark.scoring import Scorer
 
     def run_cell(original):
@@ -113,6 +136,21 @@ def install() -> None:
                 return original(cell, out, *args, **kwargs)
             finally:
                 _current.update(cell=None, out=None)
+        return wrapped
+
+    def run_group(original):
+        def wrapped(cells, out, *args, **kwargs):
+            _current.update(group=list(cells), out=out)
+            try:
+                return original(cells, out, *args, **kwargs)
+            finally:
+                _current.update(group=None, out=None)
+        return wrapped
+
+    def bank_step(original):
+        def wrapped(self, *args, **kwargs):
+            poison_bank(self)
+            return original(self, *args, **kwargs)
         return wrapped
 
     def method_run(original):
@@ -127,6 +165,8 @@ def install() -> None:
         return wrapped
 
     _patch(runner, "run_cell", run_cell)
+    _patch(runner, "run_group", run_group)
+    _patch(PromptBank, "step", bank_step)
     _patch(Scorer, "loss", loss)
     for cls in {klass for m in METHODS.values() for klass in type(m).__mro__ if "run" in vars(klass)}:
         _patch(cls, "run", method_run)

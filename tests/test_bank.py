@@ -14,7 +14,8 @@ from benchmark import backbones
 from benchmark.bank import BankResult, PromptBank, PromptRun
 from benchmark.errors import UserError
 from benchmark.prompt import SoftPrompt
-from benchmark.train import Scorer, TrainConfig, fit
+from benchmark.scoring import Scorer
+from benchmark.train import TrainConfig, fit
 
 TEXTS = ["the film was great", "a terrible movie", "it was good fun , a delight , the best film of the year",
          "bad acting and a bad plot", "maybe", "great cast , good story , good music , great acting",
@@ -224,12 +225,12 @@ def test_bad_banks_are_refused(scorer, tmp_path):
         PromptBank(scorer, [_run(scorer, 0, cfg),
                             PromptRun(torch.zeros(4, scorer.backbone.embed_dim, dtype=torch.float64,
                                                   requires_grad=True), TEXTS, LABELS, _accuracy(scorer))])
-    with pytest.raises(UserError, match="ema = 0.9 .* allowed: ema = 0"):
-        PromptBank(scorer, [_run(scorer, 0, dataclasses.replace(cfg, ema=0.9))])
+    with pytest.raises(UserError, match="patience must be > 0"):
+        PromptBank(scorer, [_run(scorer, 0, dataclasses.replace(cfg, patience=0))])
     with pytest.raises(UserError, match="no training rows"):
         PromptBank(scorer, [_run(scorer, 0, cfg, rows=[])])
     ckpt = tmp_path / "bank.pt"
-    PromptBank(scorer, [_run(scorer, 0, cfg)], checkpoint=ckpt).save(ckpt)
+    PromptBank(scorer, [_run(scorer, 0, cfg)], checkpoint=ckpt).save()
     with pytest.raises(UserError, match="holds 1 prompts"):
         PromptBank(scorer, [_run(scorer, i, cfg) for i in range(2)], checkpoint=ckpt, progress=False).train()
 

@@ -266,6 +266,12 @@ def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress:
     from benchmark.io import write_json
     from benchmark.run_summary import RunSummary
 
+    grouped = next((c for c in cells if c.group), None)
+    if grouped is not None:    # one Ray task per cell would tune each member of a group alone
+        from benchmark.errors import UserError
+
+        raise UserError(f"setting tune_group = {grouped.config.get('tune_group')!r} is invalid with --executor ray "
+                        "(it tunes one cell at a time); allowed: tune_group = none, or --executor local")
     ray = _ray()
     connect(address)
     out = pathlib.Path(out)
