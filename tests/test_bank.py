@@ -225,7 +225,7 @@ def test_bad_banks_are_refused(scorer, tmp_path):
         PromptBank(scorer, [_run(scorer, 0, cfg),
                             PromptRun(torch.zeros(4, scorer.backbone.embed_dim, dtype=torch.float64,
                                                   requires_grad=True), TEXTS, LABELS, _accuracy(scorer))])
-    with pytest.raises(UserError, match="patience must be > 0"):
+    with pytest.raises(UserError, match=r"patience = 0 is invalid; allowed: an integer > 0"):
         PromptBank(scorer, [_run(scorer, 0, dataclasses.replace(cfg, patience=0))])
     with pytest.raises(UserError, match="no training rows"):
         PromptBank(scorer, [_run(scorer, 0, cfg, rows=[])])
