@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmark import calibrate as cal
-from benchmark import cli
-from benchmark import config as config_mod
+from benchmark import calibrate as cal, cli, config as config_mod
 
 ARGS = ["calibrate", "--profile", "smoke", "--tasks", "sst2,sst5", "--inits", "vocab,normal", "--lrs", "0.03,0.3",
         "--steps", "6", "--eval-every", "3", "--alphas", "0.08,0.3", "--betas", "0.01,0.05", "--maml-steps", "2",

@@ -4,8 +4,7 @@ from __future__ import annotations
 import collections
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from benchmark import data
 from benchmark.errors import UserError

@@ -28,7 +28,6 @@ import pathlib
 import numpy as np
 import pytest
 
-
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 SMOKE_RUNS = {  # golden file -> (suite, tasks)
     "smoke_sentiment7.json": ("sentiment7", ["sst2", "semeval16_laptop"]),

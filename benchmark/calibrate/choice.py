@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from benchmark.calibrate.grid import Grid
 
 SMOOTH = 3                # evaluations in the trailing mean that finds where a curve flattens
 
@@ -207,7 +210,7 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
     fragment = {"lr": best["lr"], "max_steps": best["steps"], "max_epochs": int(math.ceil(best["steps"] / per_epoch)),
                 "warmup_steps": int(0.1 * best["steps"]), "eval_every": best["eval_every"], "patience": best["patience"],
                 "select_smooth": best["select_smooth"], "full_window": best["full_window"]}
-    from benchmark.train import TrainConfig   # torch: imported where used, so `--help` stays fast
+    from benchmark.train import TrainConfig  # torch: imported where used, so `--help` stays fast
 
     for name in ("full_window",):   # a default the profile leaves unset stays unset (cell keys)
         if name not in cfg["tune"] and fragment[name] == TrainConfig.__dataclass_fields__[name].default:

@@ -9,8 +9,19 @@ import sys
 import time
 
 from benchmark.calibrate.choice import _ceil_to, choose_tuning, stability_table
-from benchmark.calibrate.curves import (Points, _base_key, alpha_losses, beta_run, ppt_curve, split_digest,
-                                       stability_curve, stability_key, stability_same, start_prompt, tune_curve)
+from benchmark.calibrate.curves import (
+    Points,
+    _base_key,
+    alpha_losses,
+    beta_run,
+    ppt_curve,
+    split_digest,
+    stability_curve,
+    stability_key,
+    stability_same,
+    start_prompt,
+    tune_curve,
+)
 from benchmark.calibrate.grid import Grid, check
 from benchmark.calibrate.report import write_outputs
 

@@ -11,7 +11,6 @@ they record the same processor, thread count and arithmetic settings as this pro
 """
 from __future__ import annotations
 
-import os
 import pathlib
 import sys
 

@@ -115,8 +115,7 @@ def _quietly(load, *args):
 
 def _truncation_line(spec, rows, profile) -> str:
     """What the profile's max_length cuts in this task's rows, or why that cannot be said here."""
-    from benchmark import backbones
-    from benchmark import config as config_mod
+    from benchmark import backbones, config as config_mod
     from benchmark.truncation import describe, task_truncation
 
     name = profile or config_mod.choose_default_profile()[0]

@@ -27,9 +27,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from benchmark import paths
     from benchmark.errors import unknown
-    from reports import claims
-    from reports import evidence
-    from reports import results as results_mod
+    from reports import claims, evidence, results as results_mod
     from reports.figures import FIGURES, NoData
     from reports.tables import NO_RESULTS, TABLES
 

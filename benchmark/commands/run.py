@@ -7,8 +7,14 @@ import sys
 import time
 
 from benchmark import config as config_mod
-from benchmark.commands._common import (add_profile_options, add_results_option, cell_settings, print_reductions,
-                                        resolve_profile, results_dir)
+from benchmark.commands._common import (
+    add_profile_options,
+    add_results_option,
+    cell_settings,
+    print_reductions,
+    resolve_profile,
+    results_dir,
+)
 from benchmark.errors import UserError
 from benchmark.executors import EXECUTORS
 

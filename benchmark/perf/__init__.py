@@ -39,12 +39,35 @@ import numpy as np
 import torch
 
 from benchmark.errors import UserError
-from benchmark.perf.loops import (Variant, meta_variants, run_bf16_inits, run_ft, run_memory, run_meta,  # noqa: F401
-                                  run_score, run_tune)
-from benchmark.perf.measure import (LABEL_WORDS, RANDOM_T5, SECTIONS, PeakMemory, PerfConfig, _log,  # noqa: F401
-                                    bf16_supported, count_flops, label_words, load_backbone, machine, matmul_peak,
-                                    profile_breakdown, set_precision, synthetic_texts, timed)
 from benchmark.perf.bank import run_bank  # noqa: F401
+from benchmark.perf.loops import (  # noqa: F401
+    Variant,
+    meta_variants,
+    run_bf16_inits,
+    run_ft,
+    run_memory,
+    run_meta,
+    run_score,
+    run_tune,
+)
+from benchmark.perf.measure import (  # noqa: F401
+    LABEL_WORDS,
+    RANDOM_T5,
+    SECTIONS,
+    PeakMemory,
+    PerfConfig,
+    _log,
+    bf16_supported,
+    count_flops,
+    label_words,
+    load_backbone,
+    machine,
+    matmul_peak,
+    profile_breakdown,
+    set_precision,
+    synthetic_texts,
+    timed,
+)
 from benchmark.perf.report import markdown, targets, write  # noqa: F401
 from benchmark.perf.sweep import cost_model, run_sweep  # noqa: F401
 

@@ -10,8 +10,17 @@ import time
 import numpy as np
 import torch
 
-from benchmark.perf.measure import (PeakMemory, PerfConfig, _log, count_flops, label_words, profile_breakdown,
-                                    set_precision, synthetic_texts, timed)
+from benchmark.perf.measure import (
+    PeakMemory,
+    PerfConfig,
+    _log,
+    count_flops,
+    label_words,
+    profile_breakdown,
+    set_precision,
+    synthetic_texts,
+    timed,
+)
 
 # --------------------------------------------------------------------------- meta-step
 
@@ -343,7 +352,6 @@ def run_ft(cfg: PerfConfig, bb, device, precisions, texts, labels, auto_bf16: bo
     import copy
 
     from benchmark.scoring import Scorer
-
     from benchmark.train import TrainConfig, adamw
 
     set_precision(bb, False)                 # copy the float32 weights, never bf16-stored ones

@@ -25,6 +25,10 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 VARIANTS = {
