@@ -379,7 +379,8 @@ def _rows_from_loaded(spec: TaskSpec, got: sources.Loaded, source: str, title: s
     if got.labels is not None and spec.labelled:
         bad = [lab for lab in got.labels if not 0 <= lab < spec.n_classes]
         if bad:
-            raise UserError(f"{spec.name}: loader {got.origin!r} produced label {bad[0]} outside 0..{spec.n_classes - 1}")
+            raise UserError(f"{spec.name}: loader {got.origin!r} produced label {bad[0]} "
+                            f"outside 0..{spec.n_classes - 1}")
     test = None
     if got.test is not None:
         test = Rows(got.test.texts, got.test.labels, [f"{spec.name}:{k}" for k in got.test.keys], title=title)
@@ -608,5 +609,5 @@ def _load_user(spec: TaskSpec) -> Rows:
     return rows
 
 
-__all__ = ["TaskSpec", "Rows", "Split", "get_task", "list_tasks", "load", "few_shot_split", "fixed_test_rows", "paper_available",
-           "clear_cache", "ROLES", "SOURCES", "TASKS_PATH_ENV"]
+__all__ = ["TaskSpec", "Rows", "Split", "get_task", "list_tasks", "load", "few_shot_split", "fixed_test_rows",
+           "paper_available", "clear_cache", "ROLES", "SOURCES", "TASKS_PATH_ENV"]

@@ -159,7 +159,8 @@ def paired_difference(wins, losses, n, *, level: float = LEVEL) -> dict:
         basis = "rows only (1 seed)"
     # clipped to [-1, 1], the range a difference of accuracies can take: the true value is never
     # cut off, so coverage is unchanged (a t interval at 1 df otherwise reaches past +-100 points)
-    return {"diff": t["mean"], "lo": max(t["lo"], -1.0), "hi": min(t["hi"], 1.0), "se": t["se"], "df": t["df"], "p": t["p"],
+    return {"diff": t["mean"], "lo": max(t["lo"], -1.0), "hi": min(t["hi"], 1.0), "se": t["se"], "df": t["df"],
+            "p": t["p"],
             "p_mcnemar": mcnemar_exact(w.sum(), l_.sum()), "mde": mde, "sd_seed": t["sd"],
             "sd_rows": t["sd_rows"], "seeds": s, "rows": int(n_.sum()), "wins": int(w.sum()),
             "losses": int(l_.sum()), "basis": basis}

@@ -116,7 +116,8 @@ yaml_field = st.one_of(words, st.integers(), st.none(), st.lists(words, max_size
 specs = st.fixed_dictionaries(
     {},
     optional={"name": st.one_of(st.just("mytask"), yaml_field), "title": st.one_of(st.just("My task"), yaml_field),
-              "role": st.one_of(st.sampled_from(["downstream", "pretrain-labelled", "pretrain-unlabelled"]), yaml_field),
+              "role": st.one_of(st.sampled_from(["downstream", "pretrain-labelled", "pretrain-unlabelled"]),
+                                yaml_field),
               "classes": st.one_of(st.just(["negative", "positive"]), st.lists(words, max_size=4), yaml_field),
               "label_words": st.one_of(st.just(["bad", "good"]), st.lists(words, max_size=4), yaml_field),
               "data": st.one_of(st.sampled_from(["d.csv", "d.jsonl", "missing.csv", "d.txt", "../d.csv"]), yaml_field),

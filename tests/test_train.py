@@ -169,8 +169,8 @@ def test_a_method_version_changes_only_its_own_cell_keys():
     keyed = dict(ft.config, test_rows="fixed")      # the retired setting at the value every cell had
     legacy = {"method": ft.method, "task": ft.task, "seed": ft.seed, "config": keyed, "format": 1}
     assert ft.key == config_hash(legacy)
-    legacy_ppt = {"method": ppt.method, "task": ppt.task, "seed": ppt.seed, "config": dict(ppt.config, test_rows="fixed"),
-                  "format": 1}
+    legacy_ppt = {"method": ppt.method, "task": ppt.task, "seed": ppt.seed,
+                  "config": dict(ppt.config, test_rows="fixed"), "format": 1}
     assert ppt.key != config_hash(legacy_ppt)
     assert ppt.key == config_hash(dict(legacy_ppt, method_version=2))
 

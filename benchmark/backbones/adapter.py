@@ -352,7 +352,8 @@ class Backbone(nn.Module):
         return self._kind.full_logits(self, batch, emb, mask, n)
 
     def slot_logits(self, batch: Batch, prompt=None, label_ids=None) -> torch.Tensor:
-        """Logits at the slot, float32 (float64 on a float64 backbone): ``[B, vocab]``, or ``[B, C]`` for ``label_ids`` (C ids).
+        """Logits at the slot, float32 (float64 on a float64 backbone): ``[B, vocab]``, or ``[B, C]`` for
+        ``label_ids`` (C ids).
 
         ``prompt``: None, ``[n, d]`` (shared by the batch) or ``[B, n, d]``; gradients flow to it.
         With ``label_ids`` and a linear LM head only those rows of the head are computed.

@@ -63,7 +63,8 @@ def choose_tuning(curves: dict, grid: Grid, cfg: dict) -> dict:
     # two more evaluations than the latest plateau: room for the smoothing lag and one noisy evaluation
     max_steps = min(grid.steps, _ceil_to(max(steps, grid.eval_every), grid.eval_every) + 2 * grid.eval_every)
     per_epoch = math.ceil(cfg["n_train"] / cfg["tune"]["batch_size"])
-    fragment = {"lr": float(best["lr"]), "max_steps": int(max_steps), "max_epochs": int(math.ceil(max_steps / per_epoch)),
+    fragment = {"lr": float(best["lr"]), "max_steps": int(max_steps),
+                "max_epochs": int(math.ceil(max_steps / per_epoch)),
                 "warmup_steps": int(0.1 * max_steps), "eval_every": int(grid.eval_every),
                 "patience": int(max(2, best["stall"] + 1))}
     return {"table": table, "chosen": best, "tune": fragment}
@@ -208,7 +209,8 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
     best = next(r for r in rows if r["window_pick"] == "latest")
     per_epoch = math.ceil(cfg["n_train"] / cfg["tune"]["batch_size"])
     fragment = {"lr": best["lr"], "max_steps": best["steps"], "max_epochs": int(math.ceil(best["steps"] / per_epoch)),
-                "warmup_steps": int(0.1 * best["steps"]), "eval_every": best["eval_every"], "patience": best["patience"],
+                "warmup_steps": int(0.1 * best["steps"]), "eval_every": best["eval_every"],
+                "patience": best["patience"],
                 "select_smooth": best["select_smooth"], "full_window": best["full_window"]}
     from benchmark.train import TrainConfig  # torch: imported where used, so `--help` stays fast
 

@@ -241,7 +241,8 @@ def ppt_curve(ctx, grid: Grid, init: str, lr: float, steps: int) -> dict:
                                        desc=f"calibrate PPT lr={lr:g}", progress=ctx.progress,
                                        restore=lambda state: None)
     n_val = len(val_idx)
-    return {"lr": lr, "steps": steps, "eval_every": eval_every, "evaluations": [[int(s), float(a)] for s, a in res.evaluations],
+    return {"lr": lr, "steps": steps, "eval_every": eval_every,
+            "evaluations": [[int(s), float(a)] for s, a in res.evaluations],
             "n_val": n_val, "rows": len(train_idx), "rows_forward_backward": res.steps * tcfg.batch_size,
             "row_norm_initial": start_norm, "row_norm_final": row_norms(prompt.weight), "wall_s": res.wall_s,
             "plateau": plateau(res.evaluations, n_val)}
@@ -268,9 +269,9 @@ def start_prompt(ctx, start: str, *, cached_only: bool):
 def stability_curve(ctx, task: str, start: str, init, lr: float, steps: int, eval_every: int, seed: int,
                     *, warmup_steps: int | None = None, on_eval=None) -> dict:
     """Prompt tuning on seed ``seed``'s few-shot split from ``init`` (a tensor, or the name of a prompt
-    init: a fresh prompt of that init for this seed, as PT makes), for ``steps`` steps at ``lr`` (warm-up 10 %), validated every
-    ``eval_every`` steps and never early-stopped. Each validation also keeps which validation rows
-    were right (``correct``: one "0"/"1" string per evaluation), so any patience, cadence and
+    init: a fresh prompt of that init for this seed, as PT makes), for ``steps`` steps at ``lr`` (warm-up
+    10 %), validated every ``eval_every`` steps and never early-stopped. Each validation also keeps which
+    validation rows were right (``correct``: one "0"/"1" string per evaluation), so any patience, cadence and
     smoothing can be replayed on the curve afterwards, and on either half of the validation rows.
 
     ``warmup_steps`` replaces the 10 % warm-up; ``on_eval(prompt, predictions)``, if given, is called

@@ -60,7 +60,8 @@ def calibrate(cfg: dict, grid: Grid, out: pathlib.Path, *, progress: bool = True
                     name = f"tune-{task}-{init}-lr{lr:g}"
                     key = dict(base, point="tune", task=task, init=init, lr=lr, steps=grid.steps,
                                eval_every=grid.eval_every, tune=cfg["tune"], seed=seed)
-                    curves[(task, init, lr)] = r = points.get(name, key, lambda: tune_curve(ctx, task, init, lr, grid, seed))
+                    curves[(task, init, lr)] = r = points.get(
+                        name, key, lambda: tune_curve(ctx, task, init, lr, grid, seed))
                     p = r["plateau"]
                     say(f"  {name}: val {p['initial']:.3f} -> best {p['best']:.3f}, flattens at step {p['step']}"
                         f"{'' if p['flat'] else ' (still rising at the end)'} ({r['wall_s']:.0f} s)")
@@ -87,7 +88,8 @@ def calibrate(cfg: dict, grid: Grid, out: pathlib.Path, *, progress: bool = True
             betas[beta] = r = points.get(name, key, lambda: beta_run(ctx, grid, init, alpha, beta,
                                                                      out / "points" / f"{name}.ckpt"))
             say(f"  {name}: meta-val {r['initial_val_accuracy']:.3f} -> best {r['best_val_accuracy']:.3f} at step "
-                f"{r['best_step']}; row norm {r['row_norm_initial']['median']:.2f} -> {r['row_norm_kept']['median']:.2f} "
+                f"{r['best_step']}; row norm {r['row_norm_initial']['median']:.2f} -> "
+                f"{r['row_norm_kept']['median']:.2f} "
                 f"({r['wall_s']:.0f} s)")
         good = [b for b in grid.betas if betas[b]["above_initial"]]
         beta = max(good, key=lambda b: (betas[b]["best_val_accuracy"], -betas[b]["distance_kept"])) if good else None

@@ -145,7 +145,8 @@ def _show(args) -> int:
         sizes += " (" + ", ".join(f"{w}: {c}" for w, c in zip(spec.label_words, counts)) + ")"
     print(f"rows: {sizes}")
     if spec.classes:
-        print("labels: " + ", ".join(f"{i}={c} -> {w!r}" for i, (c, w) in enumerate(zip(spec.classes, spec.label_words))))
+        pairs = enumerate(zip(spec.classes, spec.label_words))
+        print("labels: " + ", ".join(f"{i}={c} -> {w!r}" for i, (c, w) in pairs))
     print("truncation: " + _truncation_line(spec, rows, args.profile))
     if args.split == "pool":
         view = rows.subset(range(min(args.n, len(rows))))
@@ -260,4 +261,5 @@ def run(args) -> int:
         return _fetch(args)
     if action == "show":
         return _show(args)
-    raise UserError("missing action: use `data list`, `data fetch [NAME…]`, `data show NAME` or `data check [--online]`")
+    raise UserError("missing action: use `data list`, `data fetch [NAME…]`, `data show NAME` "
+                    "or `data check [--online]`")

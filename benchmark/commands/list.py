@@ -9,7 +9,8 @@ HELP = "list suites, methods, tasks and profiles"
 def add_arguments(parser) -> None:
     parser.add_argument("what", nargs="?", default="all", choices=["all", "suites", "methods", "tasks", "profiles"])
     parser.add_argument("--profile", default="cpu",
-                        help="the profile whose axis caps the suites' points are shown under (default: cpu, the offline default)")
+                        help="the profile whose axis caps the suites' points are shown under "
+                             "(default: cpu, the offline default)")
 
 
 def _points(suite: dict, profile: dict) -> str:

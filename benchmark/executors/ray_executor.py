@@ -225,8 +225,8 @@ def plan(cells, ctx_for) -> tuple[list[tuple], dict]:
         tasks = sorted({c.task for c in group})
         pre = cfg["pretrain"]
         if any(n.pretrain_data for n in needs.values()):
-            tasks = sorted(set(tasks) | {pre["labelled_pool"]}
-                           | ({pre["unlabelled"]} if any(n.pretrain_data == "pseudo" for n in needs.values()) else set()))
+            pseudo = any(n.pretrain_data == "pseudo" for n in needs.values())
+            tasks = sorted(set(tasks) | {pre["labelled_pool"]} | ({pre["unlabelled"]} if pseudo else set()))
         data = add(("data", cfg_key), "stage_data", (cfg, tasks), [])
         for cell in group:
             n = needs[cell.method]

@@ -133,7 +133,8 @@ def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
              ("tune", "tune", lambda: run_tune(cfg, bb, device, bf16_ok, texts, labels, auto_bf16)),
              ("bank", "bank", lambda: run_bank(cfg, bb, device, texts, labels, auto_bf16, peaks)),
              ("score", "score", lambda: run_score(cfg, bb, device, bf16_ok, auto_bf16)),
-             ("ft", "ft", lambda: run_ft(cfg, bb, device, _ft_precisions(cfg, bf16_ok, auto_bf16), texts, labels, auto_bf16)),
+             ("ft", "ft", lambda: run_ft(cfg, bb, device, _ft_precisions(cfg, bf16_ok, auto_bf16), texts, labels,
+                                         auto_bf16)),
              ("sweep", "sweep", lambda: run_sweep(cfg, bb, device, bf16_ok, have_l2l) if cfg.sweep else None)]
     for section, key, fn in steps:
         if section in sections:

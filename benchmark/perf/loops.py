@@ -382,7 +382,8 @@ def run_ft(cfg: PerfConfig, bb, device, precisions, texts, labels, auto_bf16: bo
             times = [timed(step, device) for _ in range(max(2, cfg.tune_steps // 2))]
             profile = profile_breakdown(step) if cfg.profile else None
         med = statistics.median(times)
-        rows.append({"precision": name, "attention": attn, "profile": profile, "batch": cfg.tune_batch, "times_s": times,
+        rows.append({"precision": name, "attention": attn, "profile": profile, "batch": cfg.tune_batch,
+                     "times_s": times,
                      "median_s": med, "steps_per_s": 1 / med, "gflop_per_step": flops / 1e9,
                      "gflops_per_s": flops / med / 1e9, "bf16": bf16})
         _log(f"ft {name}: {1 / med:.2f} steps/s, {flops / med / 1e9:.0f} GFLOP/s")
