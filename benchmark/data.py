@@ -443,7 +443,7 @@ def _load_standin(spec: TaskSpec) -> Rows:
     return rows
 
 
-def _paper_params(spec: TaskSpec, path=None, test_path=None) -> dict:
+def paper_params(spec: TaskSpec, path=None, test_path=None) -> dict:
     params = dict(spec.paper_source)
     params["_task"] = spec.name          # names the task in messages and in revision overrides
     if path is not None:
@@ -456,7 +456,7 @@ def _paper_params(spec: TaskSpec, path=None, test_path=None) -> dict:
 def _load_paper(spec: TaskSpec, path=None, test_path=None) -> Rows:
     if not spec.paper_source:
         raise UserError(f"task {spec.name!r} declares no paper source")
-    params = _paper_params(spec, path, test_path)
+    params = paper_params(spec, path, test_path)
     got = sources.get_loader(params["format"])(params)
     return _rows_from_loaded(spec, got, "paper", spec.title, {"paper_format": params["format"]})
 
@@ -464,7 +464,7 @@ def _load_paper(spec: TaskSpec, path=None, test_path=None) -> Rows:
 def paper_available(name, *, path=None, test_path=None) -> bool:
     """Whether ``source="auto"`` will try the paper's data (no network is touched to decide)."""
     spec = get_task(name)
-    return bool(spec.paper_source) and sources.paper_configured(_paper_params(spec, path, test_path))
+    return bool(spec.paper_source) and sources.paper_configured(paper_params(spec, path, test_path))
 
 
 def load(name, source: str = "auto", *, path=None, test_path=None) -> Rows:

@@ -74,7 +74,7 @@ class MAMLConfig:
                             "the machine's memory) or a number of MB > 0")
 
 
-def _rows(texts, labels, idx):
+def select_rows(texts, labels, idx):
     return [texts[i] for i in idx], [int(labels[i]) for i in idx]
 
 
@@ -84,18 +84,18 @@ def meta_step_l2l(maml, scorer, texts, labels, tasks, cfg: MAMLConfig) -> float:
     for support, query in tasks:
         learner = maml.clone()
         for _ in range(cfg.inner_steps):
-            learner.adapt(scorer.loss(*_rows(texts, labels, support), learner()))
-        query_loss = scorer.loss(*_rows(texts, labels, query), learner())
+            learner.adapt(scorer.loss(*select_rows(texts, labels, support), learner()))
+        query_loss = scorer.loss(*select_rows(texts, labels, query), learner())
         query_loss.backward()
         total += query_loss.item()
     return total
 
 
-def _batched_adapt(prompt_weight, scorer, texts, labels, tasks, inner_lr, inner_steps, create_graph):
+def batched_adapt(prompt_weight, scorer, texts, labels, tasks, inner_lr, inner_steps, create_graph):
     """Per-task adapted prompts [K, n, d] from one batched forward/backward per inner step."""
     n_tasks = len(tasks)
     m = len(tasks[0][0])
-    sup_texts, sup_labels = _rows(texts, labels, [i for support, _ in tasks for i in support])
+    sup_texts, sup_labels = select_rows(texts, labels, [i for support, _ in tasks for i in support])
     adapted = prompt_weight.unsqueeze(0).repeat(n_tasks, 1, 1)
     for _ in range(inner_steps):
         per_row = adapted.repeat_interleave(m, dim=0)
@@ -120,9 +120,9 @@ def meta_step_batched(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConf
     m = len(tasks[0][1])
     total = 0.0
     for chunk in _chunks(tasks, cfg.chunk_tasks):
-        adapted = _batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
+        adapted = batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
                                  create_graph=not cfg.first_order)
-        q_texts, q_labels = _rows(texts, labels, [i for _, query in chunk for i in query])
+        q_texts, q_labels = select_rows(texts, labels, [i for _, query in chunk for i in query])
         query_losses = scorer.losses(q_texts, q_labels, adapted.repeat_interleave(m, dim=0))
         loss = query_losses.view(len(chunk), m).mean(1).sum()
         loss.backward()
@@ -145,7 +145,7 @@ def default_budget_mb() -> float:
     return total / 8 / 2**20
 
 
-def _saved_mb(fn, exclude=()) -> float:
+def saved_mb(fn, exclude=()) -> float:
     """MB of tensors autograd saves for backward while ``fn`` runs (each storage once), leaving out
     the storages in ``exclude`` (the frozen weights a linear layer saves: resident anyway)."""
     seen = set()
@@ -185,7 +185,7 @@ def choose_chunk(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConfig) -
     one = dataclasses.replace(cfg, chunk_tasks=1)
     model = getattr(getattr(scorer, "backbone", None), "model", None)
     weights = [p.untyped_storage().data_ptr() for p in model.parameters()] if model is not None else []
-    activations = _saved_mb(lambda: meta_step_batched(prompt_module, scorer, texts, labels, [median], one), weights)
+    activations = saved_mb(lambda: meta_step_batched(prompt_module, scorer, texts, labels, [median], one), weights)
     task_mb = TASK_MARGIN * STEP_FACTOR * activations
     weight.grad = saved_grad
     if task_mb > budget:
@@ -210,10 +210,10 @@ def meta_validate(prompt_weight, scorer, texts, labels, tasks, cfg: MAMLConfig) 
     correct = total = 0
     for chunk in _chunks(tasks, cfg.chunk_tasks):   # first order, but a chunk's activations still add up
         with torch.enable_grad():
-            adapted = _batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
+            adapted = batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
                                      create_graph=False).detach()
         for t, (_, query) in enumerate(chunk):
-            q_texts, q_labels = _rows(texts, labels, query)
+            q_texts, q_labels = select_rows(texts, labels, query)
             preds = scorer.predict(q_texts, adapted[t])
             correct += int((preds == np.asarray(q_labels)).sum())
             total += len(query)

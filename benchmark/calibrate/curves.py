@@ -55,7 +55,7 @@ class Points:
 BASE_FIELDS = ("backbone", "prompt_tokens", "max_length", "bf16", "n_train", "n_val", "data_source", "seeds")
 
 
-def _base_key(cfg: dict) -> dict:
+def base_key(cfg: dict) -> dict:
     """The settings every point depends on (a point from another backbone or split is never reused)."""
     return {k: cfg[k] for k in BASE_FIELDS}
 
@@ -169,19 +169,19 @@ class _maml_precision:
 def alpha_losses(ctx, grid: Grid, init: str) -> dict:
     """Mean meta-validation query loss after one inner step from the initial prompt, per alpha (and 0:
     no adaptation, the reference). Cheap: one support backward per alpha, no meta-training."""
-    from benchmark.maml import _batched_adapt, _rows
+    from benchmark.maml import batched_adapt, select_rows
 
     _, texts, labels, tasks, backbone, scorer, prompt, mcfg, sampler = _meta_setup(ctx, grid, init)
     val = sampler.validation_tasks()
     m = len(val[0][1])
-    q_texts, q_labels = _rows(texts, labels, [i for _, q in val for i in q])
+    q_texts, q_labels = select_rows(texts, labels, [i for _, q in val for i in q])
     out = {}
     with _maml_precision(backbone, mcfg.bf16):
         for alpha in [0.0, *grid.alphas]:
             weight = prompt.weight.detach().clone().requires_grad_(True)
             if alpha:
                 with torch.enable_grad():
-                    adapted = _batched_adapt(weight, scorer, texts, labels, val, float(alpha), 1,
+                    adapted = batched_adapt(weight, scorer, texts, labels, val, float(alpha), 1,
                                              create_graph=False).detach()
             else:
                 adapted = weight.detach().unsqueeze(0).repeat(len(val), 1, 1)

@@ -8,11 +8,11 @@ import pathlib
 import sys
 import time
 
-from benchmark.calibrate.choice import _ceil_to, choose_tuning, stability_table
+from benchmark.calibrate.choice import ceil_to, choose_tuning, stability_table
 from benchmark.calibrate.curves import (
     Points,
-    _base_key,
     alpha_losses,
+    base_key,
     beta_run,
     ppt_curve,
     split_digest,
@@ -41,7 +41,7 @@ def calibrate(cfg: dict, grid: Grid, out: pathlib.Path, *, progress: bool = True
     out.mkdir(parents=True, exist_ok=True)
     points = Points(out, say)
     seed = cfg["seeds"][0]
-    base = _base_key(cfg)
+    base = base_key(cfg)
     start = time.perf_counter()
 
     from benchmark.runner import arithmetic
@@ -98,7 +98,7 @@ def calibrate(cfg: dict, grid: Grid, out: pathlib.Path, *, progress: bool = True
             chosen = betas[beta]
             steps = chosen["plateau"]["step"] if chosen["plateau"]["flat"] else grid.maml_steps
             steps = max(steps, chosen["best_step"], grid.maml_eval_every)
-            maml_frag.update(outer_lr=float(beta), max_steps=int(_ceil_to(steps, grid.maml_eval_every)),
+            maml_frag.update(outer_lr=float(beta), max_steps=int(ceil_to(steps, grid.maml_eval_every)),
                              eval_every=int(grid.maml_eval_every))
         say(f"chosen: maml.inner_lr={alpha:g}, " + (f"maml.outer_lr={beta:g}" if beta is not None else
                                                     "no beta kept a prompt above the initial one"))

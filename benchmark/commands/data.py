@@ -205,7 +205,7 @@ def _check(args) -> int:
                                          f"the paper's data is needed (`data fetch` checks the archives)")]))
         specs = []
     for spec in specs:
-        params = data._paper_params(spec)
+        params = data.paper_params(spec)
         fmt = params.get("format")
         if spec.user or not spec.paper_source:
             lines = [("ok", "user task: its own file " + str(spec.data))]

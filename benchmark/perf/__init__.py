@@ -56,11 +56,11 @@ from benchmark.perf.measure import (  # noqa: F401
     SECTIONS,
     PeakMemory,
     PerfConfig,
-    _log,
     bf16_supported,
     count_flops,
     label_words,
     load_backbone,
+    log,
     machine,
     matmul_peak,
     profile_breakdown,
@@ -97,20 +97,20 @@ def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
     except UserError as exc:
         have_l2l = False
         info["learn2learn_note"] = f"learn2learn missing, the l2l reference engine was skipped: {exc}"
-        _log(info["learn2learn_note"])
+        log(info["learn2learn_note"])
     bf16_ok = bf16_supported(device)
     auto = precision.decide(cfg.backbone if cfg.backbone not in RANDOM_T5 else "t5-base", str(device))
     auto_bf16 = bool(auto["bf16"]) and bf16_ok
-    _log(precision.describe(auto))
+    log(precision.describe(auto))
     n = cfg.peak_n or (8192 if device.type == "cuda" else 2048)
-    _log(f"matmul ceiling n={n} on {device}")
+    log(f"matmul ceiling n={n} on {device}")
     peaks = {"fp32": matmul_peak(torch.float32, device, n)}
     if bf16_ok:
         peaks["bf16"] = matmul_peak(torch.bfloat16, device, n)
-    _log("ceiling " + ", ".join(f"{k} {v['gflops']:.0f} GFLOP/s" for k, v in peaks.items()))
+    log("ceiling " + ", ".join(f"{k} {v['gflops']:.0f} GFLOP/s" for k, v in peaks.items()))
     t0 = time.perf_counter()
     bb = load_backbone(cfg.backbone, device)
-    _log(f"backbone {cfg.backbone} ({bb.n_params() / 1e6:.1f}M) loaded in {time.perf_counter() - t0:.1f} s")
+    log(f"backbone {cfg.backbone} ({bb.n_params() / 1e6:.1f}M) loaded in {time.perf_counter() - t0:.1f} s")
     words = label_words(bb)
     texts = synthetic_texts(max(400, 4 * 2 * cfg.k * cfg.m), seed=cfg.seed)
     labels = np.arange(len(texts)) % len(words)
