@@ -43,18 +43,17 @@ class MAMLConfig:
     val_tasks_per_cluster: int = 2
     checkpoint_every: int = 25
     engine: str = "batched"
-    # bf16 for the frozen backbone during meta-training. Off by default: on smollm2-135m the bf16
-    # second-order meta-gradient has cosine 0.42 / -0.76 to float64's (docs/PERF.md), so
+    # bf16 for the frozen backbone during meta-training. Off by default: the bf16 second-order
+    # meta-gradient points away from the float64 one at the profiles' prompt init (docs/PERF.md), so
     # Prompt-MAML runs in float32 even where downstream tuning and scoring use bf16.
     bf16: bool = False
     # Meta tasks per forward/backward of the batched engine: the second-order step keeps every
-    # activation of its rows alive until the backward, so all K tasks at once peaked at 7-8 GB on
-    # smollm2 (K=10). Chunks accumulate the same meta-gradient in bounded memory. "auto": the
-    # largest chunk whose measured activations fit ``memory_budget_mb``.
+    # activation of its rows alive until the backward, so all K tasks at once take several GB on a
+    # small backbone (docs/PERF.md). Chunks accumulate the same meta-gradient in bounded memory.
+    # "auto": the largest chunk whose measured activations fit ``memory_budget_mb``.
     chunk_tasks: int | str = "auto"
     # budget for one chunk's memory (its activations and double-backward temporaries); null: 1/8 of
-    # the machine's physical memory
-    # (deterministic for a machine: 3 GB on 24 GB, 2 GB on a 16 GB laptop)
+    # the machine's physical memory (deterministic for a machine)
     memory_budget_mb: int | None = None
 
     def validate(self, where: str = "maml", n_tasks: int | None = None) -> None:
@@ -131,7 +130,7 @@ def meta_step_batched(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConf
 
 
 TASK_MARGIN = 1.25   # per-task activations = this x the median task's (longer tasks pad to longer rows)
-STEP_FACTOR = 1.5    # a step's memory / its saved activations (double-backward temporaries; smollm2: 1.49-1.55)
+STEP_FACTOR = 1.5    # a step's memory / its saved activations (double-backward temporaries; docs/PERF.md)
 
 
 def default_budget_mb() -> float:

@@ -1,4 +1,4 @@
-"""Prompt inits in the backbone's own scale (issue 10, item 1): their statistics, determinism, errors."""
+"""Prompt inits in the backbone's own scale: their statistics, determinism, errors."""
 from __future__ import annotations
 
 import pytest

@@ -126,7 +126,7 @@ def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
     }
     sections = set(cfg.sections)
     # memory first: the step's peak RSS is read in a process no earlier section has fragmented (after
-    # the meta section the same chunk measured 4.7 GB instead of 2.8 GB on a 2-core Xeon)
+    # the meta section the same chunk reads far more; docs/PERF.md)
     steps = [("memory", "memory", lambda: run_memory(cfg, bb, device, texts, labels)),
              ("meta", "meta_step", lambda: run_meta(cfg, bb, device, bf16_ok, have_l2l, texts, labels)),
              ("bf16-inits", "bf16_inits", lambda: run_bf16_inits(cfg, bb, device, texts, labels)),

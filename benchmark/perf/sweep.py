@@ -32,7 +32,7 @@ def run_sweep(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool) -> dic
         key = (k, n, text)
         if key not in seen and mb_per_token and device.type == "cpu":
             # second order keeps every activation of 2·K·m rows alive: skip a point that would not fit
-            # (a SmolLM2 step at K=10, 100 prompt tokens needed about 20 GB and was OOM-killed once)
+            # (large K and long prompts reach tens of GB on a small backbone; docs/PERF.md)
             need = mb_per_token * 2 * k * cfg.m * (n + text + template) * 1.5
             avail = _available_mb()
             if avail is not None and need > 0.7 * avail:
