@@ -296,8 +296,8 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
 class ClusterSampler:
     """Meta-batches for Algorithm 1: every meta task visited once per meta-step.
 
-    Each cluster is its own learn2learn TaskDataset (``tasks.task_dataset(c)``); a step's draw
-    is reseeded from (seed, cluster, step), so a resumed run sees exactly the tasks an
+    Each meta task is its own learn2learn TaskDataset (``tasks.task_dataset(c)``); a step's draw
+    is reseeded from (seed, meta task, step), so a resumed run sees exactly the tasks an
     uninterrupted one would.
     """
 
