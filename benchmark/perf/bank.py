@@ -44,7 +44,7 @@ def run_bank(cfg: PerfConfig, bb, device, texts, labels, auto_bf16: bool, peaks:
     """Prompt-steps per second of tuning at each R in ``sizes``: one bank against R separate steps,
     ``cfg.tune_batch`` rows per prompt, medians of ``cfg.repeats``; GFLOP/s, the fraction of the
     ceiling of the precision in use (``peaks``), and the process's peak RSS during the steps."""
-    from benchmark.train import Scorer
+    from benchmark.scoring import Scorer
 
     set_precision(bb, auto_bf16)
     scorer = Scorer(bb, label_words(bb), cfg.max_length)
