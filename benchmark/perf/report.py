@@ -101,6 +101,21 @@ def compiled_lines(comp: dict | None) -> list[str]:
 
 
 def markdown(result: dict, command: str | None = None) -> str:
+    """The perf page: one section per measurement the result holds, in a fixed order."""
+    lines = _header_lines(result, command)
+    lines += _ceiling_lines(result)
+    lines += _meta_lines(result)
+    lines += _tune_lines(result)
+    lines += _score_lines(result)
+    lines += _sweep_lines(result)
+    lines += _new_sections(result)
+    lines += bank_lines(result)
+    lines += _target_lines(result)
+    return "\n".join(lines) + "\n"
+
+
+def _header_lines(result: dict, command: str | None) -> list[str]:
+    """The title and the machine, backbone, texts and load the numbers were measured on."""
     m, cfg = result["machine"], result["config"]
     dev = m.get("gpu") or (f"CPU ({m.get('cpu_model') or m.get('processor')}, {m['threads']} threads; "
                            f"{', '.join(m['cpu_flags'])})")
@@ -121,11 +136,23 @@ def markdown(result: dict, command: str | None = None) -> str:
         lines.append(f"- {m['learn2learn_note']}")
     if command:
         lines.append(f"- command: `{command}`")
+    return lines
+
+
+def _ceiling_lines(result: dict) -> list[str]:
+    """The matrix-multiply peak every fraction of the ceiling is taken against."""
+    lines = []
     lines += ["", "## Ceiling: matrix-multiply peak of this torch (the better of a run at the start and at the end)",
               "", "| dtype | n | GFLOP/s | at start | at end |", "|---|---:|---:|---:|---:|"]
     for k, v in result["ceiling"].items():
         lines.append(f"| {k} | {v['n']} | {_f(v['gflops'], 0)} | {_f(v.get('gflops_start'), 0)} | "
                      f"{_f(v.get('gflops_end'), 0)} |")
+    return lines
+
+
+def _meta_lines(result: dict) -> list[str]:
+    """The Prompt-MAML meta-step engines against the reference."""
+    lines = []
     ms = result.get("meta_step") or {"variants": [], "k": 0, "m": 0, "prompt_tokens": 0, "first_order": False,
                                       "repeats": 0}
     lines += [] if not ms["variants"] else [
@@ -148,6 +175,12 @@ def markdown(result: dict, command: str | None = None) -> str:
                  "executed matmul FLOPs (padding included) counted by torch's FlopCounterMode. "
                  + ("Peak MB: the CUDA allocator's peak above the loaded model." if result["device"].startswith("cuda")
                     else "Peak MB: the tensors autograd saved for backward (activations, each storage once)."))
+    return lines
+
+
+def _tune_lines(result: dict) -> list[str]:
+    """The downstream prompt-tuning step at each precision (and torch.compile, when run)."""
+    lines = []
     tn = result.get("tune") or {"rows": []}
     lines += [] if not tn["rows"] else [
               "", f"## Downstream prompt tuning (batch {tn['rows'][0]['batch']}, {tn['prompt_tokens']} prompt tokens, "
@@ -164,6 +197,12 @@ def markdown(result: dict, command: str | None = None) -> str:
                      f"{_f(100 * r['gflops_per_s'] / own, 1)}% | "
                      f"{r.get('grad_cosine_vs_fp32', float('nan')):.4f} |")
     lines += compiled_lines(tn.get("compiled"))
+    return lines
+
+
+def _score_lines(result: dict) -> list[str]:
+    """Test-set scoring throughput per path."""
+    lines = []
     sc = result.get("score") or {"paths": [], "rows": 0, "batch": 0}
     lines += [] if not sc["paths"] else [
               "", f"## Test-set scoring ({sc['rows']} rows, batch {sc['batch']}, no grad)", "",
@@ -171,6 +210,12 @@ def markdown(result: dict, command: str | None = None) -> str:
     for p in sc["paths"]:
         lines.append(f"| {p['path']} | {_f(p['rows_per_s'], 1)} | {_f(p['gflops_per_s'], 0)} | "
                      f"{100 * p['agreement_with_fp32']:.1f}% |")
+    return lines
+
+
+def _sweep_lines(result: dict) -> list[str]:
+    """How the meta-step cost grows with K, prompt and text length, and the fitted cost model."""
+    lines = []
     if "sweep" in result:
         sw = result["sweep"]
         lines += ["", f"## How the meta-step cost grows ({sw['engine']}, m={sw['m']}, one run per point, "
@@ -187,8 +232,12 @@ def markdown(result: dict, command: str | None = None) -> str:
             lines += ["", f"Cost model (least squares over the points): t ≈ {cm['a_s']:.3f} s + "
                       f"{cm['b_ms_per_token']:.4f} ms × tokens{extra}, tokens = 2·K·m·(prompt + text + template); "
                       f"R² = {fit['r2']:.4f}, largest relative error {100 * fit['max_rel_err']:.1f}%."]
-    lines += _new_sections(result)
-    lines += bank_lines(result)
+    return lines
+
+
+def _target_lines(result: dict) -> list[str]:
+    """Each target, met or missed by how much."""
+    lines = []
     if result.get("targets"):
         lines += ["", "## Targets", ""]
         for name, t in result["targets"].items():
@@ -204,8 +253,7 @@ def markdown(result: dict, command: str | None = None) -> str:
             else:
                 shown, want = f"{100 * t['measured']:.1f}%", f"{100 * t['target']:.0f}%"
             lines.append(f"- {t['what']}: {shown} (target ≥ {want}): **{verdict}**")
-    return "\n".join(lines) + "\n"
-
+    return lines
 
 def _fmt_load(x):
     return "–" if not x else "/".join(f"{v:.1f}" for v in x)
@@ -225,24 +273,9 @@ def _shares(p: dict | None) -> str:
     return " / ".join(f"{100 * p[k]:.0f}" for k in ("matmul", "attention", "elementwise/other", "python/overhead"))
 
 
-def _new_sections(result: dict) -> list[str]:
+def _memory_lines(result: dict) -> list[str]:
+    """The memory-bounded meta-step: the chunk `auto` chose and each chunk's time, memory and error."""
     lines = []
-    auto = result.get("bf16_auto") or {}
-    if auto:
-        from benchmark.precision import describe
-
-        lines += ["", "## The precision `bf16: auto` chose on this machine", "", f"- {describe(auto)}",
-                  f"- every fraction below is of the **{result.get('auto_precision')}** ceiling for tuning, scoring "
-                  "and FT (the meta-step: of the ceiling of the precision Prompt-MAML runs in)"]
-    ft = result.get("ft")
-    if ft:
-        lines += ["", f"## Full fine-tuning (batch {ft['rows'][0]['batch']}, every weight in AdamW)", "",
-                  "| precision | attention | s/step | steps/s | GFLOP/step | GFLOP/s | % of own-dtype ceiling |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
-        for r in ft["rows"]:
-            lines.append(f"| {r['precision']} | {r['attention']} | {_f(r['median_s'], 3)} | {_f(r['steps_per_s'])} | "
-                         f"{_f(r['gflop_per_step'], 1)} | {_f(r['gflops_per_s'], 0)} | "
-                         f"{_f(100 * r['gflops_per_s'] / _ceiling(result, r['bf16']), 1)}% |")
     mem = result.get("memory")
     if mem:
         a = mem["auto"]
@@ -261,6 +294,30 @@ def _new_sections(result: dict) -> list[str]:
             lines.append(f"| {r['chunk']} | {_f(r['time_s'], 2)} | {_f(r['saved_mb'], 0)} | "
                          f"{_f(r['peak_rss_mb'], 0)} | "
                          f"{_f(r['rss_before_mb'], 0)} | {r['grad_rel_err_vs_unchunked']:.1e} |")
+    return lines
+
+
+def _new_sections(result: dict) -> list[str]:
+    """The bf16: auto decision, FT, the memory-bounded meta-step, bf16 at proper inits, and each hot loop
+    against its ceiling."""
+    lines = []
+    auto = result.get("bf16_auto") or {}
+    if auto:
+        from benchmark.precision import describe
+
+        lines += ["", "## The precision `bf16: auto` chose on this machine", "", f"- {describe(auto)}",
+                  f"- every fraction below is of the **{result.get('auto_precision')}** ceiling for tuning, scoring "
+                  "and FT (the meta-step: of the ceiling of the precision Prompt-MAML runs in)"]
+    ft = result.get("ft")
+    if ft:
+        lines += ["", f"## Full fine-tuning (batch {ft['rows'][0]['batch']}, every weight in AdamW)", "",
+                  "| precision | attention | s/step | steps/s | GFLOP/step | GFLOP/s | % of own-dtype ceiling |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for r in ft["rows"]:
+            lines.append(f"| {r['precision']} | {r['attention']} | {_f(r['median_s'], 3)} | {_f(r['steps_per_s'])} | "
+                         f"{_f(r['gflop_per_step'], 1)} | {_f(r['gflops_per_s'], 0)} | "
+                         f"{_f(100 * r['gflops_per_s'] / _ceiling(result, r['bf16']), 1)}% |")
+    lines += _memory_lines(result)
     inits = result.get("bf16_inits")
     if inits:
         lines += ["", f"## bf16 meta-gradient at proper inits (K={inits['k']}; cosine to a float64 computation)", "",
