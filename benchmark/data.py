@@ -525,7 +525,8 @@ def _user_label(raw, spec: TaskSpec, where: str) -> int:
 
 
 def _read_user_file(path: pathlib.Path, spec: TaskSpec) -> tuple[list[str], list[int] | None, list[int]]:
-    """texts, labels, 1-based line numbers; raises UserError at the first bad row."""
+    """texts, labels, 1-based line numbers; raises UserError at the first bad row.
+    Long because it reads both formats (CSV, JSON lines) with a message for each bad row."""
     if not path.is_file():
         raise UserError(f"{path}: data file of task {spec.name!r} does not exist (declared in {spec.path})")
     need_label = spec.labelled

@@ -157,7 +157,8 @@ def hub_report(params: dict, *, n_classes: int, sample: int = 0) -> list[tuple[s
     """What loading this hub source would meet, from hub metadata only: ``[(status, line)]`` with status
     ``ok``, ``warn`` or ``FAIL``. Checks the id, the revision (resolved to a commit), the config, the
     splits, the columns and the label range; ``sample`` > 0 also streams that many rows of the train
-    split to check columns and labels where the metadata has no schema."""
+    split to check columns and labels where the metadata has no schema.
+    Long because it is one list of checks in the order a load meets them, each a few lines."""
     out: list[tuple[str, str]] = []
     task = params.get("_task", "paper_source")
     try:

@@ -238,7 +238,8 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
     fixed meta-validation tasks. Early stopping on meta-validation accuracy (``cfg.patience``) and the
     kept prompt are a ``loop.EarlyStopping``; ``checkpoint`` (a file, ``loop.Checkpoint``) is written
     every ``cfg.checkpoint_every`` steps and resumed from when present.
-    """
+    Long because the meta-step, its meta-validation, early stopping and the checkpoint share the loop's state; the
+    equations are the few lines of ``meta_step_*``."""
     from benchmark.l2l import MAML
 
     cfg.validate()

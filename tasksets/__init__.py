@@ -205,7 +205,8 @@ def get_tasksets(grouping, texts, labels, *, k=10, m=4, seed=0, encoder=None, em
     sampled rows). encoder / embeddings: sentence embeddings (needed by kmeans; used for t-SNE
     and centroid merges otherwise); ``embeddings`` wins when both are given. ``cache``: reuse the
     meta-task assignments stored under the cache's artifacts/clusterings.
-    """
+    Long because every argument is checked before the grouping runs or the cache is read; the grouping and the
+    min-size policy are their own functions."""
     fn = get_grouping(grouping)
     texts = list(texts)
     n = len(texts)

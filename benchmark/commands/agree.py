@@ -193,6 +193,9 @@ def read_env(folder: pathlib.Path) -> dict | None:
 
 
 def run(args) -> int:
+    """Rerun the sampled cells (or read them from ``--also``), compare each with its first run, and write the table.
+    Long because the sample, the reruns and the comparison share the cells' keys and the output folder; the
+    statistics are in ``reports/agreement.py``."""
     from benchmark import config, paths, runner
     from benchmark.io import atomic_path, write_json
     from reports import agreement

@@ -189,7 +189,8 @@ def _model_refs(cfg: dict) -> list[tuple[str, str, str, str]]:
 
 
 def _check(args) -> int:
-    """Every asset of a profile, checked before a GPU-day is spent; exit 1 when something will fail."""
+    """Every asset of a profile, checked before a GPU-day is spent; exit 1 when something will fail.
+    Long because it walks every asset kind of a profile (tasks, backbone, encoder) and prints one line per check."""
     from benchmark import config as config_mod, hub, sources
 
     if args.sample < 0:

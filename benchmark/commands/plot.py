@@ -25,6 +25,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    """Render the chosen tables and figures from a results folder.
+    Long because it is a dispatch over every table and figure with their ``NoData`` and warning handling in one
+    place."""
     from benchmark import paths
     from benchmark.errors import unknown
     from reports import claims, evidence, results as results_mod

@@ -73,7 +73,9 @@ def _print_truncation(cells, cfg) -> None:
 
 
 def run(args) -> int:
-    """Check everything first (exit 2 and nothing written on a bad input), then run the cells."""
+    """Check everything first (exit 2 and nothing written on a bad input), then run the cells.
+    Long because every check runs before anything is written, in the order the refusals are documented; each step it
+    calls is one function."""
     import errno
 
     from benchmark import preflight, run_plan, runner

@@ -259,7 +259,9 @@ def _failed_record(cell, error: str) -> dict:
 
 def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress: bool = True,
               stream=None, max_retries: int = MAX_RETRIES, summary=None) -> dict:
-    """Run every missing or failed cell on Ray; the same counts (and ``summary``) as ``runner.run_cells``."""
+    """Run every missing or failed cell on Ray; the same counts (and ``summary``) as ``runner.run_cells``.
+    Long because it owns the Ray session: connect, submit the artefact stages and the cells, collect, retry and shut
+    down inside one ``try``."""
     stream = stream or sys.stderr
     from benchmark import precision, runner
     from benchmark.context import Context

@@ -80,6 +80,9 @@ def _partial(path, result):
 
 
 def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
+    """Measure every selected section on one loaded backbone and return the result.
+    Long because it is the measurement script in its order (ceiling, one call per section, ceiling again); each
+    section is its own function (``loops.py``, ``bank.py``, ``sweep.py``)."""
     from benchmark import precision
     from benchmark.context import resolve_device
 

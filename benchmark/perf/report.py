@@ -299,7 +299,8 @@ def _memory_lines(result: dict) -> list[str]:
 
 def _new_sections(result: dict) -> list[str]:
     """The bf16: auto decision, FT, the memory-bounded meta-step, bf16 at proper inits, and each hot loop
-    against its ceiling."""
+    against its ceiling.
+    Long because each section is a short table; the longest one, the memory section, is its own function."""
     lines = []
     auto = result.get("bf16_auto") or {}
     if auto:
