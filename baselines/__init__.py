@@ -9,14 +9,13 @@ from __future__ import annotations
 import importlib
 import os
 
-from benchmark.errors import UserError, unknown
-
 from baselines.base import Method, check_declaration
 from baselines.ft import FullModelTuning
 from baselines.metapt import MetaPT
 from baselines.ppt import PretrainedPromptTuning
 from baselines.pt import PromptTuning
 from baselines.tsne import TSNE
+from benchmark.errors import UserError, unknown
 
 METHODS_ENV = "METAPT_METHODS"
 

@@ -32,7 +32,8 @@ class MetaPT(Method):
         return {"method": "metapt", "data": self.pretrain_data, "backbone": cfg["backbone"],
                 "encoder": cfg["encoder"],
                 "prompt_tokens": cfg["prompt_tokens"], "prompt_init": cfg["prompt_init"],
-                "max_length": cfg["max_length"], "maml": cfg["maml"], "pretrain": pre, "bf16": cfg["bf16"], **dtype_key(cfg),
+                "max_length": cfg["max_length"], "maml": cfg["maml"], "pretrain": pre, "bf16": cfg["bf16"],
+                **dtype_key(cfg),
                 "data_key": data_key, "version": self.version}
 
     def build_artifact(self, ctx, out_dir):
@@ -66,7 +67,8 @@ class MetaPT(Method):
                   # (m support + m query), forward and backward (second order: a second backward through the support)
                   "compute": {"rows_forward_backward": result.steps * len(tasks.task_ids) * 2 * pre["m"],
                               "second_order": not mcfg.first_order,
-                              "rows_forward_validation": len(result.history) * len(sampler.validation_tasks()) * 2 * pre["m"],
+                              "rows_forward_validation":
+                                  len(result.history) * len(sampler.validation_tasks()) * 2 * pre["m"],
                               "wall_s": result.wall_s},
                   "row_norm": {"initial": initial_norm, "kept": row_norms(prompt.weight)},
                   "label_purity": label_purity(tasks.summary())}

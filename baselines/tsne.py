@@ -1,5 +1,5 @@
 """Not a baseline: the Figure 4 analysis cell. t-SNE of the K-means meta tasks of the
-pseudo-labelled pre-training data, coloured by cluster."""
+pseudo-labelled pre-training data, coloured by meta task."""
 import numpy as np
 
 from baselines.base import Method, pretrain_pool

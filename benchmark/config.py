@@ -82,11 +82,11 @@ def _read_yaml(path: pathlib.Path) -> dict:
     return data
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def merge(base: dict, extra: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -99,7 +99,7 @@ def load_profile(name: str) -> dict:
     data = _read_yaml(path)
     parent = data.pop("extends", None)
     if parent:
-        data = _merge(load_profile(parent), data)
+        data = merge(load_profile(parent), data)
     data["profile"] = path.stem if path.parent != PROFILE_DIR else name
     return data
 

@@ -18,8 +18,7 @@ import time
 
 import torch
 
-from benchmark import config as config_mod
-from benchmark import paths
+from benchmark import config as config_mod, paths
 from benchmark.io import CorruptCacheEntry, config_hash, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -66,9 +65,7 @@ class Context:
 
     # -- backbone ------------------------------------------------------------------------------
     def backbone(self):
-        from benchmark import backbones
-
-        from benchmark import precision
+        from benchmark import backbones, precision
 
         bf16 = precision.resolve(self.cfg)["bf16"]   # a config made without `run` may still say auto
         dtype = self.cfg.get("dtype", "float32")

@@ -379,7 +379,8 @@ def _rows_from_loaded(spec: TaskSpec, got: sources.Loaded, source: str, title: s
     if got.labels is not None and spec.labelled:
         bad = [lab for lab in got.labels if not 0 <= lab < spec.n_classes]
         if bad:
-            raise UserError(f"{spec.name}: loader {got.origin!r} produced label {bad[0]} outside 0..{spec.n_classes - 1}")
+            raise UserError(f"{spec.name}: loader {got.origin!r} produced label {bad[0]} "
+                            f"outside 0..{spec.n_classes - 1}")
     test = None
     if got.test is not None:
         test = Rows(got.test.texts, got.test.labels, [f"{spec.name}:{k}" for k in got.test.keys], title=title)
@@ -442,7 +443,7 @@ def _load_standin(spec: TaskSpec) -> Rows:
     return rows
 
 
-def _paper_params(spec: TaskSpec, path=None, test_path=None) -> dict:
+def paper_params(spec: TaskSpec, path=None, test_path=None) -> dict:
     params = dict(spec.paper_source)
     params["_task"] = spec.name          # names the task in messages and in revision overrides
     if path is not None:
@@ -455,7 +456,7 @@ def _paper_params(spec: TaskSpec, path=None, test_path=None) -> dict:
 def _load_paper(spec: TaskSpec, path=None, test_path=None) -> Rows:
     if not spec.paper_source:
         raise UserError(f"task {spec.name!r} declares no paper source")
-    params = _paper_params(spec, path, test_path)
+    params = paper_params(spec, path, test_path)
     got = sources.get_loader(params["format"])(params)
     return _rows_from_loaded(spec, got, "paper", spec.title, {"paper_format": params["format"]})
 
@@ -463,7 +464,7 @@ def _load_paper(spec: TaskSpec, path=None, test_path=None) -> Rows:
 def paper_available(name, *, path=None, test_path=None) -> bool:
     """Whether ``source="auto"`` will try the paper's data (no network is touched to decide)."""
     spec = get_task(name)
-    return bool(spec.paper_source) and sources.paper_configured(_paper_params(spec, path, test_path))
+    return bool(spec.paper_source) and sources.paper_configured(paper_params(spec, path, test_path))
 
 
 def load(name, source: str = "auto", *, path=None, test_path=None) -> Rows:
@@ -524,7 +525,8 @@ def _user_label(raw, spec: TaskSpec, where: str) -> int:
 
 
 def _read_user_file(path: pathlib.Path, spec: TaskSpec) -> tuple[list[str], list[int] | None, list[int]]:
-    """texts, labels, 1-based line numbers; raises UserError at the first bad row."""
+    """texts, labels, 1-based line numbers; raises UserError at the first bad row.
+    Long because it reads both formats (CSV, JSON lines) with a message for each bad row."""
     if not path.is_file():
         raise UserError(f"{path}: data file of task {spec.name!r} does not exist (declared in {spec.path})")
     need_label = spec.labelled
@@ -608,5 +610,5 @@ def _load_user(spec: TaskSpec) -> Rows:
     return rows
 
 
-__all__ = ["TaskSpec", "Rows", "Split", "get_task", "list_tasks", "load", "few_shot_split", "fixed_test_rows", "paper_available",
-           "clear_cache", "ROLES", "SOURCES", "TASKS_PATH_ENV"]
+__all__ = ["TaskSpec", "Rows", "Split", "get_task", "list_tasks", "load", "few_shot_split", "fixed_test_rows",
+           "paper_available", "clear_cache", "ROLES", "SOURCES", "TASKS_PATH_ENV"]

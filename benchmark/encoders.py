@@ -190,7 +190,7 @@ def _assemble_mpnet(entry: EncoderEntry, *, quiet: bool = False) -> pathlib.Path
             if not quiet:
                 print(f"fetching {spec} …", file=sys.stderr)
             with tempfile.TemporaryDirectory(dir=final.parent) as tmp:
-                got = assets._download(asset, pathlib.Path(tmp))
+                got = assets.download(asset, pathlib.Path(tmp))
                 assets.verify(asset, got)
                 got.replace(final)
         wheels.append(final)

@@ -96,7 +96,8 @@ def hub_info(hub_id: str, revision: str, *, repo_type: str = "dataset"):
         return fetch(hub_id, revision=revision)
     except hf_errors.RevisionNotFoundError:
         raise UserError(f"{repo_type} {hub_id!r} has no revision {revision!r} on the HuggingFace hub",
-                        hint=f"use a branch, tag or 40-hex commit of {hub_id} (override with ${REVISIONS_ENV})") from None
+                        hint=f"use a branch, tag or 40-hex commit of {hub_id} "
+                             f"(override with ${REVISIONS_ENV})") from None
     except hf_errors.RepositoryNotFoundError:
         raise UserError(f"{repo_type} {hub_id!r} does not exist on the HuggingFace hub (or is private/gated)",
                         hint="check the id's namespace and name on the hub") from None
@@ -156,7 +157,8 @@ def hub_report(params: dict, *, n_classes: int, sample: int = 0) -> list[tuple[s
     """What loading this hub source would meet, from hub metadata only: ``[(status, line)]`` with status
     ``ok``, ``warn`` or ``FAIL``. Checks the id, the revision (resolved to a commit), the config, the
     splits, the columns and the label range; ``sample`` > 0 also streams that many rows of the train
-    split to check columns and labels where the metadata has no schema."""
+    split to check columns and labels where the metadata has no schema.
+    Long because it is one list of checks in the order a load meets them, each a few lines."""
     out: list[tuple[str, str]] = []
     task = params.get("_task", "paper_source")
     try:
@@ -188,7 +190,8 @@ def hub_report(params: dict, *, n_classes: int, sample: int = 0) -> list[tuple[s
                                 f"{', '.join(sorted(splits)) or 'none'}"))
         else:
             rows = splits[split]
-            out.append(("ok", f"split {split!r}: " + (f"{rows:,} rows" if rows is not None else "rows not in the metadata")))
+            count = f"{rows:,} rows" if rows is not None else "rows not in the metadata"
+            out.append(("ok", f"split {split!r}: {count}"))
     fields = list(params.get("text_fields") or ["text"])
     label_field = params.get("label_field", "label")
     needed = fields + ([label_field] if label_field else [])
@@ -239,8 +242,8 @@ def _sample_report(datasets, hub_id, config, sha, split, needed, label_field, n_
         bad = sorted({str(x) for x, m in zip(labels, mapped)
                       if not isinstance(m, int) or isinstance(m, bool) or not 0 <= m < n_classes})
         if bad:
-            out.append(("FAIL", f"{hub_id}@{sha[:12]}: label value(s) {', '.join(bad[:5])} in the first {len(rows)} rows "
-                                f"of {split!r} are outside 0..{n_classes - 1}"))
+            out.append(("FAIL", f"{hub_id}@{sha[:12]}: label value(s) {', '.join(bad[:5])} "
+                                f"in the first {len(rows)} rows of {split!r} are outside 0..{n_classes - 1}"))
         else:
             out.append(("ok", f"first {len(rows)} rows of {split!r}: columns present, labels "
                               f"{min(mapped)}..{max(mapped)} within 0..{n_classes - 1}"))

@@ -30,7 +30,7 @@ from benchmark.settings import MAMLConfig
 log = logging.getLogger(__name__)
 
 
-def _rows(texts, labels, idx):
+def select_rows(texts, labels, idx):
     return [texts[i] for i in idx], [int(labels[i]) for i in idx]
 
 
@@ -40,18 +40,18 @@ def meta_step_l2l(maml, scorer, texts, labels, tasks, cfg: MAMLConfig) -> float:
     for support, query in tasks:
         learner = maml.clone()
         for _ in range(cfg.inner_steps):
-            learner.adapt(scorer.loss(*_rows(texts, labels, support), learner()))
-        query_loss = scorer.loss(*_rows(texts, labels, query), learner())
+            learner.adapt(scorer.loss(*select_rows(texts, labels, support), learner()))
+        query_loss = scorer.loss(*select_rows(texts, labels, query), learner())
         query_loss.backward()
         total += query_loss.item()
     return total
 
 
-def _batched_adapt(prompt_weight, scorer, texts, labels, tasks, inner_lr, inner_steps, create_graph):
+def batched_adapt(prompt_weight, scorer, texts, labels, tasks, inner_lr, inner_steps, create_graph):
     """Per-task adapted prompts [K, n, d] from one batched forward/backward per inner step."""
     n_tasks = len(tasks)
     m = len(tasks[0][0])
-    sup_texts, sup_labels = _rows(texts, labels, [i for support, _ in tasks for i in support])
+    sup_texts, sup_labels = select_rows(texts, labels, [i for support, _ in tasks for i in support])
     adapted = prompt_weight.unsqueeze(0).repeat(n_tasks, 1, 1)
     for _ in range(inner_steps):
         per_row = adapted.repeat_interleave(m, dim=0)
@@ -76,9 +76,9 @@ def meta_step_batched(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConf
     m = len(tasks[0][1])
     total = 0.0
     for chunk in _chunks(tasks, cfg.chunk_tasks):
-        adapted = _batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
+        adapted = batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
                                  create_graph=not cfg.first_order)
-        q_texts, q_labels = _rows(texts, labels, [i for _, query in chunk for i in query])
+        q_texts, q_labels = select_rows(texts, labels, [i for _, query in chunk for i in query])
         query_losses = scorer.losses(q_texts, q_labels, adapted.repeat_interleave(m, dim=0))
         loss = query_losses.view(len(chunk), m).mean(1).sum()
         loss.backward()
@@ -87,7 +87,7 @@ def meta_step_batched(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConf
 
 
 TASK_MARGIN = 1.25   # per-task activations = this x the median task's (longer tasks pad to longer rows)
-STEP_FACTOR = 1.5    # a step's memory / its saved activations (double-backward temporaries; smollm2: 1.49-1.55)
+STEP_FACTOR = 1.5    # a step's memory / its saved activations (double-backward temporaries; docs/PERF.md)
 
 
 def default_budget_mb() -> float:
@@ -101,7 +101,7 @@ def default_budget_mb() -> float:
     return total / 8 / 2**20
 
 
-def _saved_mb(fn, exclude=()) -> float:
+def saved_mb(fn, exclude=()) -> float:
     """MB of tensors autograd saves for backward while ``fn`` runs (each storage once), leaving out
     the storages in ``exclude`` (the frozen weights a linear layer saves: resident anyway)."""
     seen = set()
@@ -141,7 +141,7 @@ def choose_chunk(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConfig) -
     one = dataclasses.replace(cfg, chunk_tasks=1)
     model = getattr(getattr(scorer, "backbone", None), "model", None)
     weights = [p.untyped_storage().data_ptr() for p in model.parameters()] if model is not None else []
-    activations = _saved_mb(lambda: meta_step_batched(prompt_module, scorer, texts, labels, [median], one), weights)
+    activations = saved_mb(lambda: meta_step_batched(prompt_module, scorer, texts, labels, [median], one), weights)
     task_mb = TASK_MARGIN * STEP_FACTOR * activations
     weight.grad = saved_grad
     if task_mb > budget:
@@ -166,10 +166,10 @@ def meta_validate(prompt_weight, scorer, texts, labels, tasks, cfg: MAMLConfig) 
     correct = total = 0
     for chunk in _chunks(tasks, cfg.chunk_tasks):   # first order, but a chunk's activations still add up
         with torch.enable_grad():
-            adapted = _batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
+            adapted = batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
                                      create_graph=False).detach()
         for t, (_, query) in enumerate(chunk):
-            q_texts, q_labels = _rows(texts, labels, query)
+            q_texts, q_labels = select_rows(texts, labels, query)
             preds = scorer.predict(q_texts, adapted[t])
             correct += int((preds == np.asarray(q_labels)).sum())
             total += len(query)
@@ -195,7 +195,8 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
     fixed meta-validation tasks. Early stopping on meta-validation accuracy (``cfg.patience``) and the
     kept prompt are a ``loop.EarlyStopping``; ``checkpoint`` (a file, ``loop.Checkpoint``) is written
     every ``cfg.checkpoint_every`` steps and resumed from when present.
-    """
+    Long because the meta-step, its meta-validation, early stopping and the checkpoint share the loop's state; the
+    equations are the few lines of ``meta_step_*``."""
     from benchmark.l2l import MAML
 
     cfg.validate()
@@ -253,8 +254,8 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
 class ClusterSampler:
     """Meta-batches for Algorithm 1: every meta task visited once per meta-step.
 
-    Each cluster is its own learn2learn TaskDataset (``tasks.task_dataset(c)``); a step's draw
-    is reseeded from (seed, cluster, step), so a resumed run sees exactly the tasks an
+    Each meta task is its own learn2learn TaskDataset (``tasks.task_dataset(c)``); a step's draw
+    is reseeded from (seed, meta task, step), so a resumed run sees exactly the tasks an
     uninterrupted one would.
     """
 

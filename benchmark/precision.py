@@ -1,7 +1,7 @@
 """``bf16: auto``: the frozen backbone's precision chosen by measuring the machine in use.
 
-bf16 is 2.6x faster than float32 on one 2-core CPU and 2.3x slower on another of the same name
-(AMX or not, AVX-512-bf16 or not), so no fixed choice is right everywhere. ``auto`` is resolved
+bf16 is much faster than float32 on one CPU and much slower on another of the same name (AMX or
+not, AVX-512-bf16 or not; docs/PROFILES.md), so no fixed choice is right everywhere. ``auto`` is resolved
 into ``true`` or ``false`` before any cell is expanded, so the precision actually used enters
 every cell and artefact key (they hash the config) and one results folder never mixes the two
 silently. The probe's figures are *not* in the keys (timings vary); they are printed and kept in
@@ -167,8 +167,8 @@ def decide(backbone: str, device: str = "cpu", *, stream=None) -> dict:
                       "probe": figures, "shapes_from": shapes_from, "load_per_core": load,
                       "measured": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                       **ident}
-            # Other jobs distort the two timings unequally (a probe under load once read 0.99x where the
-            # idle machine gives 2.8-4x), so only a decision measured on a quiet machine is kept.
+            # Other jobs distort the two timings unequally (a probe under load can read no gain where
+            # the idle machine gives a large one), so only a decision measured on a quiet machine is kept.
             if not busy:
                 try:
                     write_json(cache, record)

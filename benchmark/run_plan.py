@@ -6,8 +6,9 @@ to build (each method declares them: ``Method.artifacts``); it estimates the wal
 left from per-stage costs: a cell of each method, a build of each artefact kind. A cost is
 *measured* where the results folder holds it for this processor, profile and backbone (the median
 ``wall_s`` of its finished cells, less what a cell spent building artefacts where its run summary
-says; the build times in its ``runs/*.json``, each without the artefacts built inside it), else the *default* of ``stage_costs.yaml`` for the profile, which says
-where its figures come from. The run's progress bar weighs each cell and artefact by the same
+says; the build times in its ``runs/*.json``, each without the artefacts built inside it), else the
+*default* of ``stage_costs.yaml`` for the profile, which says where its figures come from. The run's
+progress bar weighs each cell and artefact by the same
 costs, so its ETA covers the artefacts as well as the cells.
 """
 from __future__ import annotations

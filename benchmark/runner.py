@@ -29,10 +29,9 @@ import sys
 import time
 import traceback
 
-from benchmark import RESULTS_FORMAT, __version__
-from benchmark import config as config_mod
+from benchmark import RESULTS_FORMAT, __version__, config as config_mod
 from benchmark.errors import UserError
-from benchmark.io import config_hash, read_json, write_json, CorruptCacheEntry
+from benchmark.io import CorruptCacheEntry, config_hash, read_json, write_json
 
 log = logging.getLogger("benchmark")
 
@@ -214,7 +213,8 @@ def describe_cells(cells: list[Cell]) -> str:
     parts = []
     for suite, group in by_suite.items():
         axes = [(len({c.method for c in group}), "method"), (len({c.task for c in group}), "task"),
-                (len({c.seed for c in group}), "seed"), (len({json.dumps(c.point, sort_keys=True) for c in group}), "point")]
+                (len({c.seed for c in group}), "seed"),
+                (len({json.dumps(c.point, sort_keys=True) for c in group}), "point")]
         axes = [(n, name) for n, name in axes if name != "point" or n > 1]
         words = [f"{n} {name}{'s' if n != 1 else ''}" for n, name in axes]
         product = 1
@@ -620,7 +620,8 @@ def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, st
             bar.starts(cell)
             ctx_key = config_hash(cell.config)
             if ctx_key not in contexts:
-                contexts = {ctx_key: context.Context(cell.config, progress=progress)}  # keep one: prepared prompts reused
+                # keep one: prepared prompts reused
+                contexts = {ctx_key: context.Context(cell.config, progress=progress)}
             if cell.group:
                 started.add(cell.group_key)
                 members = list(groups[cell.group_key].values())

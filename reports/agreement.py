@@ -3,7 +3,7 @@
 Two runs of one cell (the same config, split and test rows) are compared on those rows. Two
 criteria, each answering its own question:
 
-- **agrees** (issue 18's cross-processor target): the rerun's accuracy lies inside the first run's
+- **agrees** (the cross-processor target): the rerun's accuracy lies inside the first run's
   95 % test-row interval (Wilson's score interval of its correct rows,
   :func:`reports.stats.accuracy_interval` at one seed). A reader who quotes a cell with that
   interval is not contradicted by the rerun.

@@ -4,7 +4,8 @@ A cell written since per-row saving holds ``test = {"labels", "preds"}`` in the 
 ``split["test"]`` (its row ids) and, for prompt methods, ``before_tuning.preds`` (the prompt the
 tuning started from). Two methods are paired on the seeds both have and, within a seed, only
 when both scored the same test rows (by construction; cells of another split protocol, such as
-per-seed test rows beside fixed ones, are refused with a note, never paired on an overlap). Older cells have none of this: their accuracy interval still comes from
+per-seed test rows beside fixed ones, are refused with a note, never paired on an overlap). Older
+cells have none of this: their accuracy interval still comes from
 ``metrics.n`` (a single accuracy needs only the count of right rows), but paired statistics and
 the majority row say they could not be computed, and why.
 """

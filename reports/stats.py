@@ -18,7 +18,7 @@ freedom, its variance floored by the test-row variance** (:func:`seed_t`):
   ``d_s`` whatever ``tau`` is. A bootstrap that resamples 2-5 seeds with replacement is not: it
   shrinks the between-seed variance by ``(S - 1) / S`` and uses normal-like quantiles, and covers 0
   in about 69 % of runs at 2 seeds, 78 % at 3 and 90 % at 5 when the difference varies between
-  seeds by 6 points (issue 17's outside check; ``tests/test_stats.py`` now simulates exactly that).
+  seeds by 6 points (``tests/test_stats.py`` simulates exactly that).
 - The floor: ``Var(d_s) >= v_s``, so a sample variance below the test-row variance is sampling luck
   (two seeds that happen to agree); flooring only widens the interval, so coverage stays at or
   above 95 %. The test set is one source of variance among several (Bouthillier et al. 2021,
@@ -159,7 +159,8 @@ def paired_difference(wins, losses, n, *, level: float = LEVEL) -> dict:
         basis = "rows only (1 seed)"
     # clipped to [-1, 1], the range a difference of accuracies can take: the true value is never
     # cut off, so coverage is unchanged (a t interval at 1 df otherwise reaches past +-100 points)
-    return {"diff": t["mean"], "lo": max(t["lo"], -1.0), "hi": min(t["hi"], 1.0), "se": t["se"], "df": t["df"], "p": t["p"],
+    return {"diff": t["mean"], "lo": max(t["lo"], -1.0), "hi": min(t["hi"], 1.0), "se": t["se"], "df": t["df"],
+            "p": t["p"],
             "p_mcnemar": mcnemar_exact(w.sum(), l_.sum()), "mde": mde, "sd_seed": t["sd"],
             "sd_rows": t["sd_rows"], "seeds": s, "rows": int(n_.sum()), "wins": int(w.sum()),
             "losses": int(l_.sum()), "basis": basis}

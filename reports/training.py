@@ -37,7 +37,8 @@ def training_table(res) -> str:
         parts.append("| - | - | 0 | - | - | - |")
     parts += ["", "## What max_length cuts", ""]
     if cut:
-        parts += ["| task | rows | cut | share | median tokens | max_length keeping 90 % |", "|---|---:|---:|---:|---:|---:|"]
+        parts += ["| task | rows | cut | share | median tokens | max_length keeping 90 % |",
+                  "|---|---:|---:|---:|---:|---:|"]
         for task, t in sorted(cut.items()):
             parts.append(f"| {task} | {t['rows']} | {t['truncated']} | {100 * t['share']:.1f} % | "
                          f"{t['median_tokens']:g} | {t['max_length_for_90']} |")

@@ -2,23 +2,23 @@
 
     from tasksets import get_tasksets, list_groupings
     ts = get_tasksets("kmeans", texts, labels, k=10, m=4, seed=0, encoder="all-MiniLM-L6-v2")
-    task = ts.train.sample()                    # [row_indices[2m], labels[2m]], one cluster
+    task = ts.train.sample()                    # [row_indices[2m], labels[2m]], one meta task
     (s_rows, s_y), (q_rows, q_y) = ts.split_task(task)
     fixed = ts.validation_tasks(n_per_task=2, seed=0)   # deterministic meta-validation
 
-Meta-train / meta-validation split: every cluster keeps a seeded share of its rows for
+Meta-train / meta-validation split: every meta task keeps a seeded share of its rows for
 meta-validation, ``n_val = max(2m, round(val_fraction * size))`` (at least one full task), the rest
 is meta-train. ``val_fraction=0`` disables meta-validation (``validation`` is None).
 
-Minimum size policy (``min_policy``): a cluster must leave at least 2m rows for meta-train and
-(with validation) 2m for meta-validation. Clusters that do not are
-  - ``"merge"`` (default): merged, smallest first, into another cluster: for kmeans the nearest by
-    centroid in embedding space; for label groups another group of the same label if there is one
-    (nearest by centroid when embeddings are known), else the next cluster; for random and LDA the
-    next surviving cluster id (cyclically). Clusters that came out empty are dropped. Both are
-    listed in ``summary()["merged"]`` / ``["empty_clusters"]``; task ids keep their original
-    cluster ids. If a single cluster is still too small, it is a UserError.
-  - ``"refuse"``: a UserError naming the first such cluster and its sizes.
+Minimum size policy (``min_policy``): a meta task must leave at least 2m rows for meta-train and
+(with validation) 2m for meta-validation. Meta tasks that do not are
+  - ``"merge"`` (default): merged, smallest first, into another meta task: for kmeans the nearest
+    by centroid in embedding space; for the label grouping another meta task of the same label if
+    there is one (nearest by centroid when embeddings are known), else the next meta task; for
+    random and LDA the next surviving meta task id (cyclically). Meta tasks that came out empty are
+    dropped. Both are listed in ``summary()["merged"]`` / ``["empty_clusters"]``; task ids keep the
+    ids the grouping gave. If a single meta task is still too small, it is a UserError.
+  - ``"refuse"``: a UserError naming the first such meta task and its sizes.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ class MetaTasksets:
         return sorted(self.train_rows)
 
     def task_dataset(self, task: int, split: str = "train") -> SeededTaskDataset:
-        """A TaskDataset of one cluster only (e.g. to visit every meta task in each meta-step,
+        """A TaskDataset of one meta task only (e.g. to visit every meta task in each meta-step,
         as Algorithm 1 does); seeded by (seed, task, split)."""
         rows = {"train": self.train_rows, "validation": self.val_rows}.get(split)
         if rows is None:
@@ -91,7 +91,7 @@ class MetaTasksets:
                                 seed=f"{self.seed}-{int(task)}-{split}")
 
     def validation_tasks(self, n_per_task: int = 1, seed: int = 0) -> list[FixedTask]:
-        """``n_per_task`` fixed tasks per cluster from the held-out rows, each m support + m query
+        """``n_per_task`` fixed tasks per meta task from the held-out rows, each m support + m query
         distinct rows; the same (n_per_task, seed) always gives the same list, so meta-validation
         accuracy is comparable across steps."""
         if not self.val_rows:
@@ -204,8 +204,9 @@ def get_tasksets(grouping, texts, labels, *, k=10, m=4, seed=0, encoder=None, em
     grouping: one of ``list_groupings()``. labels: true integer labels, one per text (kept by the
     sampled rows). encoder / embeddings: sentence embeddings (needed by kmeans; used for t-SNE
     and centroid merges otherwise); ``embeddings`` wins when both are given. ``cache``: reuse the
-    cluster assignments stored under the cache's artifacts/clusterings.
-    """
+    meta-task assignments stored under the cache's artifacts/clusterings.
+    Long because every argument is checked before the grouping runs or the cache is read; the grouping and the
+    min-size policy are their own functions."""
     fn = get_grouping(grouping)
     texts = list(texts)
     n = len(texts)

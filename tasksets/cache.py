@@ -1,4 +1,4 @@
-"""On-disk cache of cluster assignments.
+"""On-disk cache of meta-task assignments.
 
 One entry per (grouping, k, seed, encoder, hash of the texts, hash of the labels):
 ``<cache>/artifacts/clusterings/<grouping>-k<k>-s<seed>-<hash>.npz`` (the assignments) and a

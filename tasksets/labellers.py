@@ -100,7 +100,7 @@ def hf_classifier_labeller(model_name_or_path: str, *, epochs: int = 1, lr: floa
     AdamW with a linear schedule (``warmup_fraction`` of the steps warm-up), ``epochs`` passes in
     seeded shuffled batches; ``predict_proba`` is the softmax of the logits, in no-grad batches.
     Embeddings are ignored. The model is loaded when the labeller is first called.
-    """
+    Long because it returns a closure that holds the whole fine-tuning loop and the prediction batches."""
     label = label or model_name_or_path
 
     def labeller(texts, labels, embeddings, seed):

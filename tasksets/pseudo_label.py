@@ -98,12 +98,9 @@ def _embed(encoder, texts):
     return np.asarray(embed(encoder, list(texts)))
 
 
-def pseudo_label(pool_texts, pool_labels, corpus_texts, *, threshold: float = 0.9,
-                 balance="min", balance_ratio: float = 3.0, seed: int = 0,
-                 heldout_fraction: float = 0.2, labeller=None,
-                 encoder: str | None = None, pool_embeddings=None, corpus_embeddings=None
-                 ) -> PseudoLabelled:
-    pool_texts, corpus_texts = list(pool_texts), list(corpus_texts)
+def _check_inputs(pool_texts, pool_labels, corpus_texts, threshold, heldout_fraction, balance, balance_ratio):
+    """Refuse inputs ``pseudo_label`` cannot work with; return the pool labels as int64 and the balance
+    (``"none"`` read as None)."""
     if not pool_texts:
         raise UserError("the labelled pool is empty: nothing to train the pseudo-labeller on")
     if not corpus_texts:
@@ -126,6 +123,47 @@ def pseudo_label(pool_texts, pool_labels, corpus_texts, *, threshold: float = 0.
                         f"per class); got {balance_ratio!r}")
     if len(np.unique(y)) < 2:
         raise UserError("the labelled pool has a single class: a labeller needs two or more")
+    return y, balance
+
+
+def _balance(pred, confident, before, n_classes, balance, balance_ratio, seed):
+    """The confident rows kept per predicted class under ``balance``; returns the kept rows (sorted), the
+    kept count per class, the classes no row predicted, and the policy in words."""
+    rng = np.random.default_rng(int(seed))
+    present = [c for c in range(n_classes) if before[c] > 0]
+    missing = [c for c in range(n_classes) if before[c] == 0]
+    smallest = int(min(before[c] for c in present))
+    if balance == "min":
+        cap = smallest
+    elif balance == "cap":
+        cap = int(np.floor(balance_ratio * smallest))
+    elif balance is None:
+        cap = None
+    else:
+        cap = int(balance)
+    keep = []
+    for c in present:
+        rows = confident[pred[confident] == c]
+        if cap is not None and rows.size > cap:
+            rows = rng.choice(rows, size=cap, replace=False)
+        keep.append(rows)
+    keep = np.sort(np.concatenate(keep))
+    after = np.bincount(pred[keep], minlength=n_classes)
+    policy = {"min": f"every class down-sampled to the smallest ({smallest})",
+              "cap": f"at most {balance_ratio:g} x the smallest class ({smallest}) = {cap} rows per class",
+              None: "all confident rows kept (no balancing)"}.get(balance, f"at most {cap} rows per class")
+    policy += f"; kept {int(keep.size)} of {int(confident.size)} confident rows"
+    return keep, after, missing, policy
+
+
+def pseudo_label(pool_texts, pool_labels, corpus_texts, *, threshold: float = 0.9,
+                 balance="min", balance_ratio: float = 3.0, seed: int = 0,
+                 heldout_fraction: float = 0.2, labeller=None,
+                 encoder: str | None = None, pool_embeddings=None, corpus_embeddings=None
+                 ) -> PseudoLabelled:
+    pool_texts, corpus_texts = list(pool_texts), list(corpus_texts)
+    y, balance = _check_inputs(pool_texts, pool_labels, corpus_texts, threshold, heldout_fraction, balance,
+                               balance_ratio)
 
     if pool_embeddings is None and encoder is not None:
         pool_embeddings = _embed(encoder, pool_texts)
@@ -164,30 +202,7 @@ def pseudo_label(pool_texts, pool_labels, corpus_texts, *, threshold: float = 0.
         raise UserError(f"no corpus row reaches the confidence threshold {threshold}",
                         hint=f"lower threshold (highest confidence was {conf.max():.3f})")
 
-    rng = np.random.default_rng(int(seed))
-    present = [c for c in range(n_classes) if before[c] > 0]
-    missing = [c for c in range(n_classes) if before[c] == 0]
-    smallest = int(min(before[c] for c in present))
-    if balance == "min":
-        cap = smallest
-    elif balance == "cap":
-        cap = int(np.floor(balance_ratio * smallest))
-    elif balance is None:
-        cap = None
-    else:
-        cap = int(balance)
-    keep = []
-    for c in present:
-        rows = confident[pred[confident] == c]
-        if cap is not None and rows.size > cap:
-            rows = rng.choice(rows, size=cap, replace=False)
-        keep.append(rows)
-    keep = np.sort(np.concatenate(keep))
-    after = np.bincount(pred[keep], minlength=n_classes)
-    policy = {"min": f"every class down-sampled to the smallest ({smallest})",
-              "cap": f"at most {balance_ratio:g} x the smallest class ({smallest}) = {cap} rows per class",
-              None: "all confident rows kept (no balancing)"}.get(balance, f"at most {cap} rows per class")
-    policy += f"; kept {int(keep.size)} of {int(confident.size)} confident rows"
+    keep, after, missing, policy = _balance(pred, confident, before, n_classes, balance, balance_ratio, seed)
 
     report = {"labeller": getattr(labeller, "__name__", type(labeller).__name__),
               "threshold": float(threshold), "balance": balance, "seed": int(seed),

@@ -1,8 +1,8 @@
 """learn2learn TaskDatasets over row indices, seeded.
 
 A task dataset's items are ``(row_index, true_label)``; learn2learn's MetaDataset is told the
-*cluster* of each item through ``labels_to_indices={cluster_id: [positions]}``, so the task
-transforms ``[NWays(n=1), KShots(k=2m), LoadData]`` give one task = one cluster, 2m distinct rows
+*meta task* of each item through ``labels_to_indices={meta_task_id: [positions]}``, so the task
+transforms ``[NWays(n=1), KShots(k=2m), LoadData]`` give one task = one meta task, 2m distinct rows
 that keep their true labels. A sampled task is ``[row_indices LongTensor[2m], labels LongTensor[2m]]``
 in random order; ``split_task`` cuts it into m support + m query rows. Texts stay outside: the
 caller maps row indices to texts.
@@ -71,7 +71,7 @@ class SeededTaskDataset(TaskDataset):
 
 def make_taskdataset(rows_by_task: dict, labels: np.ndarray, m: int, *, seed=0,
                      num_tasks: int = -1) -> SeededTaskDataset:
-    """One task = one cluster of ``rows_by_task``; each sampled task is 2m rows of one cluster."""
+    """One task = one meta task of ``rows_by_task``; each sampled task is 2m rows of one meta task."""
     rows, labels_to_indices = [], {}
     for task in sorted(rows_by_task):
         r = np.asarray(rows_by_task[task], dtype=np.int64)

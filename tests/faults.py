@@ -20,9 +20,9 @@ Nothing in the package knows of this: :func:`install` wraps ``runner.run_cell`` 
 and where), every registered method's ``run`` (``oom``, ``data``) and ``Scorer.loss`` (the training
 loss of ``fit``'s loops). A group of cells (``runner.run_group``) tunes its prompts in one
 ``PromptBank``: there ``nan``, ``inf`` and ``kill`` act in ``PromptBank.step``, on the armed
-member's prompt alone (its values turn NaN or inf, so its loss does and it fails as it would). In-process tests call it through the ``faults`` fixture; a subprocess (the
-CLI, Ray workers) installs it at start-up from ``faults_site/sitecustomize.py`` on ``PYTHONPATH``
-(:func:`subprocess_env`).
+member's prompt alone (its values turn NaN or inf, so its loss does and it fails as it would).
+In-process tests call it through the ``faults`` fixture; a subprocess (the CLI, Ray workers)
+installs it at start-up from ``faults_site/sitecustomize.py`` on ``PYTHONPATH`` (:func:`subprocess_env`).
 """
 from __future__ import annotations
 

@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmark import calibrate as cal
-from benchmark import cli
-from benchmark import config as config_mod
+from benchmark import calibrate as cal, cli, config as config_mod
 
 ARGS = ["calibrate", "--profile", "smoke", "--tasks", "sst2,sst5", "--inits", "vocab,normal", "--lrs", "0.03,0.3",
         "--steps", "6", "--eval-every", "3", "--alphas", "0.08,0.3", "--betas", "0.01,0.05", "--maml-steps", "2",
@@ -31,8 +29,10 @@ def calibrated(standin_cache, tmp_path_factory):
     seen: set = set()
     mp = pytest.MonkeyPatch()
     orig_losses, orig_predict = Scorer.losses, Scorer.predict
-    mp.setattr(Scorer, "losses", lambda self, texts, *a, **k: (seen.update(texts), orig_losses(self, texts, *a, **k))[1])
-    mp.setattr(Scorer, "predict", lambda self, texts, *a, **k: (seen.update(texts), orig_predict(self, texts, *a, **k))[1])
+    mp.setattr(Scorer, "losses",
+               lambda self, texts, *a, **k: (seen.update(texts), orig_losses(self, texts, *a, **k))[1])
+    mp.setattr(Scorer, "predict",
+               lambda self, texts, *a, **k: (seen.update(texts), orig_predict(self, texts, *a, **k))[1])
     try:
         assert cli.main(ARGS + ["--out", str(out)]) == 0
     finally:
@@ -165,13 +165,16 @@ def test_choose_tuning_takes_the_best_mean_and_budgets_to_the_latest_plateau():
     flat = [(s, min(0.9, 0.5 + s / 100)) for s in range(0, 101, 10)]        # reaches .9 at step 40
     slow = [(s, min(0.9, 0.5 + s / 200)) for s in range(0, 101, 10)]        # reaches .9 at step 80
     low = [(s, 0.6) for s in range(0, 101, 10)]
-    curves = {("a", "vocab", 0.1): {"plateau": cal.plateau(flat, 40)}, ("b", "vocab", 0.1): {"plateau": cal.plateau(slow, 40)},
-              ("a", "random", 0.1): {"plateau": cal.plateau(low, 40)}, ("b", "random", 0.1): {"plateau": cal.plateau(low, 40)}}
+    curves = {("a", "vocab", 0.1): {"plateau": cal.plateau(flat, 40)},
+              ("b", "vocab", 0.1): {"plateau": cal.plateau(slow, 40)},
+              ("a", "random", 0.1): {"plateau": cal.plateau(low, 40)},
+              ("b", "random", 0.1): {"plateau": cal.plateau(low, 40)}}
     cfg = config_mod.load_profile("cpu")
     out = cal.choose_tuning(curves, grid, cfg)
     assert out["chosen"]["init"] == "vocab"
     latest = curves[("b", "vocab", 0.1)]["plateau"]["step"]
-    assert out["tune"]["max_steps"] == min(100, latest + 20) and out["tune"]["warmup_steps"] == out["tune"]["max_steps"] // 10
+    assert out["tune"]["max_steps"] == min(100, latest + 20)
+    assert out["tune"]["warmup_steps"] == out["tune"]["max_steps"] // 10
     assert out["tune"]["max_epochs"] * 10 >= out["tune"]["max_steps"]      # 40 rows / batch 4 = 10 steps an epoch
 
 
@@ -192,7 +195,8 @@ def test_stability_spread_is_over_three_seeds_of_training_and_validation_rows(ca
         task, _, _, _, seed = key.split("|")
         split = data.few_shot_split(data.load(task, source="standin"), n_train=cfg["n_train"], n_val=cfg["n_val"],
                                     seed=int(seed), max_test=cfg["max_test"])
-        assert curve["val_ids"] == [str(i) for i in split.val.ids] and curve["train_ids"] == [str(i) for i in split.train.ids]
+        assert curve["val_ids"] == [str(i) for i in split.val.ids]
+        assert curve["train_ids"] == [str(i) for i in split.train.ids]
         assert not set(curve["val_ids"] + curve["train_ids"]) & {str(i) for i in split.test.ids}
         assert [len(c) for c in curve["correct"]] == [len(split.val.ids)] * len(curve["evaluations"])
     # the kept prompt of each replayed setting is a checkpoint of its curve
@@ -380,7 +384,8 @@ def test_stability_table_replays_both_window_picks_only_where_a_window_has_sever
 def test_a_bad_window_pick_is_refused_before_any_training():
     from benchmark.errors import UserError
 
-    with pytest.raises(UserError, match="--picks latest,mean is invalid at 'mean'; allowed: one or more of latest, best"):
+    with pytest.raises(UserError,
+                       match="--picks latest,mean is invalid at 'mean'; allowed: one or more of latest, best"):
         cal.grid.check_stability(cal.Grid(picks=["latest", "mean"]))
 
 
@@ -395,8 +400,8 @@ def test_a_stability_point_stored_under_the_older_key_form_is_reused_only_for_th
     point = dict(start="pt", start_prompt="init vocab", task="sst5", lr=0.03, steps=100, eval_every=10, seed=1)
     old = dict(base, point="stability", tune=tune, **point)            # how earlier calibrations keyed it
     (tmp_path / "points").mkdir()
-    write_json(tmp_path / "points" / "p.json", {"key": old, "result": {"evaluations": [[0, 0.5]], "train_ids": ["1", "2"],
-                                                                        "val_ids": ["3"]}}, checksum=True)
+    result = {"evaluations": [[0, 0.5]], "train_ids": ["1", "2"], "val_ids": ["3"]}
+    write_json(tmp_path / "points" / "p.json", {"key": old, "result": result}, checksum=True)
     points = Points(tmp_path, lambda text: None)
     # the profile's seeds and its selection settings changed since: the curve depends on neither
     now = dict(base, seeds=[0, 1, 2, 3, 4])

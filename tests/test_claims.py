@@ -244,7 +244,8 @@ def test_power_prints_the_seeds_each_claim_needs_and_their_cost(tmp_path, capsys
 
 @pytest.mark.parametrize("make,words", [
     (lambda d: d.mkdir(), "holds no result cells"),
-    (lambda d: (d / "cells").mkdir(parents=True) or (d / "cells" / "x.json").write_text("[1]"), "holds no result cells"),
+    (lambda d: (d / "cells").mkdir(parents=True) or (d / "cells" / "x.json").write_text("[1]"),
+     "holds no result cells"),
     (lambda d: write(d, [cell("ft", "sst5", 0, 0.4, suite="shots", point={"n_train": 10})]),
      "no finished cells of suite 'sentiment7'"),
     (lambda d: None, "does not exist"),

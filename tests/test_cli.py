@@ -121,10 +121,8 @@ def _write_cell(out, cell, wall_s, cpu):
 
 
 def test_the_plan_counts_done_and_cached_work_and_prefers_measured_costs(tmp_path):
-    from benchmark import precision, run_plan, runner
+    from benchmark import config, precision, run_plan, runner
     from benchmark.context import Context
-
-    from benchmark import config
 
     cfg = config.apply_overrides(_smoke_cfg(), ["seeds=[0, 1, 2]"])     # 6 PT cells: 4 done, 2 to do
     cells = runner.expand("sentiment7", cfg, tasks=["sst2", "sst5"], methods=["pt", "ppt", "metapt"])

@@ -295,7 +295,8 @@ def test_hub_rows_and_official_test(fake_assets, monkeypatch):
     monkeypatch.setattr(hub, "hub_api", lambda: _t.SimpleNamespace(
         dataset_info=lambda repo_id, revision=None: _t.SimpleNamespace(sha=sha)))
     calls = _fake_datasets(monkeypatch, tables={
-        "train": [{"title": "Great", "content": "loved it", "label": 1}, {"title": "Bad", "content": "broke", "label": 0}],
+        "train": [{"title": "Great", "content": "loved it", "label": 1},
+                  {"title": "Bad", "content": "broke", "label": 0}],
         "test": [{"title": "Fine", "content": "ok", "label": 1}]})
     rows = data.load("amazon2", source="paper")
     assert rows.texts == ["Great. loved it", "Bad. broke"] and rows.labels == [1, 0]

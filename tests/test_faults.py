@@ -5,10 +5,10 @@ as data."""
 from __future__ import annotations
 
 import logging
-import pathlib
+
+import pytest
 
 import faults
-import pytest
 
 FAULTS = {   # METAPT_FAULT entry -> what the failed cell's error must say
     "nan:pt/sst2/0": "FloatingPointError: pt/sst2/s0: loss is nan",

@@ -12,8 +12,12 @@ import tempfile
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    HealthCheck,
+    given,
+    settings,
+    strategies as st,  # noqa: E402
+)
 
 from benchmark import config, data  # noqa: E402
 from benchmark.errors import UserError  # noqa: E402
@@ -97,7 +101,7 @@ def test_fuzz_profile_yaml_text(text):
         path.write_text(text)
         try:
             loaded = config._read_yaml(path)
-            config.validate(config._merge(SMOKE, loaded))
+            config.validate(config.merge(SMOKE, loaded))
         except UserError:
             pass
 
@@ -112,7 +116,8 @@ yaml_field = st.one_of(words, st.integers(), st.none(), st.lists(words, max_size
 specs = st.fixed_dictionaries(
     {},
     optional={"name": st.one_of(st.just("mytask"), yaml_field), "title": st.one_of(st.just("My task"), yaml_field),
-              "role": st.one_of(st.sampled_from(["downstream", "pretrain-labelled", "pretrain-unlabelled"]), yaml_field),
+              "role": st.one_of(st.sampled_from(["downstream", "pretrain-labelled", "pretrain-unlabelled"]),
+                                yaml_field),
               "classes": st.one_of(st.just(["negative", "positive"]), st.lists(words, max_size=4), yaml_field),
               "label_words": st.one_of(st.just(["bad", "good"]), st.lists(words, max_size=4), yaml_field),
               "data": st.one_of(st.sampled_from(["d.csv", "d.jsonl", "missing.csv", "d.txt", "../d.csv"]), yaml_field),

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import logging
 
-import faults
 import numpy as np
 import pytest
 
+import faults
 from benchmark import config, runner
 
 GROUPED = ["tune_group=task-seed"]
@@ -38,7 +38,8 @@ def test_prompt_cells_of_a_task_and_seed_form_a_group_named_in_their_keys():
             assert [list(m) for m in cell.group] == members and cell.key != alone[name].key
     assert len({c.group_key for c in grouped.values() if c.group}) == 2       # one group per seed
     # widening --seeds or --tasks reuses every grouped cell; another --methods is another group
-    assert {n: c.key for n, c in cells(four, seeds="0").items()}.items() <= {n: c.key for n, c in grouped.items()}.items()
+    narrow = {n: c.key for n, c in cells(four, seeds="0").items()}
+    assert narrow.items() <= {n: c.key for n, c in grouped.items()}.items()
     two = cells(["pt", "ppt"])
     assert two["pt/sst2/seed0"].key not in {c.key for c in grouped.values()}
     # a group of one is a cell tuned alone

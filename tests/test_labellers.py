@@ -54,7 +54,7 @@ def tiny_classifier_dir(tmp_path_factory):
 
 @pytest.fixture
 def one_thread():
-    """A tiny model trains ~50x faster on one thread than on a busy shared CPU's threads."""
+    """A tiny model trains much faster on one thread than on a busy shared CPU's threads."""
     import torch
 
     old = torch.get_num_threads()

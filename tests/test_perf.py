@@ -300,13 +300,13 @@ def test_perf_tune_compiled_gives_the_eager_gradient():
     assert perf_cmd.config_from_args(parser.parse_args(["--compile"])).compile is True
     assert perf_cmd.config_from_args(parser.parse_args([])).compile is False
     bb = _bb("decoder")
-    eager_base = bb._base
+    eager_base = bb.base_model
     cfg = perf.PerfConfig(prompt_tokens=4, max_length=24, tune_steps=2, compile=True)
     texts = TEXTS * 2
     labels = np.asarray(LABELS * 2)
     scorer = Scorer(bb, ["bad", "good"], cfg.max_length)
     comp = perf.loops.run_tune_compiled(cfg, bb, torch.device("cpu"), scorer, texts, labels, False)
-    assert bb._base is eager_base
+    assert bb.base_model is eager_base
     assert comp["grad_cosine_eager"] > 0.9999
     assert len(comp["eager_times_s"]) == len(comp["compiled_times_s"]) == 2 and comp["compile_s"] > 0
     assert comp["speedup"] == pytest.approx(comp["eager_median_s"] / comp["compiled_median_s"])

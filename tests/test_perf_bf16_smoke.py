@@ -2,8 +2,9 @@
 
 The smoke sentiment7 subset (tiny random decoder, registry stand-in data, 24 test rows per cell) is
 run with ``bf16=true`` (frozen linear weights stored in bf16, autocast, prompt/loss/optimiser in
-float32) and compared with the golden accuracies (float64, which float32 differs from only by rounding): the mean accuracy over all cells may move
-by at most ``MEAN_TOL`` and a single cell by at most ``CELL_TOL`` (3 of its 24 test rows).
+float32) and compared with the golden accuracies (float64, which float32 differs from only by
+rounding): the mean accuracy over all cells may move by at most ``MEAN_TOL`` and a single cell by at
+most ``CELL_TOL`` (3 of its 24 test rows).
 """
 from __future__ import annotations
 

@@ -29,9 +29,9 @@ def fresh(monkeypatch, tmp_path):
 
 
 def _resolved(overrides):
-    from benchmark.commands._common import resolve_profile
-
     import sys
+
+    from benchmark.commands._common import resolve_profile
 
     # bf16 needs a float32 backbone: smoke's own dtype is float64 (its golden values hold on any processor)
     args = types.SimpleNamespace(profile="smoke", overrides=["dtype=float32", *overrides], seeds=None, out=None)

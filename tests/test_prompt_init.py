@@ -1,4 +1,4 @@
-"""Prompt inits in the backbone's own scale (issue 10, item 1): their statistics, determinism, errors."""
+"""Prompt inits in the backbone's own scale: their statistics, determinism, errors."""
 from __future__ import annotations
 
 import pytest
@@ -79,7 +79,8 @@ def test_unknown_init_is_refused_with_the_valid_names():
     with pytest.raises(UserError, match="unknown prompt init 'zeros'; valid: random, uniform, normal, vocab, label"):
         SoftPrompt(2, 8, init="zeros")
     cfg = config_mod.load_profile("smoke")
-    with pytest.raises(UserError, match="prompt_init = 'zeros' is invalid; allowed: random, uniform, normal, vocab, label"):
+    with pytest.raises(UserError,
+                       match="prompt_init = 'zeros' is invalid; allowed: random, uniform, normal, vocab, label"):
         config_mod.apply_overrides(cfg, ["prompt_init=zeros"])
     for init in PROFILE_INITS:
         assert config_mod.apply_overrides(cfg, [f"prompt_init={init}"])["prompt_init"] == init

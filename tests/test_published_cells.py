@@ -3,27 +3,22 @@ profile, smollm2-135m) is rerun from the config each cell recorded, on whatever 
 tests, and compared with the published predictions row by row.
 
 Another processor is not a regression; a changed method is. Both runs score the same test rows
-(asserted), so the tolerance comes from those rows (reports/agreement.py, tested in test_agree.py): the two runs' predictions are compared with an
-exact McNemar test on the rows where they disagree, and the cell fails only when that is
-significant at 1 % (two-sided) *and* the accuracies differ by more than one test row per hundred.
-A change of the method, the data draw or the scoring moves many rows one way and fails; a
-processor's arithmetic moves a few rows both ways and passes.
+(asserted), so the tolerance comes from those rows (reports/agreement.py, tested in test_agree.py):
+the two runs' predictions are compared with an exact McNemar test on the rows where they disagree,
+and the cell fails only when that is significant at 1 % (two-sided) *and* the accuracies differ by
+more than one test row per hundred. A change of the method, the data draw or the scoring moves many
+rows one way and fails; a processor's arithmetic moves a few rows both ways and passes.
 
-The sample holds only cells measured stable across processors. Prompt tuning at the cpu
-profile's lr 0.03 is not: PT on SST-2 at seed 0, published 83.0 % (Intel Xeon with AMX), reruns
-at 76.4 % on an AMD EPYC (published right only on 59 rows, rerun on 26; McNemar p = 0.00045), the
-same code, split and test rows: its checkpoint choice hinges on the last bits of the arithmetic
-(issue 18 measured 7 of 14 PT cells moving that way). It joins the sample when a stable protocol
-is published; until then it is in ``UNSTABLE`` and not run. The current protocol (fixed test rows,
-every-20 / patience 5 / smoothed selection) is not yet that: PT SST-2 seed 1 moved 82.8 -> 78.2 % under
-another processor's bf16 kernels (docs/experiments/agreement/sample-nobf16-kernels.md).
+The sample holds only cells measured stable across processors. Prompt tuning at the cpu profile's
+rate is not: its checkpoint choice hinges on the last bits of the arithmetic, so it is in
+``UNSTABLE`` and not run across processors until a stable protocol is published (the measurements:
+docs/RELIABILITY.md, "Reported-accuracy regression").
 
 PT is still checked where a rerun can be held to more: on the published cell's own arithmetic (the
 same processor model and flags, torch build and threads, bf16 decision, and no arithmetic setting in
-the environment), a rerun must give the published predictions on every test row. That is the only
-promise the protocol can keep today, and a control measured it (docs/experiments/agreement/control-same-settings.md:
-pt/sst2/seed1 reran with 100 % the same predictions). On any other arithmetic the test says why it is
-skipped rather than passing a chaotic cell on a loose tolerance.
+the environment), a rerun must give the published predictions on every test row: the one promise the
+protocol can keep. On any other arithmetic the test says why it is skipped rather than passing a
+chaotic cell on a loose tolerance.
 """
 from __future__ import annotations
 
@@ -32,7 +27,7 @@ import pathlib
 import pytest
 
 PUBLISHED = pathlib.Path(__file__).resolve().parent.parent / "docs" / "results"
-SAMPLE = [("ft", "sst5", 0)]        # (method, task, seed) of suite sentiment7; FT: 13 of 14 within 1.4 points
+SAMPLE = [("ft", "sst5", 0)]        # (method, task, seed) of suite sentiment7, measured stable across processors
 UNSTABLE = [("pt", "sst2", 0)]      # measured moving across processors (see above)
 SAME_ARITHMETIC = UNSTABLE          # rerun and held to identical predictions on the publishing arithmetic
 ALPHA = 0.01

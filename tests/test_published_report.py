@@ -19,7 +19,8 @@ PUBLISHED = [(RESULTS, REPORT), (ARCHIVE / "results", ARCHIVE / "report"),
              (ARCHIVE2 / "results", ARCHIVE2 / "report")]
 
 
-@pytest.mark.parametrize("results,report", PUBLISHED, ids=["current", "archive-per-seed-test-rows", "archive-partial-windows"])
+@pytest.mark.parametrize("results,report", PUBLISHED,
+                         ids=["current", "archive-per-seed-test-rows", "archive-partial-windows"])
 def test_published_report_equals_what_plot_makes_from_the_published_cells(results, report, tmp_path):
     from benchmark import cli
 

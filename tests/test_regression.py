@@ -2,16 +2,15 @@
 
 * The smoke suites (tiny random decoder, registry stand-in data) run in float64 (the smoke profile's
   ``dtype``) and must give the golden accuracies in ``tests/golden/`` exactly, on any x86-64
-  processor. Why that holds, measured by ``python tests/golden/check_portability.py``: what differs
-  between processors is the arithmetic, chiefly MKL's GEMM kernel path (vendor and ISA dispatch);
-  switched on one machine (MKL_CBWR=COMPATIBLE), it moves a float32 run's label scores by up to
-  7e-8 and a float64 run's by 8e-17; ATen's AVX2 instead of AVX-512 kernels, scalar kernels or one
-  thread move float64 scores by at most 1e-7 (the tiny decoder's RMSNorm and rotary tables stay
-  float32 inside transformers, so float64 does not remove those). Every decision of the golden run (each validation
-  and test row, at every evaluation) has a margin of at least ``min_margin`` (recorded in the
-  golden file, 1.64e-5 for sentiment7): 100x the largest change any of those switches made, so none can flip. The
-  test asserts that margin too, so a golden regenerated with a near-tie decision fails here, not on
-  the next processor. The float32 golden this replaced lost one test row on an AMD EPYC (issue 19).
+  processor. Why that holds (``python tests/golden/check_portability.py`` measures it; the figures
+  are in docs/RELIABILITY.md): what differs between processors is the arithmetic, chiefly MKL's GEMM
+  kernel path (vendor and ISA dispatch), ATen's kernel level and the thread count, and in float64
+  they move label scores far less than in float32 (the tiny decoder's RMSNorm and rotary tables stay
+  float32 inside transformers, so float64 does not remove those). Every decision of the golden run
+  (each validation and test row, at every evaluation) has a margin of at least ``min_margin``
+  (recorded in the golden file): 100x the largest change any of those switches made, so none can
+  flip. The test asserts that margin too, so a golden regenerated with a near-tie decision fails
+  here, not on the next processor.
 * A golden value changes only with a stated reason in the commit (regenerate with
   ``python tests/golden/make_golden.py``). A change of behaviour that moves a cell by one test row
   fails (``test_a_moved_row_fails_the_golden_comparison`` plants one).
@@ -28,7 +27,6 @@ import pathlib
 import numpy as np
 import pytest
 
-
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 SMOKE_RUNS = {  # golden file -> (suite, tasks)
     "smoke_sentiment7.json": ("sentiment7", ["sst2", "semeval16_laptop"]),
@@ -37,7 +35,7 @@ SMOKE_RUNS = {  # golden file -> (suite, tasks)
 
 
 # Decisions closer than this could flip under another processor's arithmetic: 100x the largest
-# change of a float64 label score that tests/golden/check_portability.py measured (1e-7).
+# change of a float64 label score that tests/golden/check_portability.py measured (docs/RELIABILITY.md).
 SAFE_MARGIN = 1e-5
 
 

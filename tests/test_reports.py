@@ -557,8 +557,8 @@ def test_fig3a_falls_back_to_the_rows_requested_and_says_so_when_a_cell_lacks_it
 def test_fig2_caption_names_its_one_task_the_step_budget_and_where_the_axis_stops(tmp_path):
     """A sentiment7 cell reused as the 40-example point records every task of its run: the caption
     still names SST-5 alone, says the budget binds from 40 examples on, and that 320 is the cap."""
-    from reports.figures.fig2 import AXIS, budget_note
     from reports.figures._common import footer, range_note
+    from reports.figures.fig2 import AXIS, budget_note
 
     cells = []
     for n, budget, epochs in ((10, 30, 10.0), (40, 100, 10.0), (160, 100, 2.5), (320, 100, 1.25)):

@@ -82,7 +82,7 @@ def test_choices_are_read_from_the_registries(monkeypatch):
     ("pretrain.val_fraction=1", "setting pretrain.val_fraction = 1.0 is invalid; allowed: a number > 0 and < 1"),
     ("prompt_init=zeros", "setting prompt_init = 'zeros' is invalid; allowed: random, uniform, normal, vocab, label"),
     ("dtype=float16", "setting dtype = 'float16' is invalid; allowed: float32, float64"),
-    ("seeds=[]", "setting seeds = [] is invalid (no seeds); allowed: distinct integers 0..4294967295, at least one, e.g. 0,1,2"),
+    ("seeds=[]", "setting seeds = [] is invalid (no seeds); allowed: distinct integers 0..4294967295, at least one"),
     ("axis_limits={n_train: big}", "setting axis_limits = {'n_train': 'big'} is invalid; allowed: a mapping"),
     ("tune=5", "setting tune = 5 is invalid; allowed: a mapping of settings (lr, warmup_steps,"),
     ("tune.lr.peak=1", "override: tune.lr is one setting, not a section; set it as tune.lr=VALUE"),

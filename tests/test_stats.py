@@ -113,7 +113,7 @@ def test_macro_f1_is_sklearns():
 
 def test_accuracy_interval_one_seed_is_binomial_width():
     ci = stats.accuracy_interval([375], [500])
-    half = 1.96 * math.sqrt(0.75 * 0.25 / 500)  # the "+/- 3.8 points at 500 rows"
+    half = 1.96 * math.sqrt(0.75 * 0.25 / 500)  # +/- 3.8 points at 500 rows
     assert ci["mean"] == 0.75 and ci["basis"] == "rows only (1 seed)"
     assert (ci["hi"] - ci["lo"]) / 2 == pytest.approx(half, rel=0.02)
     assert 100 * half == pytest.approx(3.8, abs=0.05)

@@ -6,8 +6,8 @@ import random
 import numpy as np
 import pytest
 
-from benchmark.errors import UserError
 import tasksets
+from benchmark.errors import UserError
 from tasksets import get_tasksets, list_groupings
 from tasksets.groupings import GROUPINGS
 from tasksets.groupings.label import allocate

@@ -132,7 +132,8 @@ def test_balance_cap_keeps_at_most_r_times_the_smallest_class():
     assert cap.report["kept_size"] == sum(want.values()) > mn.report["kept_size"] == 3 * smallest
     assert set(mn.indices) <= set(range(len(yc))) and (np.array(cap.labels) == yc[cap.indices]).mean() > 0.95
     assert cap.report["balance_policy"] == (f"at most 2 x the smallest class ({smallest}) = {2 * smallest} rows "
-                                            f"per class; kept {sum(want.values())} of {sum(conf.values())} confident rows")
+                                            f"per class; kept {sum(want.values())} of {sum(conf.values())} "
+                                            "confident rows")
     assert mn.report["balance_policy"].startswith(f"every class down-sampled to the smallest ({smallest})")
     one, _ = run(threshold=0.9, balance="cap", balance_ratio=1.0, seed=0)
     assert one.indices == mn.indices                                 # r = 1 is the min policy
@@ -178,7 +179,8 @@ def test_profile_balance_settings_are_checked():
     from benchmark import config as config_mod
 
     cfg = config_mod.load_profile("smoke")
-    assert config_mod.apply_overrides(cfg, ["pretrain.balance=cap", "pretrain.balance_ratio=2"])["pretrain"]["balance"] == "cap"
+    capped = config_mod.apply_overrides(cfg, ["pretrain.balance=cap", "pretrain.balance_ratio=2"])
+    assert capped["pretrain"]["balance"] == "cap"
     with pytest.raises(UserError, match="pretrain.balance = 'max' is invalid; allowed: min, cap, none"):
         config_mod.apply_overrides(cfg, ["pretrain.balance=max"])
     with pytest.raises(UserError, match="pretrain.balance_ratio = 0.5 is invalid; allowed: a number >= 1"):

@@ -54,7 +54,7 @@ def test_user_csv_task_through_run_status_and_plot(user_task, tmp_path, capsys):
     report = tmp_path / "report"
     assert main(["plot", "--results", str(out), "--out", str(report), "--only", "table1"]) == 0
     table = (report / "table1.md").read_text()
-    rows = [line for line in table.splitlines() if line.startswith("| mytask | FT |") or line.startswith("| mytask | PT |")]
+    rows = [line for line in table.splitlines() if line.startswith(("| mytask | FT |", "| mytask | PT |"))]
     assert len(rows) == 2, table            # PT and FT on the user task
     assert all(r.rstrip(" |").endswith("— | —") for r in rows), rows   # no paper value for a user task
 

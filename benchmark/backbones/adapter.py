@@ -99,10 +99,10 @@ class Backbone(nn.Module):
         self.vocab_size = int(model.get_input_embeddings().weight.shape[0])
         self.pad_id = first_not_none(tokenizer.pad_token_id, tokenizer.eos_token_id,
                                      getattr(cfg, "pad_token_id", None), 0)
-        object.__setattr__(self, "_kind", KINDS[kind])   # the kind's strategy (stateless)
-        self._kind.setup(self, add_bos)
-        self._middle_ids = self._ids(TEMPLATE_MIDDLE)
-        self._end_ids = self._ids(TEMPLATE_END)
+        object.__setattr__(self, "kind_strategy", KINDS[kind])   # the kind's strategy (stateless)
+        self.kind_strategy.setup(self, add_bos)
+        self.middle_ids = self._ids(TEMPLATE_MIDDLE)
+        self.end_ids = self._ids(TEMPLATE_END)
         self._setup_fast_path()
         self.freeze()
 
@@ -262,7 +262,7 @@ class Backbone(nn.Module):
 
     def template_length(self) -> int:
         """Tokens the template adds around the text (special tokens included, soft prompt excluded)."""
-        head, tail, _ = self._kind.template(self)
+        head, tail, _ = self.kind_strategy.template(self)
         return len(head) + len(tail)
 
     def token_lengths(self, texts, max_length: int = 128) -> list[int]:
@@ -278,7 +278,7 @@ class Backbone(nn.Module):
         texts = list(texts)
         if not texts:
             raise ValueError("encode() needs at least one text")
-        head, tail, slot_offset = self._kind.template(self)      # slot_offset -1: the last real token
+        head, tail, slot_offset = self.kind_strategy.template(self)      # slot_offset -1: the last real token
         room = max_length - len(head) - len(tail)
         if room < 0:
             raise UserError(f"max_length={max_length} is too short for the template "
@@ -295,17 +295,17 @@ class Backbone(nn.Module):
         for i, r in enumerate(rows):
             input_ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
             mask[i, :len(r)] = 1
-        dec = self._kind.decoder_input_ids(self, len(rows))
+        dec = self.kind_strategy.decoder_input_ids(self, len(rows))
         return Batch(input_ids, mask, torch.tensor(slots, dtype=torch.long), dec).to(self.device)
 
     # ---- scoring ---------------------------------------------------------------------
     def _setup_fast_path(self) -> None:
         """Find the base model and the LM head so that only the slot goes through the head."""
         base = getattr(self.model, "base_model", None)
-        head = self._kind.lm_head(self.model, base)
+        head = self.kind_strategy.lm_head(self.model, base)
         fast = head is not None
         # plain attributes, not sub-modules: the parameters and state_dict stay those of ``model``
-        object.__setattr__(self, "_base", base)
+        object.__setattr__(self, "base_model", base)
         object.__setattr__(self, "_head", head)
         object.__setattr__(self, "_fast", fast)
 
@@ -339,20 +339,21 @@ class Backbone(nn.Module):
         (``[B, n, d]``) is prepended to every row (the reference). Training keeps the prompt on every
         row: with gradients the second pass re-reads every weight, and a batch of 4 rows measured no
         faster (docs/PERF.md)."""
-        if prompt is not None and prompt.dim() == 2 and self._kind.prefix_cache and not torch.is_grad_enabled():
+        if prompt is not None and prompt.dim() == 2 and self.kind_strategy.prefix_cache and not torch.is_grad_enabled():
             if prompt.shape[-1] != self.embed_dim:
                 raise ValueError(f"prompt dimension {prompt.shape[-1]} != backbone embedding dim {self.embed_dim}")
-            return self._kind.prefix_slot_hidden(self, batch, prompt)
+            return self.kind_strategy.prefix_slot_hidden(self, batch, prompt)
         emb, mask, n = self._inputs(batch, prompt)
-        return self._kind.slot_hidden(self, batch, emb, mask, n)
+        return self.kind_strategy.slot_hidden(self, batch, emb, mask, n)
 
     def _full_logits(self, batch: Batch, prompt=None) -> torch.Tensor:
         """The slow reference: run the whole HF model and take the logits at the slot."""
         emb, mask, n = self._inputs(batch, prompt)
-        return self._kind.full_logits(self, batch, emb, mask, n)
+        return self.kind_strategy.full_logits(self, batch, emb, mask, n)
 
     def slot_logits(self, batch: Batch, prompt=None, label_ids=None) -> torch.Tensor:
-        """Logits at the slot, float32 (float64 on a float64 backbone): ``[B, vocab]``, or ``[B, C]`` for ``label_ids`` (C ids).
+        """Logits at the slot, float32 (float64 on a float64 backbone): ``[B, vocab]``, or ``[B, C]`` for
+        ``label_ids`` (C ids).
 
         ``prompt``: None, ``[n, d]`` (shared by the batch) or ``[B, n, d]``; gradients flow to it.
         With ``label_ids`` and a linear LM head only those rows of the head are computed.
@@ -372,7 +373,7 @@ class Backbone(nn.Module):
                     weight, bias = weight[idx], None if bias is None else bias[idx]
                 logits = nn.functional.linear(h, weight, bias)
             else:
-                logits = self._kind.head_logits(head, h)
+                logits = self.kind_strategy.head_logits(head, h)
                 if label_ids is not None:
                     logits = logits[:, torch.as_tensor(label_ids, device=logits.device)]
             cap = getattr(self.model.config, "final_logit_softcapping", None)

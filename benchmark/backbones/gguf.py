@@ -34,8 +34,9 @@ def prepare_gguf(entry: BackboneEntry, *, quiet: bool = False) -> pathlib.Path:
     dest = gguf_cache_dir(entry)
     if (dest / ".complete").exists():
         return dest
-    from benchmark import assets
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from benchmark import assets
     root = assets.extract(entry.ref)
     gguf = root / entry.gguf_file
     if not gguf.exists():

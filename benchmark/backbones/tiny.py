@@ -10,7 +10,6 @@ import torch
 from benchmark.backbones.kinds import KINDS
 from benchmark.errors import UserError
 
-
 TINY_CORPUS = [
     "It was terrible .", "It was bad .", "It was maybe fine .", "It was good .", "It was great .",
     "the film was a delight . It was great .", "the plot was dull and the acting bad . It was terrible .",
@@ -65,8 +64,14 @@ def build_tiny(kind: str, *, seed: int = 0, tokenizer=None, **config_overrides):
 
 
 def _tiny_model(kind: str, tok, *, seed: int = 0, **overrides):
-    from transformers import (BertConfig, BertForMaskedLM, LlamaConfig, LlamaForCausalLM, T5Config,
-                              T5ForConditionalGeneration)
+    from transformers import (
+        BertConfig,
+        BertForMaskedLM,
+        LlamaConfig,
+        LlamaForCausalLM,
+        T5Config,
+        T5ForConditionalGeneration,
+    )
     torch.manual_seed(seed)
     vocab = len(tok)
     # eager attention is put in the config before the model is built, so that sub-configs copied at

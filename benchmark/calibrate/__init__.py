@@ -2,7 +2,7 @@
 validation rows only (``python -m benchmark calibrate``; the rules are in docs/CALIBRATION.md).
 
 The paper's settings were made for T5-base on a GPU; on another backbone they may leave the
-prompt where it started (issue 10: PT on smollm2-135m scored the same before and after tuning).
+prompt where it started (docs/CALIBRATION.md).
 This module measures, never on test rows:
 
 * **downstream tuning**: validation accuracy against steps for every (task, init, lr) of a small
@@ -13,7 +13,7 @@ This module measures, never on test rows:
   norm drift (how far meta-training carries it from the embedding scale);
 * **PPT**: its pre-training curve at the chosen rate, with a budget comparable to Prompt-MAML's
   (rows through the backbone).
-* **stability** (issue 18): prompt-tuning curves over at least 3 split seeds (each seed draws its
+* **stability**: prompt-tuning curves over at least 3 split seeds (each seed draws its
   own few-shot training and validation rows; the test rows are never read), from each starting
   prompt (PT: a fresh prompt per seed; PPT and MetaPT: the shared artefact ``run`` tunes from),
   for every (learning rate, budget) schedule, validated every ``eval_every`` steps and never

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from benchmark.calibrate.grid import Grid
 
 SMOOTH = 3                # evaluations in the trailing mean that finds where a curve flattens
 
@@ -39,7 +42,7 @@ def plateau(evaluations, n_val: int) -> dict:
             "initial": float(raw[0]), "flat": i < len(steps) - 1 and len(steps) > SMOOTH, "stall": longest}
 
 
-def _ceil_to(x: int, unit: int) -> int:
+def ceil_to(x: int, unit: int) -> int:
     return int(math.ceil(x / unit) * unit)
 
 
@@ -58,9 +61,10 @@ def choose_tuning(curves: dict, grid: Grid, cfg: dict) -> dict:
     best = max(table, key=lambda r: (round(r["mean_best"], 6), -r["mean_plateau_step"]))
     steps = best["latest_plateau_step"] if best["all_flat"] else grid.steps
     # two more evaluations than the latest plateau: room for the smoothing lag and one noisy evaluation
-    max_steps = min(grid.steps, _ceil_to(max(steps, grid.eval_every), grid.eval_every) + 2 * grid.eval_every)
+    max_steps = min(grid.steps, ceil_to(max(steps, grid.eval_every), grid.eval_every) + 2 * grid.eval_every)
     per_epoch = math.ceil(cfg["n_train"] / cfg["tune"]["batch_size"])
-    fragment = {"lr": float(best["lr"]), "max_steps": int(max_steps), "max_epochs": int(math.ceil(max_steps / per_epoch)),
+    fragment = {"lr": float(best["lr"]), "max_steps": int(max_steps),
+                "max_epochs": int(math.ceil(max_steps / per_epoch)),
                 "warmup_steps": int(0.1 * max_steps), "eval_every": int(grid.eval_every),
                 "patience": int(max(2, best["stall"] + 1))}
     return {"table": table, "chosen": best, "tune": fragment}
@@ -133,7 +137,7 @@ def cell_outcome(curve: dict, *, cadence: int, patience: int, smooth: int, full_
             "kept_start": full["kept_step"] == 0}
 
 
-def _pooled_sd(groups: list[list[float]]) -> float:
+def pooled_sd(groups: list[list[float]]) -> float:
     """Square root of the mean of the groups' between-seed variances (ddof 1)."""
     var = [float(np.var(g, ddof=1)) for g in groups if len(g) > 1]
     return float(math.sqrt(np.mean(var))) if var else float("nan")
@@ -149,7 +153,7 @@ def choose_stable(scores: dict) -> dict:
     for order, (setting, groups) in enumerate(scores.items()):
         vals = list(groups.values())
         mean = float(np.mean([np.mean(v) for v in vals]))
-        sd = _pooled_sd(vals)
+        sd = pooled_sd(vals)
         table.append({"setting": setting, "mean": mean, "sd": sd, "objective": mean - (0.0 if math.isnan(sd) else sd),
                       "seeds": min(len(v) for v in vals), "order": order})
     table.sort(key=lambda r: (-round(r["objective"], 9), round(r["sd"], 9), r["order"]))
@@ -193,7 +197,7 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
 
         def stat(field):
             return {"mean": float(np.mean([np.mean([o[field] for o in per]) for per in outs.values() if per])),
-                    "sd": _pooled_sd([[o[field] for o in per] for per in outs.values() if per])}
+                    "sd": pooled_sd([[o[field] for o in per] for per in outs.values() if per])}
 
         rows.append(dict(settings[r["setting"]], name=r["setting"], objective=r["objective"],
                          heldout=stat("heldout"), kept_val=stat("kept_val"), kept_step=stat("kept_step"),
@@ -205,9 +209,10 @@ def stability_table(curves: dict, grid, cfg: dict) -> dict:
     best = next(r for r in rows if r["window_pick"] == "latest")
     per_epoch = math.ceil(cfg["n_train"] / cfg["tune"]["batch_size"])
     fragment = {"lr": best["lr"], "max_steps": best["steps"], "max_epochs": int(math.ceil(best["steps"] / per_epoch)),
-                "warmup_steps": int(0.1 * best["steps"]), "eval_every": best["eval_every"], "patience": best["patience"],
+                "warmup_steps": int(0.1 * best["steps"]), "eval_every": best["eval_every"],
+                "patience": best["patience"],
                 "select_smooth": best["select_smooth"], "full_window": best["full_window"]}
-    from benchmark.train import TrainConfig   # torch: imported where used, so `--help` stays fast
+    from benchmark.train import TrainConfig  # torch: imported where used, so `--help` stays fast
 
     for name in ("full_window",):   # a default the profile leaves unset stays unset (cell keys)
         if name not in cfg["tune"] and fragment[name] == TrainConfig.__dataclass_fields__[name].default:

@@ -55,7 +55,7 @@ class Points:
 BASE_FIELDS = ("backbone", "prompt_tokens", "max_length", "bf16", "n_train", "n_val", "data_source", "seeds")
 
 
-def _base_key(cfg: dict) -> dict:
+def base_key(cfg: dict) -> dict:
     """The settings every point depends on (a point from another backbone or split is never reused)."""
     return {k: cfg[k] for k in BASE_FIELDS}
 
@@ -169,19 +169,19 @@ class _maml_precision:
 def alpha_losses(ctx, grid: Grid, init: str) -> dict:
     """Mean meta-validation query loss after one inner step from the initial prompt, per alpha (and 0:
     no adaptation, the reference). Cheap: one support backward per alpha, no meta-training."""
-    from benchmark.maml import _batched_adapt, _rows
+    from benchmark.maml import batched_adapt, select_rows
 
     _, texts, labels, tasks, backbone, scorer, prompt, mcfg, sampler = _meta_setup(ctx, grid, init)
     val = sampler.validation_tasks()
     m = len(val[0][1])
-    q_texts, q_labels = _rows(texts, labels, [i for _, q in val for i in q])
+    q_texts, q_labels = select_rows(texts, labels, [i for _, q in val for i in q])
     out = {}
     with _maml_precision(backbone, mcfg.bf16):
         for alpha in [0.0, *grid.alphas]:
             weight = prompt.weight.detach().clone().requires_grad_(True)
             if alpha:
                 with torch.enable_grad():
-                    adapted = _batched_adapt(weight, scorer, texts, labels, val, float(alpha), 1,
+                    adapted = batched_adapt(weight, scorer, texts, labels, val, float(alpha), 1,
                                              create_graph=False).detach()
             else:
                 adapted = weight.detach().unsqueeze(0).repeat(len(val), 1, 1)
@@ -241,7 +241,8 @@ def ppt_curve(ctx, grid: Grid, init: str, lr: float, steps: int) -> dict:
                                        desc=f"calibrate PPT lr={lr:g}", progress=ctx.progress,
                                        restore=lambda state: None)
     n_val = len(val_idx)
-    return {"lr": lr, "steps": steps, "eval_every": eval_every, "evaluations": [[int(s), float(a)] for s, a in res.evaluations],
+    return {"lr": lr, "steps": steps, "eval_every": eval_every,
+            "evaluations": [[int(s), float(a)] for s, a in res.evaluations],
             "n_val": n_val, "rows": len(train_idx), "rows_forward_backward": res.steps * tcfg.batch_size,
             "row_norm_initial": start_norm, "row_norm_final": row_norms(prompt.weight), "wall_s": res.wall_s,
             "plateau": plateau(res.evaluations, n_val)}
@@ -268,9 +269,9 @@ def start_prompt(ctx, start: str, *, cached_only: bool):
 def stability_curve(ctx, task: str, start: str, init, lr: float, steps: int, eval_every: int, seed: int,
                     *, warmup_steps: int | None = None, on_eval=None) -> dict:
     """Prompt tuning on seed ``seed``'s few-shot split from ``init`` (a tensor, or the name of a prompt
-    init: a fresh prompt of that init for this seed, as PT makes), for ``steps`` steps at ``lr`` (warm-up 10 %), validated every
-    ``eval_every`` steps and never early-stopped. Each validation also keeps which validation rows
-    were right (``correct``: one "0"/"1" string per evaluation), so any patience, cadence and
+    init: a fresh prompt of that init for this seed, as PT makes), for ``steps`` steps at ``lr`` (warm-up
+    10 %), validated every ``eval_every`` steps and never early-stopped. Each validation also keeps which
+    validation rows were right (``correct``: one "0"/"1" string per evaluation), so any patience, cadence and
     smoothing can be replayed on the curve afterwards, and on either half of the validation rows.
 
     ``warmup_steps`` replaces the 10 % warm-up; ``on_eval(prompt, predictions)``, if given, is called

@@ -88,7 +88,7 @@ def check(cfg: dict, grid: Grid, ctx) -> None:
 
 
 
-STARTS = ("pt", "ppt", "metapt", "metapt_y")   # metapt_y: the label-cluster Prompt-MAML prompt
+STARTS = ("pt", "ppt", "metapt", "metapt_y")   # metapt_y: the Prompt-MAML prompt meta-trained on label meta tasks
 
 
 def check_stability(grid: Grid) -> None:

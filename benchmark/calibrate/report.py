@@ -15,7 +15,7 @@ from benchmark.io import write_json
 
 def fragment_profile(cfg_profile: str, fragment: dict) -> dict:
     """The profile that the fragment makes: ``cfg_profile`` with the fragment merged over it, validated."""
-    cfg = config_mod._merge(config_mod.load_profile(cfg_profile), copy.deepcopy(fragment))
+    cfg = config_mod.merge(config_mod.load_profile(cfg_profile), copy.deepcopy(fragment))
     config_mod.validate(cfg)
     return cfg
 
@@ -105,16 +105,19 @@ def _tuning_section(cfg: dict, grid: Grid, summary: dict) -> list:
              f"{grid.steps} steps per curve, validated every {grid.eval_every}, warm-up 10 %, never early-stopped; "
              f"seed {cfg['seeds'][0]}. *best*: the best trailing mean of {SMOOTH} evaluations; *flat at*: the first "
              "evaluation within one validation row of it.", "",
-             "| task | init | lr | val at 0 | best | flat at | row norm 0 -> end | wall s |", "|---|---|---|---|---|---|---|---|"]
+             "| task | init | lr | val at 0 | best | flat at | row norm 0 -> end | wall s |",
+             "|---|---|---|---|---|---|---|---|"]
     for task in grid.tasks:
         for init in grid.inits:
             for lr in grid.lrs:
                 r = summary["curves"][f"{task}|{init}|{lr}"]
                 p = r["plateau"]
                 lines.append(f"| {task} | {init} | {lr:g} | {p['initial']:.3f} | {p['smoothed_best']:.3f} | "
-                             f"{p['step']}{'' if p['flat'] else ' (rising)'} | {r['row_norm_initial']['median']:.2f} -> "
+                             f"{p['step']}{'' if p['flat'] else ' (rising)'} | "
+                             f"{r['row_norm_initial']['median']:.2f} -> "
                              f"{r['row_norm_final']['median']:.2f} | {r['wall_s']:.0f} |")
-    lines += ["", "Mean over the tasks:", "", "| init | lr | mean val at 0 | mean best | mean flat at |", "|---|---|---|---|---|"]
+    lines += ["", "Mean over the tasks:", "", "| init | lr | mean val at 0 | mean best | mean flat at |",
+              "|---|---|---|---|---|"]
     for row in sorted(t["table"], key=lambda r: -r["mean_best"]):
         lines.append(f"| {row['init']} | {row['lr']:g} | {row['mean_initial']:.3f} | {row['mean_best']:.3f} | "
                      f"{row['mean_plateau_step']:.0f} |")
@@ -122,9 +125,11 @@ def _tuning_section(cfg: dict, grid: Grid, summary: dict) -> list:
     lines += ["", f"**Chosen:** `prompt_init: {c['init']}`, `tune.lr: {c['lr']:g}`; budget "
               f"`tune.max_steps: {t['tune']['max_steps']}` ("
               + (f"latest plateau {c['latest_plateau_step']} + 2 evaluations" if c["all_flat"] else
-                 f"all {grid.steps} steps: a chosen curve still rose at the end, so rerun with more --steps") + "), warm-up "
+                 f"all {grid.steps} steps: a chosen curve still rose at the end, so rerun with more --steps")
+              + "), warm-up "
               f"{t['tune']['warmup_steps']}, patience {t['tune']['patience']} evaluations (the longest stall before "
-              "a plateau, + 1). Apply the same budget to FT only after checking its curve; FT was not calibrated here.", ""]
+              "a plateau, + 1). Apply the same budget to FT only after checking its curve; "
+              "FT was not calibrated here.", ""]
     return lines
 
 
@@ -144,12 +149,15 @@ def _rest(cfg: dict, grid: Grid, summary: dict, lines: list) -> str:
         lines += ["", f"Meta tasks ({alpha['summary'].get('grouping')}, K={alpha['summary'].get('k_effective')}): "
                   f"sizes {[tk['size'] for tk in alpha['summary']['tasks']]}; label purity (share of rows carrying "
                   f"their task's commonest label) {purity['overall']}, per task {purity['per_task']}.", "",
-                  f"Outer rate beta: {grid.maml_steps} meta-steps at alpha {mm['alpha_chosen']:g}, meta-validated every "
+                  f"Outer rate beta: {grid.maml_steps} meta-steps at alpha {mm['alpha_chosen']:g}, "
+                  "meta-validated every "
                   f"{grid.maml_eval_every}:", "",
-                  "| beta | meta-val at 0 | best (step) | above initial | row norm 0 -> kept | relative distance | wall s |",
+                  "| beta | meta-val at 0 | best (step) | above initial | row norm 0 -> kept | relative distance "
+                  "| wall s |",
                   "|---|---|---|---|---|---|---|"]
         for b, r in mm["betas"].items():
-            lines.append(f"| {float(b):g} | {r['initial_val_accuracy']:.3f} | {r['best_val_accuracy']:.3f} ({r['best_step']}) | "
+            lines.append(f"| {float(b):g} | {r['initial_val_accuracy']:.3f} | "
+                         f"{r['best_val_accuracy']:.3f} ({r['best_step']}) | "
                          f"{'yes' if r['above_initial'] else 'no'} | {r['row_norm_initial']['median']:.2f} -> "
                          f"{r['row_norm_kept']['median']:.2f} | {r['distance_kept']:.3f} | {r['wall_s']:.0f} |")
         lines += ["", f"**Chosen:** alpha {mm['alpha_chosen']:g}, " +
@@ -162,9 +170,11 @@ def _rest(cfg: dict, grid: Grid, summary: dict, lines: list) -> str:
         lines += ["## PPT pre-training", "",
                   f"lr {p['lr']:g}, {p['steps']} steps ({p['rows_forward_backward']} rows forward + backward; "
                   f"the same number Prompt-MAML's calibration runs put through per run), {p['rows']} training rows, "
-                  f"{p['n_val']} validation rows: accuracy {p['plateau']['initial']:.3f} -> best {p['plateau']['best']:.3f}, "
-                  f"flattens at step {p['plateau']['step']}{'' if p['plateau']['flat'] else ' (still rising)'}; row norm "
-                  f"{p['row_norm_initial']['median']:.2f} -> {p['row_norm_final']['median']:.2f}; {p['wall_s']:.0f} s.", ""]
+                  f"{p['n_val']} validation rows: accuracy {p['plateau']['initial']:.3f} -> "
+                  f"best {p['plateau']['best']:.3f}, "
+                  f"flattens at step {p['plateau']['step']}{'' if p['plateau']['flat'] else ' (still rising)'}; "
+                  f"row norm {p['row_norm_initial']['median']:.2f} -> {p['row_norm_final']['median']:.2f}; "
+                  f"{p['wall_s']:.0f} s.", ""]
     lines += ["## Profile fragment", "", "`profile-fragment.yaml` (merge into a profile, or pass as overrides):", "",
               "```", *("--set " + o for o in _overrides(summary["fragment"])), "```", "",
               f"This invocation's wall time {summary['wall_s']:.0f} s ({summary['points_run']} points run, "
@@ -227,7 +237,8 @@ def stability_section(cfg: dict, grid: Grid, st: dict) -> list:
     frag = st["tune"]
     lines += ["", f"**Chosen:** {best['name']}: " + ", ".join(f"`tune.{k}: {v}`" for k, v in frag.items()) + ".",
               "", "*pick*: which checkpoint of the winning window is kept: its latest (what `fit` keeps, so the "
-              "choice is among these), or its best raw validation (replayed to compare); the profile's `tune.full_window` "
+              "choice is among these), or its best raw validation (replayed to compare); "
+              "the profile's `tune.full_window` "
               f"({'true' if best.get('full_window') else 'false'}) is replayed as `fit` runs it.", ""]
     return lines
 

@@ -24,7 +24,7 @@ import pathlib
 
 import numpy as np
 
-from benchmark.calibrate.choice import _pooled_sd, cell_outcome
+from benchmark.calibrate.choice import cell_outcome, pooled_sd
 from benchmark.errors import UserError
 from benchmark.io import read_json
 
@@ -100,7 +100,7 @@ def summarise(pairs: list[dict]) -> dict:
     return {"pairs": len(pairs),
             "arithmetic_sd_heldout": math.sqrt(float(np.mean(np.square(d_held))) / 2),
             "arithmetic_sd_last": math.sqrt(float(np.mean(np.square(d_last))) / 2),
-            "between_seed_sd_heldout": _pooled_sd(list(by_group.values())),
+            "between_seed_sd_heldout": pooled_sd(list(by_group.values())),
             "flips_last": float(np.mean([p["flips_last"] for p in pairs])),
             "flips_mean": float(np.mean([p["flips_mean"] for p in pairs])),
             "same_kept_step": int(sum(p["kept_step"][0] == p["kept_step"][1] for p in pairs)),

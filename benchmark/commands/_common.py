@@ -5,9 +5,7 @@ import argparse
 import pathlib
 import sys
 
-from benchmark import config as config_mod
-from benchmark import paths
-from benchmark import settings
+from benchmark import config as config_mod, paths, settings
 
 
 def seed_list(text: str) -> list[int]:

@@ -11,7 +11,6 @@ they record the same processor, thread count and arithmetic settings as this pro
 """
 from __future__ import annotations
 
-import os
 import pathlib
 import sys
 
@@ -45,9 +44,11 @@ def add_arguments(parser) -> None:
                         help="instead of cells: compare this calibration folder's stability curves with "
                              "--against's (the same `calibrate --stability-only` run twice, the second under "
                              "other arithmetic), on validation rows only")
-    parser.add_argument("--against", type=pathlib.Path, metavar="DIR", help="the twin calibration folder (with --curves)")
+    parser.add_argument("--against", type=pathlib.Path, metavar="DIR",
+                        help="the twin calibration folder (with --curves)")
     parser.add_argument("--profile", default=None,
-                        help="with --curves: the profile whose selection rule is replayed (default: the default profile)")
+                        help="with --curves: the profile whose selection rule is replayed "
+                             "(default: the default profile)")
 
 
 def _finished(root: pathlib.Path, suite: str) -> dict:
@@ -192,6 +193,9 @@ def read_env(folder: pathlib.Path) -> dict | None:
 
 
 def run(args) -> int:
+    """Rerun the sampled cells (or read them from ``--also``), compare each with its first run, and write the table.
+    Long because the sample, the reruns and the comparison share the cells' keys and the output folder; the
+    statistics are in ``reports/agreement.py``."""
     from benchmark import config, paths, runner
     from benchmark.io import atomic_path, write_json
     from reports import agreement
@@ -237,7 +241,8 @@ def run(args) -> int:
             print(f"[{i}/{len(chosen)}] {cell.describe()}: rerunning", file=sys.stderr)
             again = runner.run_cell(cell, out, progress=not args.no_progress)
             if again["status"] != "done":
-                raise UserError(f"rerun of {cell.describe()} failed: {again.get('error')} (log: {out}/logs/{cell.key}.log)")
+                raise UserError(f"rerun of {cell.describe()} failed: {again.get('error')} "
+                                f"(log: {out}/logs/{cell.key}.log)")
         row = {"method": key[0], "task": key[1], "seed": key[2], "key": cell.key,
                **agreement.compare(first, again), "wall_s": again.get("wall_s"),   # the rerun's own, resumed or not
                "rerun_in": str(found_in) if found_in is not None and found_in != out else None}

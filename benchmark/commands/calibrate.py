@@ -67,19 +67,22 @@ def add_arguments(parser) -> None:
                         help="pseudo (MetaPT's and PPT's pool, default) or labelled (cheaper: no corpus annotation)")
     parser.add_argument("--no-maml", action="store_true", help="skip the Prompt-MAML calibration")
     parser.add_argument("--no-ppt", action="store_true", help="skip the PPT curve")
-    parser.add_argument("--stab-seeds", type=seed_list, metavar="SEEDS", help=f"split seeds of the stability curves, at least 3 "
+    parser.add_argument("--stab-seeds", type=seed_list, metavar="SEEDS",
+                        help=f"split seeds of the stability curves, at least 3 "
                         f"(default {','.join(map(str, g.stab_seeds))})")
     parser.add_argument("--starts", help=f"starting prompts of the stability curves, of {', '.join(STARTS)} "
                         f"(default {','.join(g.starts)})")
     parser.add_argument("--schedules", help="lr:steps pairs of the stability curves (default "
                         + ",".join(f"{lr:g}:{n}" for lr, n in g.schedules) + ")")
-    parser.add_argument("--patiences", help=f"patiences replayed, in validations (default {','.join(map(str, g.patiences))})")
+    parser.add_argument("--patiences",
+                        help=f"patiences replayed, in validations (default {','.join(map(str, g.patiences))})")
     parser.add_argument("--cadences", help=f"validation cadences replayed, in steps; multiples of --eval-every "
                         f"(default {','.join(map(str, g.cadences))})")
     parser.add_argument("--smooths", help=f"validations in the selection's trailing mean (default "
                         f"{','.join(map(str, g.smooths))}; 1 = the raw accuracy)")
-    parser.add_argument("--picks", help=f"which checkpoint of the winning window is kept, replayed where smoothing > 1: "
-                        f"latest and/or best (default {','.join(g.picks)}; `fit` keeps the latest, so only latest can be chosen)")
+    parser.add_argument("--picks", help="which checkpoint of the winning window is kept, replayed where smoothing > 1: "
+                        f"latest and/or best (default {','.join(g.picks)}; "
+                        "`fit` keeps the latest, so only latest can be chosen)")
     parser.add_argument("--cached-starts", action="store_true",
                         help="PPT / MetaPT starts only where their artefact is already built (skip, never build)")
     parser.add_argument("--no-stability", action="store_true", help="skip the stability curves")
@@ -110,7 +113,8 @@ def run(args) -> int:
                 picks=[t.strip() for t in args.picks.split(",") if t.strip()] if args.picks else g.picks,
                 cached_starts=args.cached_starts)
     if grid.stability_only and not grid.stability:
-        raise UserError("calibrate: --stability-only with --no-stability leaves nothing to measure; allowed: one of them")
+        raise UserError("calibrate: --stability-only with --no-stability leaves nothing to measure; "
+                        "allowed: one of them")
     cfg = resolve_profile(args, stream=sys.stderr)
     out = args.out or paths.cache_dir() / "calibration" / cfg["profile"]
     calibrate(cfg, grid, out, progress=not args.no_progress)

@@ -115,8 +115,7 @@ def _quietly(load, *args):
 
 def _truncation_line(spec, rows, profile) -> str:
     """What the profile's max_length cuts in this task's rows, or why that cannot be said here."""
-    from benchmark import backbones
-    from benchmark import config as config_mod
+    from benchmark import backbones, config as config_mod
     from benchmark.truncation import describe, task_truncation
 
     name = profile or config_mod.choose_default_profile()[0]
@@ -146,7 +145,8 @@ def _show(args) -> int:
         sizes += " (" + ", ".join(f"{w}: {c}" for w, c in zip(spec.label_words, counts)) + ")"
     print(f"rows: {sizes}")
     if spec.classes:
-        print("labels: " + ", ".join(f"{i}={c} -> {w!r}" for i, (c, w) in enumerate(zip(spec.classes, spec.label_words))))
+        pairs = enumerate(zip(spec.classes, spec.label_words))
+        print("labels: " + ", ".join(f"{i}={c} -> {w!r}" for i, (c, w) in pairs))
     print("truncation: " + _truncation_line(spec, rows, args.profile))
     if args.split == "pool":
         view = rows.subset(range(min(args.n, len(rows))))
@@ -189,7 +189,8 @@ def _model_refs(cfg: dict) -> list[tuple[str, str, str, str]]:
 
 
 def _check(args) -> int:
-    """Every asset of a profile, checked before a GPU-day is spent; exit 1 when something will fail."""
+    """Every asset of a profile, checked before a GPU-day is spent; exit 1 when something will fail.
+    Long because it walks every asset kind of a profile (tasks, backbone, encoder) and prints one line per check."""
     from benchmark import config as config_mod, hub, sources
 
     if args.sample < 0:
@@ -205,7 +206,7 @@ def _check(args) -> int:
                                          f"the paper's data is needed (`data fetch` checks the archives)")]))
         specs = []
     for spec in specs:
-        params = data._paper_params(spec)
+        params = data.paper_params(spec)
         fmt = params.get("format")
         if spec.user or not spec.paper_source:
             lines = [("ok", "user task: its own file " + str(spec.data))]
@@ -261,4 +262,5 @@ def run(args) -> int:
         return _fetch(args)
     if action == "show":
         return _show(args)
-    raise UserError("missing action: use `data list`, `data fetch [NAME…]`, `data show NAME` or `data check [--online]`")
+    raise UserError("missing action: use `data list`, `data fetch [NAME…]`, `data show NAME` "
+                    "or `data check [--online]`")

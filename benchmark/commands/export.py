@@ -107,6 +107,9 @@ def _readme(*, prompt_path, meta, backbone_name, ref, revision, bb, n, words) ->
 
 def export_peft(prompt_arg: str, out_dir: str, *, backbone: str | None = None, length: int | None = None,
                 label_words: str | None = None) -> pathlib.Path:
+    """Write the prompt at ``prompt_arg`` as a PEFT prompt-tuning adapter in ``out_dir``.
+    Long because the checks of the prompt against the backbone come first and PEFT's model must be built around the
+    prompt to save it."""
     from benchmark import backbones
     from benchmark.prompt import load_prompt
 

@@ -7,10 +7,12 @@ HELP = "list suites, methods, tasks, profiles and settings"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("what", nargs="?", default="all", choices=["all", "suites", "methods", "tasks", "profiles", "settings"],
+    parser.add_argument("what", nargs="?", default="all",
+                        choices=["all", "suites", "methods", "tasks", "profiles", "settings"],
                         help="what to list (settings: every key with its paper value, what it allows and what it does)")
     parser.add_argument("--profile", default="cpu",
-                        help="the profile whose axis caps the suites' points are shown under (default: cpu, the offline default)")
+                        help="the profile whose axis caps the suites' points are shown under "
+                             "(default: cpu, the offline default)")
 
 
 def _points(suite: dict, profile: dict) -> str:

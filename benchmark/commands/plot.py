@@ -25,11 +25,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    """Render the chosen tables and figures from a results folder.
+    Long because it is a dispatch over every table and figure with their ``NoData`` and warning handling in one
+    place."""
     from benchmark import paths
     from benchmark.errors import unknown
-    from reports import claims
-    from reports import evidence
-    from reports import results as results_mod
+    from reports import claims, evidence, results as results_mod
     from reports.figures import FIGURES, NoData
     from reports.tables import NO_RESULTS, TABLES
 

@@ -22,8 +22,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from benchmark import paths
-    from reports import plan as plan_mod
-    from reports import results as results_mod
+    from reports import plan as plan_mod, results as results_mod
 
     if args.suite not in plan_mod.SUITE_CLAIMS:
         raise UserError(f"no claim of the paper is tested on suite {args.suite!r}; suites with claims: "

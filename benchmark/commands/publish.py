@@ -45,6 +45,8 @@ def compact_cell(record: dict) -> str:
 
 
 def run(args) -> int:
+    """Copy the finished cells of ``--results`` into ``--to``, compact, and swap them in whole.
+    Long because every refusal comes before the first file is written, and the swap must follow in the same function."""
     from benchmark import RESULTS_FORMAT, paths, runner
     from benchmark.io import CorruptCacheEntry, read_json
 

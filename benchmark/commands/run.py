@@ -7,8 +7,14 @@ import sys
 import time
 
 from benchmark import config as config_mod
-from benchmark.commands._common import (add_profile_options, add_results_option, cell_settings, print_reductions,
-                                        resolve_profile, results_dir)
+from benchmark.commands._common import (
+    add_profile_options,
+    add_results_option,
+    cell_settings,
+    print_reductions,
+    resolve_profile,
+    results_dir,
+)
 from benchmark.errors import UserError
 from benchmark.executors import EXECUTORS
 
@@ -67,7 +73,9 @@ def _print_truncation(cells, cfg) -> None:
 
 
 def run(args) -> int:
-    """Check everything first (exit 2 and nothing written on a bad input), then run the cells."""
+    """Check everything first (exit 2 and nothing written on a bad input), then run the cells.
+    Long because every check runs before anything is written, in the order the refusals are documented; each step it
+    calls is one function."""
     import errno
 
     from benchmark import preflight, run_plan, runner

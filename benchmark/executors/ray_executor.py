@@ -225,8 +225,8 @@ def plan(cells, ctx_for) -> tuple[list[tuple], dict]:
         tasks = sorted({c.task for c in group})
         pre = cfg["pretrain"]
         if any(n.pretrain_data for n in needs.values()):
-            tasks = sorted(set(tasks) | {pre["labelled_pool"]}
-                           | ({pre["unlabelled"]} if any(n.pretrain_data == "pseudo" for n in needs.values()) else set()))
+            pseudo = any(n.pretrain_data == "pseudo" for n in needs.values())
+            tasks = sorted(set(tasks) | {pre["labelled_pool"]} | ({pre["unlabelled"]} if pseudo else set()))
         data = add(("data", cfg_key), "stage_data", (cfg, tasks), [])
         for cell in group:
             n = needs[cell.method]
@@ -259,7 +259,9 @@ def _failed_record(cell, error: str) -> dict:
 
 def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress: bool = True,
               stream=None, max_retries: int = MAX_RETRIES, summary=None) -> dict:
-    """Run every missing or failed cell on Ray; the same counts (and ``summary``) as ``runner.run_cells``."""
+    """Run every missing or failed cell on Ray; the same counts (and ``summary``) as ``runner.run_cells``.
+    Long because it owns the Ray session: connect, submit the artefact stages and the cells, collect, retry and shut
+    down inside one ``try``."""
     stream = stream or sys.stderr
     from benchmark import precision, runner
     from benchmark.context import Context

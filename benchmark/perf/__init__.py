@@ -39,12 +39,35 @@ import numpy as np
 import torch
 
 from benchmark.errors import UserError
-from benchmark.perf.loops import (Variant, meta_variants, run_bf16_inits, run_ft, run_memory, run_meta,  # noqa: F401
-                                  run_score, run_tune)
-from benchmark.perf.measure import (LABEL_WORDS, RANDOM_T5, SECTIONS, PeakMemory, PerfConfig, _log,  # noqa: F401
-                                    bf16_supported, count_flops, label_words, load_backbone, machine, matmul_peak,
-                                    profile_breakdown, set_precision, synthetic_texts, timed)
 from benchmark.perf.bank import run_bank  # noqa: F401
+from benchmark.perf.loops import (  # noqa: F401
+    Variant,
+    meta_variants,
+    run_bf16_inits,
+    run_ft,
+    run_memory,
+    run_meta,
+    run_score,
+    run_tune,
+)
+from benchmark.perf.measure import (  # noqa: F401
+    LABEL_WORDS,
+    RANDOM_T5,
+    SECTIONS,
+    PeakMemory,
+    PerfConfig,
+    bf16_supported,
+    count_flops,
+    label_words,
+    load_backbone,
+    log,
+    machine,
+    matmul_peak,
+    profile_breakdown,
+    set_precision,
+    synthetic_texts,
+    timed,
+)
 from benchmark.perf.report import markdown, targets, write  # noqa: F401
 from benchmark.perf.sweep import cost_model, run_sweep  # noqa: F401
 
@@ -57,6 +80,9 @@ def _partial(path, result):
 
 
 def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
+    """Measure every selected section on one loaded backbone and return the result.
+    Long because it is the measurement script in its order (ceiling, one call per section, ceiling again); each
+    section is its own function (``loops.py``, ``bank.py``, ``sweep.py``)."""
     from benchmark import precision
     from benchmark.context import resolve_device
 
@@ -74,20 +100,20 @@ def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
     except UserError as exc:
         have_l2l = False
         info["learn2learn_note"] = f"learn2learn missing, the l2l reference engine was skipped: {exc}"
-        _log(info["learn2learn_note"])
+        log(info["learn2learn_note"])
     bf16_ok = bf16_supported(device)
     auto = precision.decide(cfg.backbone if cfg.backbone not in RANDOM_T5 else "t5-base", str(device))
     auto_bf16 = bool(auto["bf16"]) and bf16_ok
-    _log(precision.describe(auto))
+    log(precision.describe(auto))
     n = cfg.peak_n or (8192 if device.type == "cuda" else 2048)
-    _log(f"matmul ceiling n={n} on {device}")
+    log(f"matmul ceiling n={n} on {device}")
     peaks = {"fp32": matmul_peak(torch.float32, device, n)}
     if bf16_ok:
         peaks["bf16"] = matmul_peak(torch.bfloat16, device, n)
-    _log("ceiling " + ", ".join(f"{k} {v['gflops']:.0f} GFLOP/s" for k, v in peaks.items()))
+    log("ceiling " + ", ".join(f"{k} {v['gflops']:.0f} GFLOP/s" for k, v in peaks.items()))
     t0 = time.perf_counter()
     bb = load_backbone(cfg.backbone, device)
-    _log(f"backbone {cfg.backbone} ({bb.n_params() / 1e6:.1f}M) loaded in {time.perf_counter() - t0:.1f} s")
+    log(f"backbone {cfg.backbone} ({bb.n_params() / 1e6:.1f}M) loaded in {time.perf_counter() - t0:.1f} s")
     words = label_words(bb)
     texts = synthetic_texts(max(400, 4 * 2 * cfg.k * cfg.m), seed=cfg.seed)
     labels = np.arange(len(texts)) % len(words)
@@ -103,14 +129,15 @@ def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
     }
     sections = set(cfg.sections)
     # memory first: the step's peak RSS is read in a process no earlier section has fragmented (after
-    # the meta section the same chunk measured 4.7 GB instead of 2.8 GB on a 2-core Xeon)
+    # the meta section the same chunk reads far more; docs/PERF.md)
     steps = [("memory", "memory", lambda: run_memory(cfg, bb, device, texts, labels)),
              ("meta", "meta_step", lambda: run_meta(cfg, bb, device, bf16_ok, have_l2l, texts, labels)),
              ("bf16-inits", "bf16_inits", lambda: run_bf16_inits(cfg, bb, device, texts, labels)),
              ("tune", "tune", lambda: run_tune(cfg, bb, device, bf16_ok, texts, labels, auto_bf16)),
              ("bank", "bank", lambda: run_bank(cfg, bb, device, texts, labels, auto_bf16, peaks)),
              ("score", "score", lambda: run_score(cfg, bb, device, bf16_ok, auto_bf16)),
-             ("ft", "ft", lambda: run_ft(cfg, bb, device, _ft_precisions(cfg, bf16_ok, auto_bf16), texts, labels, auto_bf16)),
+             ("ft", "ft", lambda: run_ft(cfg, bb, device, _ft_precisions(cfg, bf16_ok, auto_bf16), texts, labels,
+                                         auto_bf16)),
              ("sweep", "sweep", lambda: run_sweep(cfg, bb, device, bf16_ok, have_l2l) if cfg.sweep else None)]
     for section, key, fn in steps:
         if section in sections:

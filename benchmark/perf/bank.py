@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 
-from benchmark.perf.measure import PeakRSS, PerfConfig, _log, count_flops, label_words, set_precision, timed
+from benchmark.perf.measure import PeakRSS, PerfConfig, count_flops, label_words, log, set_precision, timed
 
 BANK_SIZES = (1, 2, 4, 8, 16)
 
@@ -64,7 +64,7 @@ def run_bank(cfg: PerfConfig, bb, device, texts, labels, auto_bf16: bool, peaks:
         row = {"r": r, **{name: _row(times[name], flops[name], rss[name], r, ceiling) for name in sides}}
         row["speedup"] = row["bank"]["prompt_steps_per_s"] / row["separate"]["prompt_steps_per_s"]
         rows.append(row)
-        _log(f"bank R={r}: {row['bank']['prompt_steps_per_s']:.2f} prompt-steps/s together, "
+        log(f"bank R={r}: {row['bank']['prompt_steps_per_s']:.2f} prompt-steps/s together, "
              f"{row['separate']['prompt_steps_per_s']:.2f} apart ({row['speedup']:.2f}x)")
     return {"precision": precision, "rows_per_prompt": cfg.tune_batch, "prompt_tokens": cfg.prompt_tokens,
             "max_length": cfg.max_length, "repeats": cfg.repeats, "sizes": rows}

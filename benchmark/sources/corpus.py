@@ -16,7 +16,6 @@ from benchmark.errors import UserError, unknown
 from benchmark.sources import base
 from benchmark.sources.base import Loaded
 
-
 _SENT_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 
 

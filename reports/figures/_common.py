@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from benchmark.errors import UserError  # noqa: E402
 from reports import evidence, paper  # noqa: E402
-from reports.results import Group, describe, format_reduction  # noqa: E402
+from reports.results import Group, describe  # noqa: E402
 
 # One style per method so a method looks the same in every figure.
 STYLE = {

@@ -1,7 +1,7 @@
 """Groupings: ways to split pre-training rows into meta tasks (paper section 4.2 and 6.2).
 
 Every grouping is one function ``(texts, labels, k, seed, embeddings=None) -> np.ndarray[int]``
-giving each row a cluster id in ``0..k-1`` (a cluster may come out empty, e.g. an LDA topic no
+giving each row a meta task id in ``0..k-1`` (a meta task may come out empty, e.g. an LDA topic no
 row prefers; ``tasksets.get_tasksets`` reports that and applies its ``min_policy``).
 
 To add one: write ``tasksets/groupings/<name>.py`` with that function and add one line below.

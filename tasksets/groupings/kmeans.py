@@ -1,4 +1,4 @@
-"""K-means tasks (paper 4.2.1): cluster sentence embeddings into k groups."""
+"""K-means tasks (paper 4.2.1): cluster sentence embeddings into k meta tasks."""
 from __future__ import annotations
 
 import numpy as np

@@ -25,6 +25,10 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
 VARIANTS = {
@@ -123,7 +127,8 @@ def main(argv=None) -> int:
                                                                    for q in (0.001, 0.01, 0.5)}}
             print(f"{dtype:8s} {name:20s} ({got['capability']}): {len(moved)} of {len(cells)} cells changed, "
                   f"{sum(moved.values())} test rows; {decisions} of {len(m)} decisions (val + test) changed; "
-                  f"largest score change {delta if delta is None else f'{delta:.3g}'}; smallest margin {m.min():.3g}", file=sys.stderr)
+                  f"largest score change {delta if delta is None else f'{delta:.3g}'}; smallest margin {m.min():.3g}",
+                  file=sys.stderr)
     print(json.dumps(report, indent=1, sort_keys=True))
     return 0
 

@@ -20,9 +20,8 @@ for _sub in ("assets", "downloads", "models", "data"):
         os.symlink(_CACHE / _sub, pathlib.Path(_FRESH) / _sub)
 os.environ["METAPT_CACHE"] = _FRESH
 
-from test_regression import SMOKE_RUNS, accuracies, run_smoke  # noqa: E402
-
 from benchmark.runner import versions  # noqa: E402
+from test_regression import SMOKE_RUNS, accuracies, run_smoke  # noqa: E402
 
 if __name__ == "__main__":
     for golden, (suite, tasks) in SMOKE_RUNS.items():

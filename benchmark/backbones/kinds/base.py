@@ -23,7 +23,7 @@ def first_not_none(*values):
 
 def infill_tail(bb, close: int | None) -> list[int]:
     """``It was <slot> .`` followed by the closing special token, when the tokenizer has one."""
-    return bb._middle_ids + [bb.slot_token_id] + bb._end_ids + ([close] if close is not None else [])
+    return bb.middle_ids + [bb.slot_token_id] + bb.end_ids + ([close] if close is not None else [])
 
 
 class Kind:
@@ -59,7 +59,7 @@ class Kind:
 
     def slot_hidden(self, bb, batch, emb, mask, n: int) -> torch.Tensor:
         """[B, H] hidden state at the slot, from input embeddings ``emb`` (``n`` soft-prompt rows first)."""
-        hs = bb._base(inputs_embeds=emb, attention_mask=mask, **self.stack_kwargs)[0]
+        hs = bb.base_model(inputs_embeds=emb, attention_mask=mask, **self.stack_kwargs)[0]
         rows = torch.arange(hs.shape[0], device=hs.device)
         return hs[rows, batch.slot_index + n]
 

@@ -26,7 +26,7 @@ class Decoder(Kind):
 
     def template(self, bb):
         head = [bb.tokenizer.bos_token_id] if bb.add_bos else []
-        return head, list(bb._middle_ids), -1          # the slot is predicted at the last real token
+        return head, list(bb.middle_ids), -1          # the slot is predicted at the last real token
 
     def lm_head(self, model, base):
         if base is None or base is model:
@@ -46,14 +46,14 @@ class Decoder(Kind):
         emb = bb.model.get_input_embeddings()(batch.input_ids)
         p = prompt.to(device=emb.device, dtype=emb.dtype).unsqueeze(0)
         cache = DynamicCache()
-        name = _cache_argument(type(bb._base))
-        bb._base(inputs_embeds=p, use_cache=True, **{name: cache})
+        name = _cache_argument(type(bb.base_model))
+        bb.base_model(inputs_embeds=p, use_cache=True, **{name: cache})
         for layer in cache.layers:            # one prompt row, seen by every row of the batch
             layer.keys = layer.keys.expand(rows, -1, -1, -1)
             layer.values = layer.values.expand(rows, -1, -1, -1)
         n = p.shape[1]
         mask = torch.cat([batch.attention_mask.new_ones(rows, n), batch.attention_mask], dim=1)
-        hs = bb._base(inputs_embeds=emb, attention_mask=mask, use_cache=True, **{name: cache})[0]
+        hs = bb.base_model(inputs_embeds=emb, attention_mask=mask, use_cache=True, **{name: cache})[0]
         return hs[torch.arange(rows, device=hs.device), batch.slot_index]
 
 

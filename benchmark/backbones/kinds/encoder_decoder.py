@@ -30,7 +30,7 @@ class EncoderDecoder(Kind):
     def template(self, bb):
         # the slot index is the sentinel's place in the encoder input: informative only, the decoder
         # position 1 is scored
-        return [], infill_tail(bb, bb.eos_id), len(bb._middle_ids)
+        return [], infill_tail(bb, bb.eos_id), len(bb.middle_ids)
 
     def decoder_input_ids(self, bb, rows):
         return torch.tensor([[bb.decoder_start_id, bb.slot_token_id]] * rows, dtype=torch.long)

@@ -27,7 +27,7 @@ class Masked(Kind):
 
     def template(self, bb):
         head = [bb.cls_id] if bb.cls_id is not None else []
-        return head, infill_tail(bb, bb.sep_id), len(bb._middle_ids)
+        return head, infill_tail(bb, bb.sep_id), len(bb.middle_ids)
 
     def lm_head(self, model, base):
         if base is None or base is model:
