@@ -511,6 +511,9 @@ def run_group(members: list[Cell], out: pathlib.Path, *, progress: bool = True, 
     alone, with ``fit``'s reason, and the others go on; a failure the bank cannot pin on one prompt
     (preparing a member, an error in the shared pass) fails every member written here. A failed
     member is retried by running its group again from the start, the done members not rewritten.
+
+    Long because the failure paths (one member's NaN, a failure of the shared pass, a Ctrl-C between
+    two writes) each decide what every member's record says, and they read best side by side.
     """
     import torch
 
@@ -576,7 +579,10 @@ def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, st
     Returns the counts; ``summary`` (a ``run_summary.RunSummary``) is filled in as cells finish, so
     it holds what was done even when a KeyboardInterrupt ends the loop. With ``plan`` (a
     ``run_plan.RunPlan``) the progress counts the artefacts to build as well as the cells, each
-    weighed by its estimated cost, so the ETA is the whole run's."""
+    weighed by its estimated cost, so the ETA is the whole run's.
+
+    Long because the group and the single-cell paths share the progress, summary and Ctrl-C
+    handling that make a killed run's counts right."""
     from benchmark import context
     from benchmark.run_summary import RunSummary
 

@@ -81,6 +81,9 @@ def fit(params, loss_fn, eval_fn, n_rows: int, cfg: TrainConfig, *, seed: int = 
     ``select_initial=False`` (pre-training): the untrained parameters are scored and recorded at
     step 0 but never chosen as the best state; the result is the best *trained* checkpoint, as a
     pre-trained prompt should be (the paper keeps the best of its saved checkpoints).
+
+    Long because the loop's state (batch order, optimiser, schedule, early stopping) is restored and
+    saved as one unit around the step; split, the resume path would be spread over several functions.
     """
     params = [p for p in params if p.requires_grad]
     if not params:
