@@ -340,7 +340,7 @@ class Settings(Section):
     tune: TrainConfig = section(TrainConfig, "downstream prompt tuning (PT, PPT, MetaPT)")
     tune_group: str = setting("none", "none: each prompt cell tuned alone; task-seed: the prompt methods of one task "
                                       "and seed tuned together in one bank (their keys name the group)",
-                              one_of(_words("none", "task-seed")))
+                              one_of(_words("none", "task-seed")), optional=True)   # cells made before it: none
     ft: TrainConfig = section(TrainConfig, "full-model tuning (appendix A.1)", lr=3e-5)
     ppt: TrainConfig = section(TrainConfig, "prompt pre-training on the pseudo-labelled data (appendix A.2)",
                                max_epochs=5, eval_every=20000)
