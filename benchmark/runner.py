@@ -183,6 +183,11 @@ def _expand(suite_name: str, cfg: dict, *, tasks=None, methods=None, plan: dict 
         # `--tasks` names any registered downstream task (built-in or the user's): the suite's methods run
         # on it; a suite over pre-training data (t-SNE) keeps its own tasks
         suite_tasks += [t for t in tasks if t not in suite_tasks and data.get_task(t).role == "downstream"]
+    suite_methods = list(suite["methods"])
+    if methods and all(s.role == "downstream" for s in suite_specs):
+        # likewise `--methods` names any registered method (built-in or the user's): it runs on the
+        # suite's tasks beside, or instead of, the suite's own methods
+        suite_methods += [m for m in methods if m not in suite_methods]
     key, values = axis_values(suite, plan)
     seeds = suite.get("seeds") or plan["seeds"]
     cells = []
@@ -192,7 +197,7 @@ def _expand(suite_name: str, cfg: dict, *, tasks=None, methods=None, plan: dict 
         if key is not None:
             config_mod.set_path(point_cfg, key.split("."), value, where=f"suite {suite_name} axis")
             point = {key: value}
-        for method in suite["methods"]:
+        for method in suite_methods:
             if methods and method not in methods:
                 continue
             for task in suite_tasks:

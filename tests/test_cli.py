@@ -271,3 +271,15 @@ def test_list_settings_prints_each_key_with_its_help_and_what_it_allows(capsys):
     grouping = out.splitlines()[out.splitlines().index(next(ln for ln in out.splitlines()
                                                             if ln.startswith("pretrain.grouping "))) + 1]
     assert all(name in grouping for name in ("kmeans", "lda", "random", "label"))
+
+
+def test_a_method_outside_the_suite_runs_on_its_tasks_as_a_task_outside_it_does():
+    """`--methods` names any registered method: one the suite does not list gets the suite's cells,
+    never a silently empty run; a suite over pre-training data keeps its own methods."""
+    from benchmark import config, runner
+
+    cfg = config.load_profile("smoke")
+    cells = runner.expand("sentiment7", cfg, tasks=["sst2"], methods=["metapt_lda", "pt"])
+    assert sorted({(c.method, c.task) for c in cells}) == [("metapt_lda", "sst2"), ("pt", "sst2")]
+    assert len(cells) == 2 * len(cfg["seeds"])
+    assert not [c for c in runner.expand("tsne", cfg, methods=["pt"])]
