@@ -146,7 +146,9 @@ def _artifacts(todo: list, artifacts_dir) -> tuple[list, list]:
         if (cell.method, ctx_key) in seen:
             continue
         seen.add((cell.method, ctx_key))
-        ctx = contexts.setdefault(ctx_key, Context(cell.config, progress=False, artifacts_dir=artifacts_dir))
+        if ctx_key not in contexts:
+            contexts[ctx_key] = Context(cell.config, progress=False, artifacts_dir=artifacts_dir)
+        ctx = contexts[ctx_key]
         chain = []
         for kind, key in reversed(get_method(cell.method).artifacts(ctx)):
             folder = ctx.artifact_folder(kind, key)

@@ -461,17 +461,35 @@ def cell_record(cell: Cell, *, status: str = "done", error: str | None = None) -
             "versions": versions(), "git": git_commit(), "machine": machine(), "error": error}
 
 
+def _context_for(cell: Cell, context, progress: bool):
+    """``context`` where it holds ``cell``'s settings (prepared artefacts reused), else a new one."""
+    from benchmark.context import Context
+
+    return context if context is not None and context.cfg == cell.config else Context(cell.config, progress=progress)
+
+
+def _write_record(cell: Cell, out: pathlib.Path, record: dict, ctx, started: float, how: str = "") -> None:
+    """Close a cell's record (provenance, the bf16 decision, wall time since ``started``) and write it."""
+    from benchmark import precision
+
+    record["provenance"] = {name: ctx.provenance[name] for name in sorted(ctx.provenance)}
+    # the bf16 decision is made when the first cell of a process loads its backbone (after the
+    # record began): a cell run alone would otherwise say nothing of the arithmetic it ran in
+    record["machine"]["bf16_auto"] = precision.recorded()
+    record["wall_s"] = round(time.time() - started, 2)
+    write_json(cell_path(out, cell), record, checksum=True)
+    log.info("cell %s %s in %.1f s%s", cell.describe(), record["status"], record["wall_s"], how)
+
+
 def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=None) -> dict:
     """Run one cell and write its result JSON (status done, or failed with the reason)."""
     from baselines import get_method
-    from benchmark import precision
-    from benchmark.context import Context
 
     if cell.group:     # its key promises the group's arithmetic: the group is tuned, this cell written
         members = [Cell(cell.suite, m, cell.task, cell.seed, cell.point, cell.config, v, cell.run, cell.group)
                    for m, v in cell.group]
         return run_group(members, out, progress=progress, context=context, write=[cell])[0]
-    ctx = context if context is not None and context.cfg == cell.config else Context(cell.config, progress=progress)
+    ctx = _context_for(cell, context, progress)
     method = get_method(cell.method)
     started = time.time()
     record = cell_record(cell)
@@ -487,13 +505,7 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
             record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                           traceback=traceback.format_exc(limit=8))
             log.error("cell %s failed: %s", cell.describe(), record["error"])
-        record["provenance"] = {name: ctx.provenance[name] for name in sorted(ctx.provenance)}
-        # the bf16 decision is made when the first cell of a process loads its backbone (after the
-        # record began): a cell run alone would otherwise say nothing of the arithmetic it ran in
-        record["machine"]["bf16_auto"] = precision.recorded()
-        record["wall_s"] = round(time.time() - started, 2)
-        write_json(cell_path(out, cell), record, checksum=True)
-        log.info("cell %s %s in %.1f s", cell.describe(), record["status"], record["wall_s"])
+        _write_record(cell, out, record, ctx, started)
     return record
 
 
@@ -523,12 +535,10 @@ def run_group(members: list[Cell], out: pathlib.Path, *, progress: bool = True, 
     import torch
 
     from baselines import get_method
-    from benchmark import precision
     from benchmark.bank import PromptBank
-    from benchmark.context import Context
 
     first = members[0]
-    ctx = context if context is not None and context.cfg == first.config else Context(first.config, progress=progress)
+    ctx = _context_for(first, context, progress)
     todo = [c for c in members if cell_status(out, c) != "done"] if write is None else write
     started = time.time()
     records = {c.key: cell_record(c) for c in todo}
@@ -565,11 +575,7 @@ def run_group(members: list[Cell], out: pathlib.Path, *, progress: bool = True, 
                 else:
                     record.update(status="failed", error=f"FloatingPointError: {tuning.desc}: {result.failed}")
                     log.error("cell %s failed: %s", cell.describe(), record["error"])
-            record["provenance"] = {name: ctx.provenance[name] for name in sorted(ctx.provenance)}
-            record["machine"]["bf16_auto"] = precision.recorded()
-            record["wall_s"] = round(time.time() - started, 2)   # the group's time so far: shared, not additive
-            write_json(cell_path(out, cell), record, checksum=True)
-            log.info("cell %s %s in %.1f s (group)", cell.describe(), record["status"], record["wall_s"])
+            _write_record(cell, out, record, ctx, started, " (group)")   # wall_s: the group's so far, shared
             written.append(record)
             if on_record is not None:
                 on_record(cell, record)
