@@ -152,6 +152,21 @@ def section(kind: type, help: str, **paper_values):
     return dataclasses.field(default_factory=lambda: kind(**paper_values), metadata={"help": help, "section": kind})
 
 
+PER_SEED = "per-seed"
+DRAW = Allowed(lambda value: value == PER_SEED or (_is_int(value) and 0 <= value <= MAX_SEED),
+               lambda: f"{PER_SEED} or an integer 0..{MAX_SEED}")
+
+
+def draw_seed(cfg: dict, seed: int) -> int:
+    """The seed of the pre-training draw a cell of ``seed`` tunes from under ``cfg`` (``pretrain.draw``):
+    the cell's own seed (per-seed), the one integer given, or, where the setting is absent,
+    ``pretrain.seed`` (one artefact per configuration, as cells made before the setting were)."""
+    draw = cfg["pretrain"].get("draw")
+    if draw == PER_SEED:
+        return int(seed)
+    return int(cfg["pretrain"]["seed"] if draw is None else draw)
+
+
 def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
@@ -300,8 +315,15 @@ class PretrainConfig(Section):
     k: int = setting(10, "K: meta tasks (clusters)", POSITIVE_INT)
     m: int = setting(4, "rows per meta task's support set (and as many for its query set)", POSITIVE_INT)
     val_fraction: float = setting(0.1, "share of the pre-training rows held out for validation", number(gt=0, lt=1))
-    seed: int = setting(0, "one pre-training per configuration, reused by every task and seed",
+    seed: int = setting(0, "seed of the shared pre-training data (corpus sample, pseudo-labels, pool subsample)",
                         number(ge=0, integer=True))
+    # The prompt's init, PPT's data order and validation rows, the grouping's initialisation and
+    # Prompt-MAML's task sampling: one draw of a method's pre-training. A verdict about a method covers
+    # that randomness only when each seed draws its own (``draw_seed``).
+    draw: int | str | None = setting(None, "which draw of PPT's and MetaPT's pre-training a cell tunes from: "
+                                           "per-seed (seed s tunes from the artefact drawn with seed s), or an "
+                                           "integer (one artefact drawn with that seed, shared by every seed)",
+                                     DRAW, optional=True)   # absent: drawn with pretrain.seed (cells made before it)
 
     def validate(self, where: str = "pretrain", *, skip: tuple = ()) -> None:
         super().validate(where, skip=skip)
