@@ -153,8 +153,8 @@ def section(kind: type, help: str, **paper_values):
 
 
 PER_SEED = "per-seed"
-DRAW = Allowed(lambda value: value == PER_SEED or (_is_int(value) and 0 <= value <= MAX_SEED),
-               lambda: f"{PER_SEED} or an integer 0..{MAX_SEED}")
+DRAW = Allowed(lambda value: value is None or value == PER_SEED or (_is_int(value) and 0 <= value <= MAX_SEED),
+               lambda: f"{PER_SEED}, an integer 0..{MAX_SEED}, or null (pretrain.seed)")
 
 
 def draw_seed(cfg: dict, seed: int) -> int:
