@@ -94,11 +94,12 @@ class Context:
         return self._rows[task]
 
     def split(self, task: str, seed: int):
-        from benchmark import data
+        from benchmark import data, settings
 
         spec = data.get_task(task)
         split = data.few_shot_split(self.rows(task), n_train=self.cfg["n_train"], n_val=self.cfg["n_val"],
-                                    seed=seed, max_test=self.cfg["max_test"])
+                                    seed=seed, max_test=self.cfg["max_test"],
+                                    balanced=settings.few_shot(self.cfg) == settings.BALANCED)
         return spec, split
 
     def pretrain_label_words(self) -> list[str]:

@@ -88,6 +88,8 @@ class Cell:
         if config.get("dtype") == "float32":  # the default leaves the key as it was before dtype existed
             config = {k: v for k, v in config.items() if k != "dtype"}
         config.pop("tune_group", None)        # what it changes is the cell's group, keyed beside
+        if config.get("few_shot") == "balanced":   # the draw of cells made before the setting: their keys
+            config.pop("few_shot")
         return config
 
     def describe(self) -> str:

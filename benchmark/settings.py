@@ -152,6 +152,16 @@ def section(kind: type, help: str, **paper_values):
     return dataclasses.field(default_factory=lambda: kind(**paper_values), metadata={"help": help, "section": kind})
 
 
+BALANCED = "balanced"
+FEW_SHOT_DRAWS = ("random", BALANCED)
+
+
+def few_shot(cfg: dict) -> str:
+    """How a cell's few-shot rows are drawn under ``cfg``: ``few_shot``, or balanced where the
+    setting is absent (the draw of every cell made before it, whose keys hold no such setting)."""
+    return cfg.get("few_shot", BALANCED)
+
+
 PER_SEED = "per-seed"
 DRAW = Allowed(lambda value: value is None or value == PER_SEED or (_is_int(value) and 0 <= value <= MAX_SEED),
                lambda: f"{PER_SEED}, an integer 0..{MAX_SEED}, or null (pretrain.seed)")
@@ -357,6 +367,10 @@ class Settings(Section):
     seeds: list = setting([0, 1, 2, 3, 4], "seeds of the few-shot splits and training", SEEDS)
     n_train: int = setting(40, "training rows per task (few-shot)", POSITIVE_INT)
     n_val: int = setting(40, "validation rows per task", POSITIVE_INT)
+    few_shot: str = setting("random", "how a seed draws its training and validation rows: random (uniformly, as the "
+                                      "paper's \"randomly select\") or balanced (as equal a count per class as the "
+                                      "classes allow)", one_of(_words(*FEW_SHOT_DRAWS)),
+                            optional=True)   # absent: balanced, the draw of cells made before the setting
     max_test: int | None = setting(None, "test rows per task, at most",
                                    number(gt=0, integer=True, null="the whole test set"))
     tune: TrainConfig = section(TrainConfig, "downstream prompt tuning (PT, PPT, MetaPT)")

@@ -167,3 +167,69 @@ def test_fewer_fixed_test_rows_are_a_subset_of_more():
     small = data.few_shot_split(rows, n_train=4, n_val=4, max_test=30)
     large = data.few_shot_split(rows, n_train=4, n_val=4, max_test=120)
     assert set(small.test.ids) < set(large.test.ids) < set(data.few_shot_split(rows, n_train=4, n_val=4).test.ids)
+
+
+# -- the few-shot draw: balanced or the paper's random draw --------------------------------------
+
+def planted(share: float = 0.8, n: int = 1000) -> data.Rows:
+    """A pool whose class 0 holds ``share`` of the rows (interleaved, so any prefix has the same mix)."""
+    every = round(1 / (1 - share))
+    return make_rows([1 if i % every == every - 1 else 0 for i in range(n)], name="p")
+
+
+def test_a_random_draw_is_reproducible_and_depends_on_the_seed():
+    rows = planted()
+    a = data.few_shot_split(rows, seed=5, max_test=200, balanced=False)
+    other = data.few_shot_split(permuted(rows, 2), seed=5, max_test=200, balanced=False)
+    assert sorted(a.train.ids) == sorted(other.train.ids) and sorted(a.val.ids) == sorted(other.val.ids)
+    assert a.row_ids() == data.few_shot_split(rows, seed=5, max_test=200, balanced=False).row_ids()
+    assert a.train.ids != data.few_shot_split(rows, seed=6, max_test=200, balanced=False).train.ids
+    assert a.info["balanced"] is False
+
+
+def test_a_random_draw_keeps_the_pools_class_mix_where_a_balanced_one_evens_it():
+    """On a planted 80/20 pool the minority's share of 40 random rows averages 20 % over many seeds
+    (hypergeometric: SD about 6 points a draw, so 0.9 points over 40 seeds); a balanced draw holds
+    it at 50 %."""
+    rows = planted()
+    seeds = range(40)
+    rand = [collections.Counter(data.few_shot_split(rows, seed=s, max_test=200, balanced=False).train.labels)[1] / 40
+            for s in seeds]
+    bal = [collections.Counter(data.few_shot_split(rows, seed=s, max_test=200).train.labels)[1] / 40 for s in seeds]
+    assert abs(sum(rand) / len(rand) - 0.2) < 0.04
+    assert len(set(rand)) > 3                         # it varies with the seed, as a random draw does
+    assert set(bal) == {0.5}
+
+
+def test_a_random_draw_never_takes_a_test_row_or_a_test_text():
+    texts = ["same words"] * 40 + [f"other {i}" for i in range(360)]
+    rows = make_rows([int(i % 5 == 0) for i in range(400)], texts=texts)
+    for seed in range(10):
+        split = data.few_shot_split(rows, n_train=40, n_val=40, seed=seed, max_test=150, balanced=False)
+        ids = split.row_ids()
+        assert not (set(ids["train"]) | set(ids["val"])) & set(ids["test"])
+        assert not set(ids["train"]) & set(ids["val"])
+        if "same words" in split.test.texts:
+            assert "same words" not in split.train.texts + split.val.texts
+
+
+def test_the_profile_setting_chooses_the_draw_and_absent_means_balanced():
+    """``few_shot`` reaches the split through the context; a config without it (every cell made
+    before the setting) draws balanced rows, as those cells did."""
+    from benchmark import config, settings
+    from benchmark.context import Context
+
+    rows = planted()
+    cfg = config.load_profile("smoke")
+    assert settings.few_shot(cfg) == "balanced" and config.load_profile("paper")["few_shot"] == "random"
+    got = {}
+    for name, value in [("absent", None), ("balanced", "balanced"), ("random", "random")]:
+        c = {k: v for k, v in cfg.items() if k != "few_shot"}
+        if value:
+            c["few_shot"] = value
+        ctx = Context(dict(c, n_train=40, n_val=40, max_test=200), progress=False)
+        ctx._rows["sst2"] = rows
+        got[name] = ctx.split("sst2", 3)[1]
+    assert got["absent"].row_ids() == got["balanced"].row_ids() != got["random"].row_ids()
+    assert collections.Counter(got["balanced"].train.labels)[1] == 20
+    assert got["random"].row_ids() == data.few_shot_split(rows, seed=3, max_test=200, balanced=False).row_ids()

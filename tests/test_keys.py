@@ -73,6 +73,18 @@ def test_helper_makes_the_keys_the_dry_run_prints(tmp_path, capsys):
     assert printed == keys("smoke", [], tmp_path / "a")["cells"]
 
 
+def test_a_balanced_few_shot_draw_keeps_the_key_of_cells_made_before_the_setting():
+    """``few_shot: balanced`` is how every cell was drawn before the setting existed, so it leaves the
+    key as it was; the paper's random draw is another split and another key."""
+    from benchmark import config
+    from benchmark.runner import Cell
+
+    cfg = {k: v for k, v in config.load_profile("cpu").items() if k != "few_shot"}
+    before = Cell("sentiment7", "pt", "sst2", 0, {}, cfg).key
+    assert Cell("sentiment7", "pt", "sst2", 0, {}, dict(cfg, few_shot="balanced")).key == before
+    assert Cell("sentiment7", "pt", "sst2", 0, {}, dict(cfg, few_shot="random")).key != before
+
+
 if __name__ == "__main__" and "--record" in sys.argv:
     import tempfile
 
