@@ -6,11 +6,11 @@ import warnings
 
 from benchmark.errors import UserError
 
-HELP = ("write Tables 1-2, recall, the paper's claims with verdicts and Figures 2, 3a, 3b, 4 "
+HELP = ("write Tables 1-2, recall, the paper's claims with verdicts, the variance report and Figures 2, 3a, 3b, 4 "
         "(Markdown, PNG, SVG) from results")
 
 TABLE_FILES = {"table1": "table1.md", "table2": "table2.md", "recall": "recall.md", "claims": "claims.md",
-               "training": "training.md"}
+               "training": "training.md", "variance": "variance.md"}
 
 
 def add_arguments(parser) -> None:
@@ -19,7 +19,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="where to write the report (default: <results>/report)")
     parser.add_argument("--only", metavar="NAMES", default=None,
-                        help="comma-separated subset of: table1, table2, recall, claims, fig2, fig3a, fig3b, fig4")
+                        help="comma-separated subset of: table1, table2, recall, claims, training, variance, fig2, "
+                             "fig3a, fig3b, fig4 (variance: the Markdown table and its figure)")
     parser.add_argument("--profile", default=None, help="use only cells of this profile")
     parser.add_argument("--backbone", default=None, help="use only cells of this backbone")
 
@@ -30,11 +31,11 @@ def run(args) -> int:
     place."""
     from benchmark import paths
     from benchmark.errors import unknown
-    from reports import claims, evidence, results as results_mod
+    from reports import claims, evidence, results as results_mod, variance
     from reports.figures import FIGURES, NoData
     from reports.tables import NO_RESULTS, TABLES
 
-    TABLES = dict(TABLES, claims=claims.claims_md)
+    TABLES = dict(TABLES, claims=claims.claims_md, variance=variance.variance_md)
 
     root = pathlib.Path(args.results).expanduser() if args.results else paths.sub("results")
     if not root.is_dir():
@@ -42,7 +43,7 @@ def run(args) -> int:
                         hint="pass --results DIR, or run `python -m benchmark run --suite NAME` first")
     out = pathlib.Path(args.out).expanduser() if args.out else root / "report"
 
-    names = list(TABLES) + list(FIGURES)
+    names = list(dict.fromkeys([*TABLES, *FIGURES]))   # variance is a table and a figure
     wanted = names
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -76,7 +77,7 @@ def run(args) -> int:
             written.append(path)
             if NO_RESULTS in text:  # written anyway: it says which suite to run
                 skipped.append(f"{name}: no results yet, see {path.name} for the suite to run")
-        else:
+        if name in FIGURES:
             try:
                 written.extend(FIGURES[name](res, out))
             except NoData as exc:
