@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from reports import SUITES, evidence, paper, stats
+from reports import SUITES, evidence, paper, stats, variance
 from reports.evidence import fmt_ci, fmt_p, fmt_pts
 from reports.results import Group, Results, describe, format_reduction, pick
 
@@ -95,6 +95,7 @@ class Part:
     power: float = math.nan       # power at this run's seeds for the paper's effect
     needed: int | None = None     # seeds for 80 % power at the paper's effect (None: unknown or past the cap)
     tasks: int = 1                # > 1 for a mean over tasks
+    shared: tuple = ()            # its methods tuned from one pre-training artefact shared by every seed
 
     @property
     def margin(self) -> float | None:
@@ -142,7 +143,41 @@ def paired_part(a: Group, b: Group, rule: str, label: str, paper_effect: float |
     d, why = evidence.compare(a, b)
     if d is None:
         return Part(label, rule, paper=paper_effect, why=why)
-    return part_from(d, rule, label, paper_effect)
+    part = part_from(d, rule, label, paper_effect)
+    part.shared = shared_draws([a, b])
+    return part
+
+
+def shared_draws(groups: list[Group]) -> tuple:
+    """The methods among ``groups`` that tune from a pre-training artefact drawn once and shared by
+    every seed (``pretrain.draw`` absent or an integer in their cells' configs): their intervals do
+    not sample the draw. A method with no artefact (PT, FT) has no draw to sample."""
+    out = []
+    for g in groups:
+        if not variance.has_draw(g.method) or g.method in out:
+            continue
+        draws = {((c.get("config") or {}).get("pretrain") or {}).get("draw") for c in g.cells}
+        if draws != {variance.PER_SEED}:
+            out.append(g.method)
+    return tuple(out)
+
+
+def covers(groups: list[Group]) -> str:
+    """Which sources of randomness a claim's intervals cover, read from its cells' configs."""
+    with_draw = sorted({g.method for g in groups if variance.has_draw(g.method)})
+    shared = shared_draws(groups)
+    if not with_draw:
+        return "the split seed and training order (these methods have no pre-training draw)"
+    names = ", ".join(paper.method_title(m) for m in shared)
+    if not shared:
+        return ("the split seed, training order and the pre-training draw (`pretrain.draw: per-seed`: each seed "
+                "tunes from its own pre-training)")
+    if len(shared) == len(with_draw):
+        return (f"the split seed and training order only; the pre-training draw is not sampled ({names}: one "
+                "artefact shared by every seed), so the intervals are narrower than a claim about the method "
+                "needs (`power` plans for it; docs/report/variance.md measures it)")
+    return (f"the split seed and training order; the pre-training draw only for the per-seed methods (not {names}, "
+            "one artefact shared by every seed)")
 
 
 def combine(parts: list[Part], needed: int | None = None) -> tuple[str, str]:
@@ -352,7 +387,7 @@ def mean_part(pairs: list[tuple[Group, Group]], a: str, b: str, label: str) -> P
     """The mean over tasks of a − b (pooled t, :func:`reports.stats.across_tasks`), planned
     against the paper's mean over the same tasks."""
     agg, why = evidence.across(pairs)
-    part = Part(label, ">", tasks=len(pairs))
+    part = Part(label, ">", tasks=len(pairs), shared=shared_draws([g for pair in pairs for g in pair]))
     if agg is None:
         part.why = why
         return part
@@ -554,8 +589,9 @@ METHOD_TEXT = (
     "12.7, so only very large effects are decided. Across tasks the mean is the same t pooled over "
     "tasks (7 (S − 1) degrees of freedom); IQM and probability of improvement come from a "
     "parametric bootstrap of the same model. One seed has no spread between seeds, so it decides "
-    "nothing. (The meta-learned and pre-trained prompts are one artefact shared by every seed: "
-    "their own training randomness is not sampled here.)")
+    "nothing. Each claim says which sources of randomness its intervals cover: the split seed and training "
+    "order always, the pre-training draw only where the compared cells were made with "
+    "`pretrain.draw: per-seed`.")
 RULE_TEXT = (
     "**How a claim is decided.** *Supported* only when every part is supported (an "
     "intersection-union test: no correction needed). *Contradicted* only when a part lies against "
@@ -604,6 +640,13 @@ def summary_md(claims: list[Claim]) -> str:
     return "\n".join(rows)
 
 
+def half_width(d: dict) -> str:
+    """Half the width of a part's interval, in points (its clipping at ±100 points included)."""
+    if d.get("lo") is None or math.isnan(d["lo"]):
+        return "—"
+    return f"{100 * (d['hi'] - d['lo']) / 2:.1f}"
+
+
 def _sd(x) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
@@ -615,7 +658,8 @@ def parts_md(c: Claim) -> list[str]:
     ratio = c.parts[0].rule == "std <"
     head = (["Part", "ours", "95 % interval", "seeds", "df", "paper", "power now", "seeds needed", "Holm p (against)",
              "part reads"] if ratio else
-            ["Part", "ours (points)", "95 % interval", "seeds", "SD of a seed's Δ (points)", "test-row part",
+            ["Part", "ours (points)", "95 % interval", "± half-width", "seeds", "SD of a seed's Δ (points)",
+             "test-row part",
              "paper Δ", "power now", "seeds needed", "Holm p (against)", "part reads"])
     rows = []
     for p in c.parts + [e for e in c.extra if e is not None]:
@@ -633,9 +677,9 @@ def parts_md(c: Claim) -> list[str]:
                          f"{p.d['df'][0]}, {p.d['df'][1]}", "—" if p.paper is None else f"{p.paper:.2f}", power,
                          needed, holm, reads])
         else:
-            rows.append([p.label, fmt_pts(p.d["diff"]), fmt_ci(p.d["lo"], p.d["hi"]), str(p.seeds), _sd(p.d["sd"]),
-                         _sd(p.d["sd_rows"]), "—" if p.paper is None else f"{100 * p.paper:+.2f}", power, needed, holm,
-                         reads])
+            rows.append([p.label, fmt_pts(p.d["diff"]), fmt_ci(p.d["lo"], p.d["hi"]), half_width(p.d), str(p.seeds),
+                         _sd(p.d["sd"]), _sd(p.d["sd_rows"]), "—" if p.paper is None else f"{100 * p.paper:+.2f}",
+                         power, needed, holm, reads])
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     lines += ["| " + " | ".join(x.replace("|", "\\|") for x in r) + " |" for r in rows]
     return lines
@@ -658,6 +702,7 @@ def claims_md(res: Results) -> str:
             out += [f"- Our figure: {c.figure}", f"- 95 % interval: {c.interval}",
                     f"- Smallest difference detectable (80 % power): {c.mde}",
                     f"- Spread between seeds: {c.spread}",
+                    f"- The intervals cover: {covers(c.groups)}.",
                     f"- Seeds needed for the paper's effect (80 % power at 5 %): {c.needs}",
                     f"- Setting: {_context(c)}."]
         out += [f"- Suite: `{c.suite}` (`{c.command}`).", ""]

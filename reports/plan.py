@@ -10,6 +10,14 @@ median wall time of each method's cells in this folder. A shared artefact (a pre
 meta-learned prompt) is made once and reused by every new seed, so the median, not the mean, is the
 cost of one more cell.
 
+**The pre-training draw.** Where a part's cells tune from one PPT or MetaPT artefact shared by every
+seed, their spread holds no pre-training randomness, yet a run with ``pretrain.draw: per-seed``
+would: each side with a draw adds ``sigma_draw^2`` to the variance of a seed's paired difference
+(``2 sigma_draw^2`` + the split and order part when both sides have one). The plan adds it, per
+method, from the variance report's crossed cells where the folder has them, else ``draw_sd``
+(an assumed SD, stated in the output). For a mean over tasks the draw is taken as common to the
+tasks (one prompt serves them all), so it does not average out over tasks.
+
 >>> print(render(plan(results.load("results"), "sentiment7")))   # doctest: +SKIP
 """
 from __future__ import annotations
@@ -18,7 +26,7 @@ import dataclasses
 import math
 import statistics
 
-from reports import SUITES, claims, evidence, paper, stats
+from reports import SUITES, claims, evidence, paper, stats, variance
 from reports.evidence import fmt_pts
 from reports.results import Group, Results, pick
 
@@ -28,6 +36,32 @@ SUITE_CLAIMS = {SUITES["table1"]: [claims.claim1, claims.claim2], SUITES["table2
 TABLE1_EXTRA = [("metapt", "ft"), ("metapt_y", "ppt")]
 TABLE2_EXTRA = [("metapt_kmeans", "metapt_random"), ("metapt_kmeans", "metapt_label"), ("metapt_kmeans", "ppt"),
                 ("metapt_lda", "ppt")]
+
+
+DRAW_SD = 2.0   # points: the assumed SD of a pre-training draw's effect where no crossed cells measure it
+
+
+def draw_variances(res: Results, draw_sd: float) -> dict[str, tuple[float, str]]:
+    """method -> (variance of its pre-training draw's effect, as a fraction squared; where it comes
+    from): measured by the variance report's crossed cells where the folder has them."""
+    out = {}
+    for design in variance.designs(res):
+        fit = design.fit()
+        out[design.method] = (fit["a"]["var"] / 1e4, f"measured ({fit['D']} draws x {fit['S']} seeds x "
+                                                       f"{fit['T']} task{'s' if fit['T'] > 1 else ''}, suite "
+                                                       f"{variance.SUITE})")
+    return out
+
+
+def add_draw(part, draws: dict, draw_sd: float) -> list[str]:
+    """Widen a part's spread by the draws its shared-artefact methods do not sample; replan it.
+    Returns the methods whose draw was added."""
+    if part.d is None or part.rule == "std <" or not part.shared or part.seeds < 2:
+        return []
+    add = sum(draws.get(m, ((draw_sd / 100) ** 2, ""))[0] for m in part.shared) * max(part.tasks, 1)
+    part.d = dict(part.d, sd=math.sqrt(part.d["sd"] ** 2 + add))
+    claims._plan(part)
+    return list(part.shared)
 
 
 @dataclasses.dataclass
@@ -122,17 +156,24 @@ def _pair_extra_parts(res: Results, suite: str, pairs, *, table2: bool) -> list:
     return out
 
 
-def plan(res: Results, suite: str) -> dict:
-    """``{"suite", "seeds", "rows", "walls", "sections", "targets"}`` for ``suite`` (see the
-    module docstring). Raises ValueError for a suite no claim is tested on."""
+def plan(res: Results, suite: str, draw_sd: float = DRAW_SD) -> dict:
+    """``{"suite", "seeds", "rows", "walls", "sections", "targets", "draws"}`` for ``suite`` (see the
+    module docstring; ``draw_sd``: the assumed SD of a draw in points where no cells measure it).
+    Raises ValueError for a suite no claim is tested on."""
     if suite not in SUITE_CLAIMS:
         raise ValueError(f"no claim of the paper is tested on suite {suite!r}; suites with claims: "
                          f"{', '.join(SUITE_CLAIMS)}")
     walls = wall_times(res, suite)
     in_suite = {g.method for g in res.groups().values() if g.suite == suite}
     sections, targets = [], []
+    draws, widened = draw_variances(res, draw_sd), set()
     for fn in SUITE_CLAIMS[suite]:
         c = fn(res)
+        added = [m for part in c.parts + c.extra for m in add_draw(part, draws, draw_sd)]
+        widened.update(added)
+        planned = [p for p in c.parts if p.d is not None and p.seeds > 1 and p.paper is not None]
+        if added and planned and len(planned) == len(c.parts) and c.parts[0].rule != "std <":
+            c.needed = stats.seeds_needed_all([(p.paper, p.d["sd"], p.d["sd_rows"], p.margin) for p in planned])
         sections.append(Section(f"Claim {c.number}: {c.statement}", c.verdict, c.parts + c.extra, c.why))
         if not c.parts:   # not run, or nothing to compare (an axis short of the claim's point)
             continue
@@ -153,6 +194,8 @@ def plan(res: Results, suite: str) -> dict:
             targets.append(_target(label, c.needed, groups, suite, walls, in_suite))
     extra = (_pair_extra(res, suite, TABLE1_EXTRA, table2=False) if suite == SUITES["table1"] else
              _pair_extra(res, suite, TABLE2_EXTRA, table2=True) if suite == SUITES["table2"] else [])
+    for part in extra:
+        widened.update(add_draw(part, draws, draw_sd))
     if extra:
         sections.append(Section("Table 1: the other paired comparisons" if suite == SUITES["table1"]
                                 else "Table 2: the other paired comparisons", "", extra))
@@ -160,7 +203,9 @@ def plan(res: Results, suite: str) -> dict:
     rows = sorted({int(c["metrics"]["n"]) for g in groups for c in g.cells
                    if isinstance((c.get("metrics") or {}).get("n"), int)})
     return {"suite": suite, "seeds": sorted({s for g in groups for s in g.seeds}, key=str), "rows": rows,
-            "walls": walls, "in_suite": in_suite, "sections": sections, "targets": targets}
+            "walls": walls, "in_suite": in_suite, "sections": sections, "targets": targets,
+            "draws": {m: draws.get(m, ((draw_sd / 100) ** 2, f"assumed (--draw-sd {draw_sd:g})"))
+                      for m in sorted(widened)}}
 
 
 def _hours(s: float) -> str:
@@ -191,6 +236,18 @@ def _table(rows: list[list[str]]) -> list[str]:
     return [fmt(head)] + [fmt(r) for r in rows]
 
 
+def draw_text(p: dict) -> str:
+    """What the plan assumes about the pre-training draw."""
+    if not p["draws"]:
+        return ("Pre-training draw: nothing added (the compared cells sample it per seed, or their methods have "
+                "none).")
+    per = "; ".join(f"{paper.method_title(m)} SD {100 * math.sqrt(v):.1f} points, {src}"
+                    for m, (v, src) in p["draws"].items())
+    return ("Pre-training draw: these cells share one artefact per method across seeds, so the plan adds the "
+            "variance per-seed pre-training (`pretrain.draw: per-seed`) would add to a seed's paired difference "
+            f"(sigma_draw^2 per side with a draw; common to the tasks of a mean): {per}.")
+
+
 def render(p: dict) -> str:
     """The plan as plain text (the ``power`` command's output)."""
     rows = "/".join(map(str, p["rows"])) or "?"
@@ -200,7 +257,7 @@ def render(p: dict) -> str:
            "floored by the test rows; 80 % power at 5 %), at this run's test rows and measured spread. "
            "'>' parts are planned for the interval to fall above 0, '~' parts inside ±2 points, 'std <' "
            "for the std ratio's interval to fall below 1, 'Δ' (a table's other comparisons) for the paper's "
-           "difference, of either sign, to be detected in its direction.", ""]
+           "difference, of either sign, to be detected in its direction.", draw_text(p), ""]
     for s in p["sections"]:
         out.append(s.title + (f"  [{s.verdict}]" if s.verdict else ""))
         out += _table([_part_row(x) for x in s.parts]) if s.parts else [f"  nothing to plan: {s.why}"]

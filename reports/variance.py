@@ -30,6 +30,7 @@ from reports import paper, stats
 from reports.results import Results
 
 SUITE = "variance"
+PER_SEED = "per-seed"       # pretrain.draw: each seed tunes from its own pre-training draw
 DRAW_AXIS = "pretrain.draw"
 TASKS = ("sst2", "sst5")
 NO_CELLS = "No crossed cells"

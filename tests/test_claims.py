@@ -262,3 +262,55 @@ def test_power_refuses_a_suite_no_claim_is_tested_on(tmp_path, capsys):
     write(tmp_path, [cell("ft", "sst5", 0, 0.4, suite="shots", point={"n_train": 10})])
     assert cli.main(["power", "--suite", "shots", "--results", str(tmp_path)]) == 2
     assert "suites with claims: sentiment7, clustering, pretrain-size, clusters" in capsys.readouterr().err
+
+
+# -- which sources of randomness an interval covers, and the draw in the plan ---------------------
+def _per_seed(cells):
+    for c in cells:
+        c["config"] = {"pretrain": {"seed": 0, "draw": "per-seed"}}
+    return cells
+
+
+def test_claims_say_which_sources_the_intervals_cover_and_give_each_half_width(tmp_path):
+    write(tmp_path / "shared", _sentiment(np.random.default_rng(0), {t: 0.04 for t in TASKS}))
+    text = claims.claims_md(load_quiet(tmp_path / "shared"))
+    assert "The intervals cover: the split seed and training order only; the pre-training draw is not sampled" in text
+    assert "± half-width" in text
+    c = claims.claim1(load_quiet(tmp_path / "shared"))
+    sst5 = next(p for p in c.parts if p.label == "SST-5")
+    assert claims.half_width(sst5.d) == f"{100 * (sst5.d['hi'] - sst5.d['lo']) / 2:.1f}"
+    assert f"| {claims.half_width(sst5.d)} |" in text
+    write(tmp_path / "per", _per_seed(_sentiment(np.random.default_rng(0), {t: 0.04 for t in TASKS})))
+    text = claims.claims_md(load_quiet(tmp_path / "per"))
+    assert "The intervals cover: the split seed, training order and the pre-training draw" in text
+    assert claims.covers(claims.claim1(load_quiet(tmp_path / "per")).groups).startswith("the split seed, training")
+
+
+def test_power_adds_the_draw_that_shared_artefacts_do_not_sample(tmp_path, capsys):
+    """Shared artefacts: the plan widens a MetaPT − PPT difference by 2 sigma_draw^2 (assumed, or
+    measured by the variance suite's crossed cells where the folder has them); per-seed cells
+    already carry it, and nothing is added."""
+    from reports import plan, results
+
+    cells = _sentiment(np.random.default_rng(6), {t: 0.04 for t in TASKS}, seeds=(0, 1, 2))
+    write(tmp_path / "shared", cells)
+    res = load_quiet(tmp_path / "shared")
+    base = plan.plan(res, "sentiment7", draw_sd=0.0)
+    wide = plan.plan(res, "sentiment7", draw_sd=3.0)
+    sd = lambda p: p["sections"][0].parts[0].d["sd"]  # noqa: E731
+    assert sd(wide) ** 2 == pytest.approx(sd(base) ** 2 + 2 * 0.03 ** 2)
+    assert wide["sections"][0].parts[0].needed >= base["sections"][0].parts[0].needed
+    assert "assumed (--draw-sd 3)" in plan.render(wide)
+    per = load_quiet(write(tmp_path / "per", _per_seed(
+        _sentiment(np.random.default_rng(6), {t: 0.04 for t in TASKS}, seeds=(0, 1, 2)))))
+    assert plan.plan(per, "sentiment7", draw_sd=3.0)["draws"] == {}
+    assert "Pre-training draw: nothing added" in plan.render(plan.plan(per, "sentiment7"))
+    # measured: a crossed PPT design with a 5-point draw effect
+    from test_variance import crossed_cells
+
+    both = cells + crossed_cells("ppt", "sst2", ([-0.05, 0.0, 0.05], [0.0, 0.01, -0.01]))
+    measured = plan.plan(results.load(write(tmp_path / "m", both)), "sentiment7", draw_sd=0.0)
+    assert measured["draws"]["ppt"][1].startswith("measured (3 draws x 3 seeds")
+    assert measured["draws"]["ppt"][0] > 0.04 ** 2 and measured["draws"]["metapt"][0] == 0.0
+    assert cli.main(["power", "--results", str(tmp_path / "shared"), "--draw-sd", "-1"]) == 2
+    assert "--draw-sd -1.0 is invalid" in capsys.readouterr().err
