@@ -393,6 +393,10 @@ def _figure_cells(rng, partial=False):
         pts = centres[lab] + rng.normal(0, 1.5, (300, 2))
         out.append(cell("tsne", "openwebtext", 0, None, suite="tsne", point={"pretrain.k": k},
                         tsne={"k": k, "points": pts.round(3).tolist(), "assignments": lab.tolist()}))
+    for d in range(3):      # the variance figure: a crossed draw x seed grid (draw in the config, as run)
+        for s in range(3):
+            out.append(cell("ppt", "sst2", s, float(0.6 + 0.04 * (d - 1) + rng.normal(0, 0.01)), suite="variance",
+                            point={"pretrain.draw": d}, config={"pretrain": {"seed": 0, "draw": d}}))
     return out
 
 
