@@ -195,3 +195,19 @@ def test_bad_pretrain_compute_is_refused_naming_the_setting(value):
     cfg["pretrain"]["compute"] = value
     with pytest.raises(UserError, match=r"pretrain.compute = .* allowed: "):
         config.validate(cfg)
+
+
+def test_the_plan_of_the_compute_axis_weighs_each_prompt_by_its_compute(tmp_path):
+    """meta-compute at 1x, 4x and 16x: a pre-trained prompt's build is estimated at its compute times the
+    profile's cost (21 of them per method), the pseudo-labels once."""
+    from benchmark import config, run_plan, runner
+
+    cfg = config.apply_overrides(config.load_profile("cpu"), ["bf16=false"])
+    cells = runner.expand("meta-compute", cfg)
+    plan = run_plan.make(cells, tmp_path / "results", cfg, artifacts_dir=tmp_path / "artifacts")
+    defaults = run_plan._defaults(cfg)["artifacts"]
+    arts = {s.name: s for s in plan.stages if s.what == "artefact"}
+    assert {k: (s.count, s.units) for k, s in arts.items()} == {
+        "pseudo-labels": (1, None), "metapt-prompt": (3, 21), "ppt-prompt": (3, 21)}
+    assert arts["ppt-prompt"].total_s == 21 * defaults["ppt-prompt"]
+    assert "x pretrain.compute" in plan.render()
