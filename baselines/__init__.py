@@ -12,6 +12,9 @@ import os
 from baselines.base import Method, check_declaration
 from baselines.ft import FullModelTuning
 from baselines.metapt import MetaPT
+from baselines.metapt_fomaml import MetaPTFirstOrder
+from baselines.metapt_multitask import MetaPTMultiTask
+from baselines.metapt_reptile import MetaPTReptile
 from baselines.ppt import PretrainedPromptTuning
 from baselines.pt import PromptTuning
 from baselines.tsne import TSNE
@@ -29,6 +32,9 @@ METHODS = {m.name: m for m in [
     MetaPT("metapt_lda", "MetaPT LDA", data="labelled", grouping="lda", table_row="LDA"),
     MetaPT("metapt_random", "MetaPT random", data="labelled", grouping="random", table_row="random"),
     MetaPT("metapt_label", "MetaPT label", data="labelled", grouping="label", table_row="label"),
+    MetaPTFirstOrder(),     # the same meta tasks as metapt, other ways to train the prompt on them
+    MetaPTReptile(),
+    MetaPTMultiTask(),
     TSNE(),
 ]}
 BUILTIN = frozenset(METHODS)

@@ -323,3 +323,10 @@ def dtype_key(cfg) -> dict:
     """The backbone dtype for an artefact's key: float32 (the default) leaves the key as it was
     before the ``dtype`` setting existed; float64 artefacts never collide with float32 ones."""
     return {} if cfg.get("dtype", "float32") == "float32" else {"dtype": cfg["dtype"]}
+
+
+def compute_key(cfg) -> dict:
+    """``pretrain.compute`` for a pre-trained prompt's key: 1 (the default) leaves the key as it was before
+    the setting existed, so the 1x point of a compute axis reuses the profile's prompts."""
+    factor = cfg["pretrain"].get("compute", 1)
+    return {} if factor == 1 else {"compute": factor}

@@ -5,11 +5,14 @@ open-domain corpus, MetaPT; "labelled": the labelled pool, MetaPT(Y)) and the gr
 makes the meta tasks (K-means on sentence embeddings, LDA topics, random, label — Table 2).
 The meta-learned prompt is made once per configuration and reused by every task and seed.
 """
+import dataclasses
+
 import numpy as np
 import torch
 
 from baselines.base import Method, dtype_key, pretrain_pool
 from benchmark.maml import meta_train
+from benchmark.meta_algorithms import compute
 from benchmark.prompt import make_prompt, row_norms
 from benchmark.scoring import Scorer
 from tasksets.pseudo_label import label_purity
@@ -19,6 +22,8 @@ class MetaPT(Method):
     version = 2  # 2: the meta-learned prompt is the best meta-trained one, never the initial prompt
     meta_tasks = True
     artifact_kind = "metapt-prompt"   # Method.run tunes downstream from this prompt
+    # maml settings the method fixes (a subclass's algorithm); they enter the artefact key's "maml"
+    maml_settings: dict = {}
 
     def __init__(self, name, title, *, data="pseudo", grouping=None, table_row=None):
         self.name, self.title, self.table_row = name, title, table_row
@@ -27,12 +32,15 @@ class MetaPT(Method):
     def artifact_key(self, ctx):
         cfg = ctx.cfg
         pre = dict(cfg["pretrain"], grouping=self.grouping_of(ctx))
+        if pre.get("compute", 1) == 1:   # 1x is the budget the profile states: the key of a profile without it
+            pre.pop("compute", None)
         pre.pop("labeller", None) if self.pretrain_data == "labelled" else None
         data_key = ctx.pseudo_labelled_key() if self.pretrain_data == "pseudo" else ctx.labelled_pool_key()
         return {"method": "metapt", "data": self.pretrain_data, "backbone": cfg["backbone"],
                 "encoder": cfg["encoder"],
                 "prompt_tokens": cfg["prompt_tokens"], "prompt_init": cfg["prompt_init"],
-                "max_length": cfg["max_length"], "maml": cfg["maml"], "pretrain": pre, "bf16": cfg["bf16"],
+                "max_length": cfg["max_length"], "maml": {**cfg["maml"], **self.maml_settings}, "pretrain": pre,
+                "bf16": cfg["bf16"],
                 **dtype_key(cfg),
                 "data_key": data_key, "version": self.version}
 
@@ -47,7 +55,7 @@ class MetaPT(Method):
         backbone = ctx.backbone()
         scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
         prompt = make_prompt(backbone, cfg, pre["seed"], ctx.pretrain_label_words()).to(backbone.device)
-        mcfg = ctx.maml_config()
+        mcfg = dataclasses.replace(ctx.maml_config(), **self.maml_settings)
         sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=pre["seed"], val_per_task=mcfg.val_tasks_per_cluster)
         initial_norm = row_norms(prompt.weight)
         torch.manual_seed(pre["seed"])
@@ -63,13 +71,10 @@ class MetaPT(Method):
                   "steps": result.steps, "best_val_accuracy": result.best_score,
                   "history": result.history, "stopped_early": result.stopped_early, "wall_s": result.wall_s,
                   "resumed_from": result.resumed_from, "chunk": result.chunk, "data_report": pool.get("report"),
-                  # what it cost, comparable with PPT's: rows through the backbone per meta-step are K tasks x
-                  # (m support + m query), forward and backward (second order: a second backward through the support)
-                  "compute": {"rows_forward_backward": result.steps * len(tasks.task_ids) * 2 * pre["m"],
-                              "second_order": not mcfg.first_order,
-                              "rows_forward_validation":
-                                  len(result.history) * len(sampler.validation_tasks()) * 2 * pre["m"],
-                              "wall_s": result.wall_s},
+                  # what it cost, comparable with PPT's and across algorithms: rows through the backbone
+                  "compute": compute(mcfg, steps=result.steps, n_tasks=len(tasks.task_ids), m=pre["m"],
+                                     validations=len(result.history), val_tasks=len(sampler.validation_tasks()),
+                                     wall_s=result.wall_s),
                   "row_norm": {"initial": initial_norm, "kept": row_norms(prompt.weight)},
                   "label_purity": label_purity(tasks.summary())}
         return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)

@@ -7,7 +7,7 @@ from the last checkpoint with the same result as an uninterrupted one."""
 import numpy as np
 import torch
 
-from baselines.base import Method, dtype_key, pretrain_pool
+from baselines.base import Method, compute_key, dtype_key, pretrain_pool
 from benchmark.prompt import make_prompt, row_norms
 from benchmark.scoring import Scorer
 from benchmark.train import fit
@@ -54,7 +54,8 @@ class PretrainedPromptTuning(Method):
         cfg = ctx.cfg
         return {"method": "ppt", "backbone": cfg["backbone"], "prompt_tokens": cfg["prompt_tokens"],
                 "prompt_init": cfg["prompt_init"], "max_length": cfg["max_length"], "ppt": cfg["ppt"],
-                "bf16": cfg["bf16"], **dtype_key(cfg), "data": ctx.pseudo_labelled_key(), "version": self.version}
+                "bf16": cfg["bf16"], **dtype_key(cfg), "data": ctx.pseudo_labelled_key(), "version": self.version,
+                **compute_key(cfg)}
 
     def build_artifact(self, ctx, out_dir):
         cfg = ctx.cfg

@@ -214,6 +214,25 @@ def reductions(cfg: dict, reference: dict | None = None, prefix: str = "") -> di
     return out
 
 
+# The settings ``pretrain.compute`` multiplies: the whole run stretched, so the learning-rate schedule keeps
+# its shape, a run validates as often per budget, and early stopping waits the same share of it.
+COMPUTE_SCALED = {"ppt": ("max_steps", "max_epochs", "warmup_steps", "eval_every", "checkpoint_every"),
+                  "maml": ("max_steps", "eval_every", "checkpoint_every")}
+
+
+def scale_budget(cfg: dict, section: str) -> dict:
+    """``cfg[section]`` with its budget settings (``COMPUTE_SCALED``) multiplied by ``pretrain.compute``
+    (rounded, at least 1; null stays null); a section it does not scale, or a compute of 1, as it is."""
+    factor = cfg.get("pretrain", {}).get("compute", 1)
+    out = dict(cfg[section])
+    if factor == 1 or section not in COMPUTE_SCALED:
+        return out
+    for name in COMPUTE_SCALED[section]:
+        if out.get(name) is not None:
+            out[name] = max(1, round(out[name] * factor))
+    return out
+
+
 def train_config(section: dict) -> settings.TrainConfig:
     """A checked ``tune``, ``ft`` or ``ppt`` section, typed."""
     return settings.TrainConfig(**section)

@@ -58,10 +58,12 @@ class Context:
 
     # -- configs -------------------------------------------------------------------------------
     def train_config(self, section: str):
-        return config_mod.train_config(self.cfg[section])
+        """``tune``, ``ft`` or ``ppt``, typed; ``ppt``'s budget scaled by ``pretrain.compute``."""
+        return config_mod.train_config(config_mod.scale_budget(self.cfg, section))
 
     def maml_config(self):
-        return config_mod.maml_config(self.cfg["maml"])
+        """``maml``, typed, its budget scaled by ``pretrain.compute``."""
+        return config_mod.maml_config(config_mod.scale_budget(self.cfg, "maml"))
 
     # -- backbone ------------------------------------------------------------------------------
     def backbone(self):

@@ -61,7 +61,7 @@ def batched_adapt(prompt_weight, scorer, texts, labels, tasks, inner_lr, inner_s
     return adapted
 
 
-def _chunks(tasks, chunk_tasks):
+def task_chunks(tasks, chunk_tasks):
     size = len(tasks) if chunk_tasks in (None, "auto") else int(chunk_tasks)
     return [tasks[i:i + size] for i in range(0, len(tasks), size)]
 
@@ -75,7 +75,7 @@ def meta_step_batched(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConf
     weight = prompt_module.weight
     m = len(tasks[0][1])
     total = 0.0
-    for chunk in _chunks(tasks, cfg.chunk_tasks):
+    for chunk in task_chunks(tasks, cfg.chunk_tasks):
         adapted = batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
                                  create_graph=not cfg.first_order)
         q_texts, q_labels = select_rows(texts, labels, [i for _, query in chunk for i in query])
@@ -130,7 +130,7 @@ def choose_chunk(prompt_module, scorer, texts, labels, tasks, cfg: MAMLConfig) -
     n_tasks = len(tasks)
     cfg.validate()      # chunk > K was refused against pretrain.k; fewer real tasks (label grouping) clamp
     budget = cfg.memory_budget_mb or default_budget_mb()
-    if cfg.engine != "batched":
+    if cfg.engine != "batched" and cfg.algorithm == "maml":
         return {"chunk_tasks": 1, "how": "l2l engine: one task at a time", "budget_mb": budget}
     if cfg.chunk_tasks != "auto":
         return {"chunk_tasks": min(int(cfg.chunk_tasks), n_tasks), "how": "set", "budget_mb": round(budget, 1)}
@@ -164,7 +164,7 @@ def meta_validate(prompt_weight, scorer, texts, labels, tasks, cfg: MAMLConfig) 
         return float("nan")
     weight = prompt_weight.detach().requires_grad_(True)
     correct = total = 0
-    for chunk in _chunks(tasks, cfg.chunk_tasks):   # first order, but a chunk's activations still add up
+    for chunk in task_chunks(tasks, cfg.chunk_tasks):   # first order, but a chunk's activations still add up
         with torch.enable_grad():
             adapted = batched_adapt(weight, scorer, texts, labels, chunk, cfg.inner_lr, cfg.inner_steps,
                                      create_graph=False).detach()
@@ -185,7 +185,8 @@ class MetaResult(LoopResult):
 def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *,
                checkpoint: os.PathLike | None = None, progress: bool = True, desc: str = "Prompt-MAML",
                select_initial: bool = True):
-    """Run Prompt-MAML on ``prompt_module`` (a SoftPrompt) in place; return a MetaResult.
+    """Run Prompt-MAML (or the ``cfg.algorithm`` of ``benchmark.meta_algorithms``) on ``prompt_module``
+    (a SoftPrompt) in place; return a MetaResult.
 
     ``select_initial=False`` (what MetaPT uses): the initial prompt's meta-validation accuracy is
     recorded at step 0 but the result is the best *meta-trained* prompt, never the initial one.
@@ -198,13 +199,14 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
     Long because the meta-step, its meta-validation, early stopping and the checkpoint share the loop's state; the
     equations are the few lines of ``meta_step_*``."""
     from benchmark.l2l import MAML
+    from benchmark.meta_algorithms import meta_step_of
 
     cfg.validate()
     chunk = choose_chunk(prompt_module, scorer, texts, labels, sampler.train_tasks(0), cfg)
     cfg = dataclasses.replace(cfg, chunk_tasks=chunk["chunk_tasks"])
     maml = MAML(prompt_module, lr=cfg.inner_lr, first_order=cfg.first_order)
     optimizer = torch.optim.AdamW(maml.parameters(), lr=cfg.outer_lr, weight_decay=cfg.weight_decay)
-    engine = ENGINES[cfg.engine]
+    engine = meta_step_of(cfg)
     val_tasks = sampler.validation_tasks()
     stopping = EarlyStopping(cfg.patience, select_initial=select_initial)
     ckpt = Checkpoint(checkpoint)
@@ -225,7 +227,7 @@ def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *
     start = time.perf_counter()
     bar = tqdm(total=cfg.max_steps, initial=step, desc=desc, disable=not progress, dynamic_ncols=True,
                leave=False)
-    engine_arg = maml if cfg.engine == "l2l" else prompt_module
+    engine_arg = maml if engine is meta_step_l2l else prompt_module
     while not stopping.stopped and step < cfg.max_steps:
         optimizer.zero_grad(set_to_none=True)
         loss = engine(engine_arg, scorer, texts, labels, sampler.train_tasks(step), cfg)

@@ -31,10 +31,12 @@ class Stage:
     count: int
     each_s: float | None      # None: no measured or default cost
     source: str               # "measured", "default" or "none"
+    # builds in units of one at the profile's budget: pretrain.compute = 4 makes a pre-trained prompt 4 units
+    units: float | None = None
 
     @property
     def total_s(self) -> float | None:
-        return None if self.each_s is None else self.each_s * self.count
+        return None if self.each_s is None else self.each_s * (self.count if self.units is None else self.units)
 
 
 @dataclasses.dataclass
@@ -80,7 +82,8 @@ class RunPlan:
         for s in self.stages:
             each = "?" if s.each_s is None else f"{s.each_s:,.0f} s"
             total = "?" if s.total_s is None else _duration(s.total_s)
-            lines.append(f"    {s.what + ' ' + s.name:28s} {s.count:5d} {each:>8s} {total:>12s}  {s.source}")
+            scaled = "" if s.units is None else f" (x pretrain.compute: {s.units:g} builds' worth)"
+            lines.append(f"    {s.what + ' ' + s.name:28s} {s.count:5d} {each:>8s} {total:>12s}  {s.source}{scaled}")
         if any(s.source == "measured" for s in self.stages):
             lines.append(f"  measured: {self.measured_from}")
         if any(s.source == "default" for s in self.stages):
@@ -96,14 +99,16 @@ def make(cells: list, out: pathlib.Path, cfg: dict, *, artifacts_dir: pathlib.Pa
 
     status = {cell.key: runner.cell_status(out, cell) for cell in cells}
     todo = [cell for cell in cells if status[cell.key] != "done"]
-    cached, to_build = _artifacts(todo, artifacts_dir)
+    cached, to_build, scale = _artifacts(todo, artifacts_dir)
     measured_cells, measured_arts, where = _measured(pathlib.Path(out), cfg)
     default = _defaults(cfg)
     stages = []
     for method, count in _counts(cell.method for cell in todo).items():
         stages.append(_stage("cell", method, count, measured_cells.get(method), default.get("cells", {}).get(method)))
     for kind, count in _counts(kind for kind, _ in to_build).items():
-        stages.append(_stage("artefact", kind, count, measured_arts.get(kind), default.get("artifacts", {}).get(kind)))
+        stage = _stage("artefact", kind, count, measured_arts.get(kind), default.get("artifacts", {}).get(kind))
+        units = sum(scale.get(item, 1) for item in to_build if item[0] == kind)
+        stages.append(dataclasses.replace(stage, units=units) if units != count else stage)
     return RunPlan(cells=len(cells), done=len(cells) - len(todo), todo=todo, status=status, cached=cached,
                    to_build=to_build, stages=stages, measured_from=where,
                    default_from=" ".join(str(default.get("source", "")).split()) or None,
@@ -130,9 +135,11 @@ def _counted(names) -> str:
     return ", ".join(name + (f" x{n}" if n > 1 else "") for name, n in _counts(names).items())
 
 
-def _artifacts(todo: list, artifacts_dir) -> tuple[list, list]:
-    """(cached, to build) artefacts of the cells to do, each (kind, hash) once. A method's chain is
-    walked from its last artefact back: where one is cached, those it is made from are not needed."""
+def _artifacts(todo: list, artifacts_dir) -> tuple[list, list, dict]:
+    """(cached, to build) artefacts of the cells to do, each (kind, hash) once, and the ``pretrain.compute``
+    of each pre-trained prompt to build (a method's own artefact made from pre-training rows; its build
+    time scales with it). A method's chain is walked from its last artefact back: where one is cached,
+    those it is made from are not needed."""
     from baselines import get_method
     from benchmark.context import Context
     from benchmark.io import config_hash
@@ -140,6 +147,7 @@ def _artifacts(todo: list, artifacts_dir) -> tuple[list, list]:
     contexts: dict = {}
     cached: dict = {}
     to_build: dict = {}
+    scale: dict = {}
     seen = set()
     for cell in todo:
         ctx_key = config_hash(cell.config)
@@ -150,15 +158,18 @@ def _artifacts(todo: list, artifacts_dir) -> tuple[list, list]:
             contexts[ctx_key] = Context(cell.config, progress=False, artifacts_dir=artifacts_dir)
         ctx = contexts[ctx_key]
         chain = []
-        for kind, key in reversed(get_method(cell.method).artifacts(ctx)):
+        method = get_method(cell.method)
+        for kind, key in reversed(method.artifacts(ctx)):
             folder = ctx.artifact_folder(kind, key)
             if (folder / "artifact.json").exists():
                 cached[(kind, folder.name)] = True
                 break
             chain.append((kind, folder.name))
+            if kind == method.artifact_kind and method.pretrain_data:
+                scale[(kind, folder.name)] = cell.config["pretrain"].get("compute", 1)
         for item in reversed(chain):    # build order: what an artefact is made from first
             to_build[item] = True
-    return list(cached), list(to_build)
+    return list(cached), list(to_build), scale
 
 
 def _measured(out: pathlib.Path, cfg: dict) -> tuple[dict, dict, str]:

@@ -99,6 +99,12 @@ def _engines():
     return ENGINES
 
 
+def _algorithms():
+    from benchmark.meta_algorithms import ALGORITHMS
+
+    return ALGORITHMS
+
+
 def _balances():
     from tasksets.pseudo_label import BALANCES
 
@@ -282,8 +288,14 @@ class MAMLConfig(Section):
     eval_every: int = setting(100, "meta steps between meta-validations", POSITIVE_INT)
     val_tasks_per_cluster: int = setting(2, "held-out meta tasks per cluster for meta-validation", POSITIVE_INT)
     checkpoint_every: int = setting(100, "meta steps between resume points", POSITIVE_INT)
-    engine: str = setting("batched", "how a meta step is computed: batched (every meta task in one pass) or "
+    engine: str = setting("batched", "how a maml meta step is computed: batched (every meta task in one pass) or "
                                      "l2l (the learn2learn reference, one meta task at a time)", one_of(_engines))
+    # the same meta tasks, rows and loop (validation, early stopping, checkpoint) for every algorithm;
+    # benchmark/meta_algorithms.py states each one's update and how its rows per step match MAML's
+    algorithm: str = setting("maml", "how the prompt is trained on the meta tasks: maml (equations 5-6; "
+                                     "first_order picks FOMAML), reptile (Nichol et al. 2018) or multitask "
+                                     "(the summed loss of the meta tasks, no inner step)", one_of(_algorithms),
+                             optional=True)   # absent: maml (keys made before it)
     # bf16 second-order meta-gradients are unreliable (docs/PERF.md), so meta-training stays float32
     # even where tuning and scoring use bf16
     bf16: bool = setting(False, "bf16 frozen backbone during meta-training", FLAG)
@@ -334,6 +346,12 @@ class PretrainConfig(Section):
                                            "per-seed (seed s tunes from the artefact drawn with seed s), or an "
                                            "integer (one artefact drawn with that seed, shared by every seed)",
                                      DRAW, optional=True)   # absent: drawn with pretrain.seed (cells made before it)
+    # One knob for a compute axis that keeps PPT and the meta algorithms equal at every point: each
+    # run is stretched (budget, warm-up, validation and resume intervals) so its schedule keeps its
+    # shape and early stopping the same share of the budget (``scale_budget``).
+    compute: float = setting(1, "pre-training compute of PPT and MetaPT as a multiple of the ppt and maml "
+                                "budgets (max_steps, max_epochs, warmup_steps, eval_every, checkpoint_every)",
+                             number(gt=0), optional=True)   # absent: 1 (keys made before it)
 
     def validate(self, where: str = "pretrain", *, skip: tuple = ()) -> None:
         super().validate(where, skip=skip)

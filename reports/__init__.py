@@ -16,4 +16,5 @@ SUITES = {
     "fig3a": "pretrain-size",
     "fig3b": "clusters",
     "fig4": "tsne",
+    "meta_compute": "meta-compute",
 }

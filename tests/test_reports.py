@@ -387,6 +387,11 @@ def _figure_cells(rng, partial=False):
         for s in range(2):
             out.append(cell("metapt", "sst5", s, 0.36 + 0.02 * min(i, 2) + float(rng.normal(0, 0.01)),
                             suite="clusters", point={"pretrain.k": k}))
+    for i, c in enumerate([1, 4] if partial else [1, 4, 16]):
+        for m, base in ([("metapt", 0.36)] if partial else [("metapt", 0.36), ("ppt", 0.38)]):
+            for s in range(2):
+                out.append(cell(m, "sst5", s, base + 0.01 * i + float(rng.normal(0, 0.01)), suite="meta-compute",
+                                point={"pretrain.compute": c}, init={"steps": 24 * c - s}))
     for k in ([3, 10] if partial else [3, 6, 10]):
         centres = rng.normal(0, 10, (k, 2))
         lab = rng.integers(0, k, 300)
@@ -412,13 +417,18 @@ def test_each_figure_renders(tmp_path, partial):
     if partial:
         svg = (tmp_path / "out" / "fig2.svg").read_text()
         assert "PPT" in svg  # "no results for PPT" in the caption
+    else:   # the compute figure's caption: the steps each method took at each point (the median over seeds)
+        from reports.figures.meta_compute import steps_note
+
+        assert steps_note(res.select(suite="meta-compute")).endswith(
+            "MetaPT meta steps 1x 23.5, 4x 95.5, 16x 383.5; PPT steps 1x 23.5, 4x 95.5, 16x 383.5")
 
 
 def test_figures_without_data_name_the_suite(tmp_path):
     write(tmp_path, [cell("ft", "sst5", 0, 0.4)])
     res = load_quiet(tmp_path)
     for name, suite in [("fig2", "shots"), ("fig3a", "pretrain-size"), ("fig3b", "clusters"),
-                        ("fig4", "tsne")]:
+                        ("fig4", "tsne"), ("meta_compute", "meta-compute")]:
         with pytest.raises(NoData, match=f"{name}: no results of suite '{suite}'.*"
                                          f"run python -m benchmark run --suite {suite}"):
             FIGURES[name](res, tmp_path / "out")

@@ -30,7 +30,7 @@ def test_the_tree_defaults_are_the_paper_profile_and_it_requires_what_paper_has(
     assert {k: tree[k] for k in paper} == paper
     optional = {k for k in tree if k not in paper}
     may_omit = {f"{s}.{n}" for s in ("tune", "ft", "ppt") for n in ("checkpoint_every", "select_smooth", "full_window")}
-    assert optional == (may_omit | {"pretrain.draw"}) - set(paper)
+    assert optional == (may_omit | {"pretrain.draw", "pretrain.compute", "maml.algorithm"}) - set(paper)
     for key in optional:        # a profile may leave these out: the default applies
         section, name = key.split(".")
         assert settings.node_of([section]).field(name).metadata["optional"], key
