@@ -17,6 +17,12 @@ The loop machinery is ``benchmark.loop``'s, as ``fit``'s: each prompt holds one 
 (its schedule and stopping rule from ``train.Plan``, the same as ``fit`` makes), and the whole bank is
 one ``Checkpoint`` file that holds every prompt's state and tracker.
 
+Memory: a pass holds the activations of every row in it, so ``per_pass`` bounds the prompts one
+forward/backward takes (``prompts_per_pass`` picks it from the memory budget Prompt-MAML's
+``chunk_tasks: auto`` respects); the passes of one step each add their own prompts' gradients, so a
+prompt's update is the same whichever pass holds it. A pass that runs out of memory is halved and
+retried (one warning); a prompt that does not fit alone fails with that reason, alone.
+
 Scoring R prompts on shared rows stays one prefix-cached ``Scorer.predict`` per prompt
 (``predict_each``): every prompt changes every text position after it, so one pass with a prompt per
 row saves no work and gives up the prefix cache.
@@ -138,13 +144,16 @@ class PromptBank:
     """
 
     def __init__(self, scorer, runs: Sequence[PromptRun], *, checkpoint=None, desc: str = "bank",
-                 progress: bool = True):
+                 progress: bool = True, per_pass: int | None = None):
         runs = list(runs)
         if not runs:
             raise ValueError("a prompt bank needs at least one prompt")
         for i, run in enumerate(runs):
             _check_run(run, f"{desc}[{run.name or i}]", runs[0].weight)
+        if per_pass is not None and (not isinstance(per_pass, int) or per_pass < 1):
+            raise ValueError(f"{desc}: per_pass = {per_pass!r}; allowed: an integer >= 1 or None (every prompt)")
         self.scorer, self.desc, self.progress = scorer, desc, progress
+        self.per_pass = per_pass or len(runs)
         self.checkpoint = Checkpoint(checkpoint)
         self.slots = [_Slot(run) for run in runs]
 
@@ -153,43 +162,70 @@ class PromptBank:
         return [i for i, s in enumerate(self.slots) if s.active]
 
     def step(self) -> dict:
-        """One optimiser step of every active prompt in one forward and one backward.
+        """One optimiser step of every active prompt, in passes of at most ``per_pass`` prompts (one
+        forward and one backward each).
 
         Returns ``{index: mean training loss}`` of the prompts stepped; a prompt whose loss is not
-        finite is marked failed instead (its optimiser is not stepped) and the others go on.
+        finite, or that runs out of memory alone, is marked failed instead (its optimiser is not
+        stepped) and the others go on.
         """
         idx = self.active()
         if not idx:
             return {}
         slots = [self.slots[i] for i in idx]
         batches = [s.next_batch() for s in slots]
-        texts = [s.run.texts[j] for s, b in zip(slots, batches) for j in b]
-        labels = np.concatenate([s.labels[b] for s, b in zip(slots, batches)])
-        if len(slots) == 1:            # alone, the prompt is [n, d]: the very computation ``fit`` makes
-            prompt = slots[0].run.weight
-        else:
-            owner = torch.as_tensor(np.repeat(np.arange(len(slots)), [len(b) for b in batches]),
-                                    device=slots[0].run.weight.device)
-            prompt = torch.stack([s.run.weight for s in slots]).index_select(0, owner)
-        losses = self.scorer.losses(texts, labels, prompt)
-        means, stepped = [], {}
-        for i, s, part in zip(idx, slots, torch.split(losses, [len(b) for b in batches])):
-            loss = part.mean()
-            if not torch.isfinite(loss):
-                s.failed = f"loss is {loss.item()} at step {s.step}"
-                log.warning("%s: %s fails: %s", self.desc, s.run.name or i, s.failed)
-                continue
-            means.append(loss)
-            stepped[i] = s
-        for s in stepped.values():
+        for s in slots:
             s.opt.zero_grad(set_to_none=True)
-        if means:
-            torch.stack(means).sum().backward()
-        for s in stepped.values():
+        losses: dict = {}
+        pos = 0
+        while pos < len(slots):
+            part = range(pos, min(pos + self.per_pass, len(slots)))
+            try:
+                losses.update(self._pass(idx, slots, batches, part))
+            except RuntimeError as exc:
+                if not _out_of_memory(exc):
+                    raise
+                for k in part:             # a backward cut short may have left part of a gradient
+                    slots[k].opt.zero_grad(set_to_none=True)
+                if len(part) == 1:
+                    slots[pos].failed = f"out of memory alone at step {slots[pos].step} ({exc})".splitlines()[0]
+                    log.warning("%s: %s fails: %s", self.desc, slots[pos].run.name or idx[pos], slots[pos].failed)
+                    pos += 1
+                    continue
+                self.per_pass = max(1, len(part) // 2)
+                log.warning("%s: %d prompts in one pass ran out of memory; %d per pass from now on",
+                            self.desc, len(part), self.per_pass)
+                continue
+            pos += len(part)
+        for i in losses:
+            s = self.slots[i]
             s.opt.step()
             s.sched.step()
             s.step += 1
-        return {i: float(m.detach()) for i, m in zip(stepped, means)}
+        return losses
+
+    def _pass(self, idx, slots, batches, part) -> dict:
+        """One forward and backward of the prompts ``part`` (positions in ``slots``); their mean losses."""
+        texts = [slots[k].run.texts[j] for k in part for j in batches[k]]
+        labels = np.concatenate([slots[k].labels[batches[k]] for k in part])
+        if len(part) == 1:            # alone, the prompt is [n, d]: the very computation ``fit`` makes
+            prompt = slots[part[0]].run.weight
+        else:
+            owner = torch.as_tensor(np.repeat(np.arange(len(part)), [len(batches[k]) for k in part]),
+                                    device=slots[0].run.weight.device)
+            prompt = torch.stack([slots[k].run.weight for k in part]).index_select(0, owner)
+        losses = self.scorer.losses(texts, labels, prompt)
+        means = {}
+        for k, row_losses in zip(part, torch.split(losses, [len(batches[k]) for k in part])):
+            s, loss = slots[k], row_losses.mean()
+            if not torch.isfinite(loss):
+                s.failed = f"loss is {loss.item()} at step {s.step}"
+                log.warning("%s: %s fails: %s", self.desc, s.run.name or idx[k], s.failed)
+                continue
+            means[idx[k]] = loss
+        if means:
+            torch.stack(list(means.values())).sum().backward()
+        return {i: float(m.detach()) for i, m in means.items()}
 
     def train(self) -> list[BankResult]:
         """Train every prompt to its own end (budget, early stop or failure); each kept state is
@@ -243,6 +279,35 @@ class PromptBank:
         self.checkpoint.restore(state, [s.stopping for s in self.slots])
         log.info("%s: resumed from %s at steps %s", self.desc, path, [s.step for s in self.slots])
         return True
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocator's out-of-memory (CUDA's own error, or the CPU allocator's)."""
+    oom = getattr(torch.cuda, "OutOfMemoryError", None)
+    text = str(exc)
+    return (oom is not None and isinstance(exc, oom)) or "out of memory" in text or "can't allocate memory" in text
+
+
+def prompts_per_pass(scorer, runs: Sequence[PromptRun], budget_mb: float | None = None) -> dict:
+    """The most prompts of ``runs`` one pass may take within ``budget_mb`` (None: Prompt-MAML's default
+    budget, 1/8 of the machine's memory), with the evidence.
+
+    One prompt's step is measured on its longest batch (saved activations, frozen weights left out)
+    and counted ``STEP_FACTOR`` times, as ``maml.choose_chunk`` counts a meta task; it depends only on
+    the rows and the config, so a machine always picks the same number.
+    """
+    from benchmark.maml import STEP_FACTOR, default_budget_mb, saved_mb
+
+    budget = budget_mb or default_budget_mb()
+    run = max(runs, key=lambda r: max(len(str(t)) for t in r.texts))
+    order = np.argsort([-len(str(t)) for t in run.texts])[:run.cfg.batch_size]
+    texts, labels = [run.texts[j] for j in order], np.asarray(run.labels)[order]
+    model = getattr(getattr(scorer, "backbone", None), "model", None)
+    frozen = [p.untyped_storage().data_ptr() for p in model.parameters()] if model is not None else []
+    weight = run.weight.detach().clone().requires_grad_(True)
+    prompt_mb = STEP_FACTOR * saved_mb(lambda: scorer.losses(texts, labels, weight).mean().backward(), frozen)
+    fits = max(1, int(budget // max(prompt_mb, 1e-6)))
+    return {"per_pass": min(len(runs), fits), "prompt_mb": round(prompt_mb, 1), "budget_mb": round(budget, 1)}
 
 
 def _check_run(run: PromptRun, where: str, first: torch.Tensor) -> None:

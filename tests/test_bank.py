@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from benchmark import backbones
-from benchmark.bank import BankResult, PromptBank, PromptRun
+from benchmark.bank import BankResult, PromptBank, PromptRun, prompts_per_pass
 from benchmark.errors import UserError
 from benchmark.prompt import SoftPrompt
 from benchmark.scoring import Scorer
@@ -257,3 +257,64 @@ def test_perf_command_runs_the_bank_section(tmp_path, monkeypatch):
         # the same prompts on the same rows: one pass and R passes count the same FLOPs up to padding
         assert row["bank"]["gflop_per_step"] == pytest.approx(row["separate"]["gflop_per_step"], rel=0.5)
     assert "## Many prompts in one pass" in (tmp_path / "perf" / "t.md").read_text()
+
+
+def test_passes_of_fewer_prompts_keep_each_prompts_path(scorer):
+    """``per_pass`` 1 and 2 split each step into passes; every prompt ends where one pass of all puts it."""
+    cfg = TrainConfig(lr=0.05, warmup_steps=2, batch_size=2, max_steps=10, patience=100, eval_every=5)
+    def runs():
+        return [_run(scorer, i, cfg, validate=_neg_loss(scorer), select_initial=False) for i in range(3)]
+
+    want = [r.weight.detach().clone() for r in runs()]
+    whole = runs()
+    PromptBank(scorer, whole, progress=False).train()
+    for per_pass in (1, 2):
+        runs_ = runs()
+        PromptBank(scorer, runs_, progress=False, per_pass=per_pass).train()
+        for got, ref, start in zip(runs_, whole, want):
+            torch.testing.assert_close(got.weight.detach(), ref.weight.detach(), **TOL)
+            assert (got.weight.detach() - start).abs().max() > 1e-4   # it trained
+
+
+class OutOfMemoryScorer:
+    """The scorer, refusing any pass of more than ``rows`` rows as an allocator would."""
+
+    def __init__(self, scorer, rows):
+        self.scorer, self.rows, self.refused = scorer, rows, 0
+
+    def losses(self, texts, *args):
+        if len(texts) > self.rows:
+            self.refused += 1
+            raise RuntimeError(f"DefaultCPUAllocator: can't allocate memory: you tried to allocate {len(texts)} rows")
+        return self.scorer.losses(texts, *args)
+
+    def predict(self, *args, **kwargs):
+        return self.scorer.predict(*args, **kwargs)
+
+
+def test_out_of_memory_halves_the_pass_and_fails_only_a_prompt_too_big_alone(scorer, caplog):
+    cfg = TrainConfig(lr=0.05, warmup_steps=2, batch_size=2, max_steps=8, patience=100, eval_every=4)
+    ref = [_run(scorer, i, cfg) for i in range(3)]
+    PromptBank(scorer, ref, progress=False).train()
+    runs = [_run(scorer, i, cfg) for i in range(3)]
+    oom = OutOfMemoryScorer(scorer, rows=2)           # one prompt's batch of 2 fits, two prompts' do not
+    bank = PromptBank(oom, runs, progress=False)
+    results = bank.train()
+    assert bank.per_pass == 1 and oom.refused == 1    # 3 -> 1 (halved), then never refused again
+    assert "ran out of memory; 1 per pass from now on" in caplog.text
+    for got, want, res in zip(runs, ref, results):
+        assert res.failed is None
+        torch.testing.assert_close(got.weight.detach(), want.weight.detach(), **TOL)
+    alone = PromptBank(OutOfMemoryScorer(scorer, rows=1), [_run(scorer, 0, cfg), _run(scorer, 1, cfg)],
+                       progress=False).train()
+    assert [r.failed.startswith("out of memory alone at step 0") for r in alone] == [True, True]
+
+
+def test_prompts_per_pass_fits_the_budget(scorer):
+    runs = [_run(scorer, i, TrainConfig(batch_size=2)) for i in range(3)]
+    big = prompts_per_pass(scorer, runs, budget_mb=1e6)
+    assert big["per_pass"] == 3 and big["prompt_mb"] > 0
+    small = prompts_per_pass(scorer, runs, budget_mb=big["prompt_mb"] * 1.5)
+    assert small["per_pass"] == 1
+    with pytest.raises(ValueError, match="per_pass = 0"):
+        PromptBank(scorer, runs, per_pass=0)
