@@ -10,11 +10,11 @@ never the method's type or name::
         title = "My method"
         pretrain_data = "labelled"       # reads the labelled pre-training pool
         meta_tasks = True                # split into meta tasks by the profile's pretrain.grouping
-        artifact_kind = "mine-prompt"    # a shared artefact, built once per key:
-        def artifact_key(self, ctx):     #   everything the artefact depends on
+        artifact_kind = "mine-prompt"    # a shared artefact, built once per key and pre-training draw:
+        def artifact_key(self, ctx):     #   everything the artefact depends on (the draw is added)
             return {...}
         def build_artifact(self, ctx, out_dir):   # -> ctx.save_prompt(out_dir, weight, ...)
-            ...
+            ...                                   #   seeded by ctx.draw_seed
 
 A prompt method with an artefact is then tuned downstream from the artefact's prompt (``run``'s
 default); one without starts from a fresh prompt per seed. Override ``run`` for anything else.
@@ -80,22 +80,37 @@ class Method:
         """Make the artefact in ``out_dir``; returns its record (``ctx.save_prompt`` for a prompt)."""
         raise NotImplementedError(f"method {self.name!r} declares artifact_kind but no build_artifact")
 
+    def stored_key(self, ctx) -> dict:
+        """The key the artefact is stored under: ``artifact_key`` and, where the profile sets
+        ``pretrain.draw``, the draw ``ctx`` is for (``Context.draw_seed``). Absent, the key is
+        ``artifact_key`` alone, as artefacts made before the setting were keyed."""
+        return {**self.artifact_key(ctx), **draw_key(ctx)}
+
     def prepare(self, ctx) -> dict:
-        """Shared work made once per configuration: the declared artefact (``ctx.artifact`` caches it)."""
+        """Shared work made once per configuration and draw: the declared artefact (``ctx.artifact``
+        caches it)."""
         if self.artifact_kind is None:
             return {}
-        return ctx.artifact(self.artifact_kind, self.artifact_key(ctx), self.build_artifact)
+        return ctx.artifact(self.artifact_kind, self.stored_key(ctx), self.build_artifact)
+
+    def build_artifacts(self, ctx, draws) -> None:
+        """Make the artefacts of several pre-training ``draws`` of ``ctx``'s configuration (the runner
+        asks before the cells that read them run). Default: each alone, as a cell would; a method
+        that can train several draws in one pass overrides it (PPT: one prompt bank)."""
+        for draw in draws:
+            ctx.drawn(draw).prepared(self)
 
     def artifacts(self, ctx) -> list[tuple[str, dict]]:
         """The artefacts the method's cells read or build, as (kind, key), in build order: each one is made
         from those before it, so once the last is cached the others are not needed. A dry run's plan
-        (``benchmark.run_plan``) asks this; nothing is built. Derived from the declarations: the
-        pseudo-labelled corpus where the method reads it, then the method's own artefact."""
+        (``benchmark.run_plan``) asks this, with ``ctx`` drawn for each cell's seed; nothing is built.
+        Derived from the declarations: the pseudo-labelled corpus where the method reads it, then the
+        method's own artefact for ``ctx``'s draw."""
         from benchmark.context import PSEUDO_LABELS
 
         out = [(PSEUDO_LABELS, ctx.pseudo_labelled_key())] if self.pretrain_data == "pseudo" else []
         if self.artifact_kind:
-            out.append((self.artifact_kind, self.artifact_key(ctx)))
+            out.append((self.artifact_kind, self.stored_key(ctx)))
         return out
 
     def run(self, ctx, task: str, seed: int) -> dict:
@@ -108,7 +123,7 @@ class Method:
             raise NotImplementedError(f"method {self.name!r} tunes {self.tunes!r}: it must define run")
         if self.artifact_kind is None:
             return prepare_tuning(ctx, task, seed, init=None, method=self.name)
-        artifact = ctx.prepared(self)
+        artifact = ctx.prepared(self, seed)
         out = prepare_tuning(ctx, task, seed, init=ctx.load_prompt(artifact), method=self.name)
         out.extra["init"] = init_record(artifact)
         return out
@@ -317,6 +332,12 @@ def _train_section(method: str | None) -> str:
     from baselines import METHODS
 
     return getattr(METHODS.get(method), "train_section", None) or "tune"
+
+
+def draw_key(ctx) -> dict:
+    """The pre-training draw for an artefact's key: present only where the profile sets
+    ``pretrain.draw`` (absent or null: the key as before the setting, one artefact per configuration)."""
+    return {} if ctx.cfg.get("pretrain", {}).get("draw") is None else {"draw": ctx.draw_seed}
 
 
 def dtype_key(cfg) -> dict:

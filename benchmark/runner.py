@@ -88,6 +88,9 @@ class Cell:
         if config.get("dtype") == "float32":  # the default leaves the key as it was before dtype existed
             config = {k: v for k, v in config.items() if k != "dtype"}
         config.pop("tune_group", None)        # what it changes is the cell's group, keyed beside
+        pre = config.get("pretrain")
+        if isinstance(pre, dict) and "draw" in pre and pre["draw"] is None:   # null is the default: absent
+            config["pretrain"] = {k: v for k, v in pre.items() if k != "draw"}
         return config
 
     def describe(self) -> str:
@@ -489,7 +492,7 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
         members = [Cell(cell.suite, m, cell.task, cell.seed, cell.point, cell.config, v, cell.run, cell.group)
                    for m, v in cell.group]
         return run_group(members, out, progress=progress, context=context, write=[cell])[0]
-    ctx = _context_for(cell, context, progress)
+    ctx = _context_for(cell, context, progress).for_seed(cell.seed)   # the pre-training draw it tunes from
     method = get_method(cell.method)
     started = time.time()
     record = cell_record(cell)
@@ -538,7 +541,7 @@ def run_group(members: list[Cell], out: pathlib.Path, *, progress: bool = True, 
     from benchmark.bank import PromptBank
 
     first = members[0]
-    ctx = _context_for(first, context, progress)
+    ctx = _context_for(first, context, progress).for_seed(first.seed)   # one seed: one pre-training draw
     todo = [c for c in members if cell_status(out, c) != "done"] if write is None else write
     started = time.time()
     records = {c.key: cell_record(c) for c in todo}
@@ -581,6 +584,40 @@ def run_group(members: list[Cell], out: pathlib.Path, *, progress: bool = True, 
                 on_record(cell, record)
     checkpoint.unlink(missing_ok=True)
     return written
+
+
+def build_draws(ctx, cells: list[Cell]) -> list[tuple[str, list[int]]]:
+    """Before the cells of one configuration (``ctx``) run: where a method makes several pre-training
+    draws in one pass (it overrides ``Method.build_artifacts``; PPT trains them in one prompt bank) and
+    ``cells`` need more than one of its draws not built yet, make those together. Returns the
+    (method, draws) built. A failure is logged and left to the cells: each then builds its own draw
+    as it would have without this step, and fails alone."""
+    from baselines import get_method
+    from baselines.base import Method
+    from benchmark.settings import draw_seed
+
+    wanted: dict = {}
+    for cell in cells:
+        method = get_method(cell.method)
+        if method.artifact_kind and type(method).build_artifacts is not Method.build_artifacts:
+            wanted.setdefault(cell.method, set()).add(draw_seed(ctx.cfg, cell.seed))
+    built = []
+    for name, draws in wanted.items():
+        method = get_method(name)
+        missing = [d for d in sorted(draws) if not (ctx.artifact_folder(
+            method.artifact_kind, method.stored_key(ctx.drawn(d))) / "artifact.json").exists()]
+        if len(missing) < 2:
+            continue
+        log.info("building %s's pre-training draws %s together", name, missing)
+        try:
+            method.build_artifacts(ctx, missing)
+            built.append((name, missing))
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:   # each cell builds its own draw next, and records its own failure
+            log.error("building %s's draws %s together failed (%s: %s); each cell builds its own", name, missing,
+                      type(exc).__name__, exc)
+    return built
 
 
 def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, stream=None, summary=None,
@@ -639,6 +676,8 @@ def run_cells(cells: list[Cell], out: pathlib.Path, *, progress: bool = True, st
             if ctx_key not in contexts:
                 # keep one: prepared prompts reused
                 contexts = {ctx_key: context.Context(cell.config, progress=progress)}
+                summary.running = f"the pre-training draws of {cell.describe()}'s configuration"
+                build_draws(contexts[ctx_key], [c for c in todo if config_hash(c.config) == ctx_key])
             if cell.group:
                 started.add(cell.group_key)
                 members = list(groups[cell.group_key].values())
