@@ -131,8 +131,10 @@ def _counted(names) -> str:
 
 
 def _artifacts(todo: list, artifacts_dir) -> tuple[list, list]:
-    """(cached, to build) artefacts of the cells to do, each (kind, hash) once. A method's chain is
-    walked from its last artefact back: where one is cached, those it is made from are not needed."""
+    """(cached, to build) artefacts of the cells to do, each (kind, hash) once: one chain per method and
+    pre-training draw (``settings.draw_seed``: one per configuration, or one per seed under
+    ``pretrain.draw: per-seed``). A chain is walked from its last artefact back: where one is cached,
+    those it is made from are not needed."""
     from baselines import get_method
     from benchmark.context import Context
     from benchmark.io import config_hash
@@ -143,12 +145,12 @@ def _artifacts(todo: list, artifacts_dir) -> tuple[list, list]:
     seen = set()
     for cell in todo:
         ctx_key = config_hash(cell.config)
-        if (cell.method, ctx_key) in seen:
-            continue
-        seen.add((cell.method, ctx_key))
         if ctx_key not in contexts:
             contexts[ctx_key] = Context(cell.config, progress=False, artifacts_dir=artifacts_dir)
-        ctx = contexts[ctx_key]
+        ctx = contexts[ctx_key].for_seed(cell.seed)
+        if (cell.method, ctx_key, ctx.draw_seed) in seen:
+            continue
+        seen.add((cell.method, ctx_key, ctx.draw_seed))
         chain = []
         for kind, key in reversed(get_method(cell.method).artifacts(ctx)):
             folder = ctx.artifact_folder(kind, key)
