@@ -84,7 +84,7 @@ class PretrainedPromptTuning(Method):
         and validation rows, data order and ``select_initial=False`` that ``build_artifact`` gives it
         alone, and is saved as its own artefact; only the passes through the frozen backbone are shared.
         The bank checkpoints into one file beside the artefacts and a killed build resumes from it."""
-        from benchmark.bank import PromptBank, PromptRun
+        from benchmark.bank import PromptBank
         from benchmark.io import config_hash
 
         cfg = ctx.cfg
@@ -98,13 +98,12 @@ class PretrainedPromptTuning(Method):
         tcfg = ctx.train_config("ppt")
         runs, rows, norms = [], [], []
         for draw in draws:
-            val_idx, train_idx = pretrain_rows(len(texts), draw, cfg["pretrain"]["val_fraction"])
             weight = make_prompt(backbone, cfg, draw, words).to(backbone.device).weight
-            runs.append(PromptRun(weight, [texts[i] for i in train_idx], labels[train_idx],
-                                  _validation(scorer, [texts[i] for i in val_idx], labels[val_idx], tcfg), tcfg,
-                                  seed=draw, select_initial=False, name=f"draw {draw}"))
-            rows.append((len(train_idx), len(val_idx)))
             norms.append(row_norms(weight))
+            run, n_train, n_val = draw_run(scorer, weight, texts, labels, tcfg, seed=draw,
+                                           val_fraction=cfg["pretrain"]["val_fraction"])
+            runs.append(run)
+            rows.append((n_train, n_val))
         checkpoint = ctx.artifacts_dir / self.artifact_kind / f"bank-{config_hash(keys)}.pt"
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(draws[0])
@@ -125,12 +124,23 @@ class PretrainedPromptTuning(Method):
             raise FloatingPointError("PPT pre-training failed for " + "; ".join(failed))
 
 
-def _validation(scorer, texts, labels, tcfg):
-    """Validation accuracy of a prompt weight on fixed rows (a bank's ``PromptRun.validate``)."""
-    def validate(weight):
-        preds = scorer.predict(texts, weight, batch_size=tcfg.eval_batch_size)
-        return float((preds == labels).mean())
-    return validate
+def draw_run(scorer, weight, texts, labels, tcfg, *, seed: int, val_fraction: float, max_val: int | None = None):
+    """One draw of PPT's pre-training as a ``bank.PromptRun``: the training rows, data order, validation
+    rows and ``select_initial=False`` that ``pretrain`` gives ``seed``. Returns (run, training rows,
+    validation rows)."""
+    from benchmark.bank import PromptRun
+
+    labels = np.asarray(labels)
+    val_idx, train_idx = pretrain_rows(len(texts), seed, val_fraction, max_val)
+    val_texts, val_labels = [texts[i] for i in val_idx], labels[val_idx]
+
+    def validate(w):
+        preds = scorer.predict(val_texts, w, batch_size=tcfg.eval_batch_size)
+        return float((preds == val_labels).mean())
+
+    run = PromptRun(weight, [texts[i] for i in train_idx], labels[train_idx], validate, tcfg, seed=seed,
+                    select_initial=False, name=f"draw {seed}")
+    return run, len(train_idx), len(val_idx)
 
 
 def _report(result, tcfg, pool, n_train: int, n_val: int, initial_norm, weight) -> dict:
