@@ -54,7 +54,7 @@ class PerfConfig:
     tune_steps: int = 6
     ppt_draws: tuple = (1, 2, 4)    # R of the ppt-draws section: R pre-training draws in one bank vs one by one
     ppt_steps: int = 24             # its training steps per draw
-    ppt_val_rows: int = 40          # its validation rows per draw
+    ppt_val_rows: int = 16          # its validation rows per draw
     score_rows: int = 192
     score_batch: int = 64
     sweep: bool = True
