@@ -10,11 +10,11 @@ never the method's type or name::
         title = "My method"
         pretrain_data = "labelled"       # reads the labelled pre-training pool
         meta_tasks = True                # split into meta tasks by the profile's pretrain.grouping
-        artifact_kind = "mine-prompt"    # a shared artefact, built once per key:
-        def artifact_key(self, ctx):     #   everything the artefact depends on
+        artifact_kind = "mine-prompt"    # a shared artefact, built once per key and pre-training draw:
+        def artifact_key(self, ctx):     #   everything the artefact depends on (the draw is added)
             return {...}
         def build_artifact(self, ctx, out_dir):   # -> ctx.save_prompt(out_dir, weight, ...)
-            ...
+            ...                                   #   seeded by ctx.draw_seed
 
 A prompt method with an artefact is then tuned downstream from the artefact's prompt (``run``'s
 default); one without starts from a fresh prompt per seed. Override ``run`` for anything else.
@@ -80,22 +80,42 @@ class Method:
         """Make the artefact in ``out_dir``; returns its record (``ctx.save_prompt`` for a prompt)."""
         raise NotImplementedError(f"method {self.name!r} declares artifact_kind but no build_artifact")
 
+    def stored_key(self, ctx) -> dict:
+        """The key the artefact is stored under: ``artifact_key`` and, where the profile sets
+        ``pretrain.draw``, the draw ``ctx`` is for (``Context.draw_seed``). Absent, the key is
+        ``artifact_key`` alone, as artefacts made before the setting were keyed."""
+        return {**self.artifact_key(ctx), **draw_key(ctx)}
+
     def prepare(self, ctx) -> dict:
-        """Shared work made once per configuration: the declared artefact (``ctx.artifact`` caches it)."""
+        """Shared work made once per configuration and draw: the declared artefact (``ctx.artifact``
+        caches it)."""
         if self.artifact_kind is None:
             return {}
-        return ctx.artifact(self.artifact_kind, self.artifact_key(ctx), self.build_artifact)
+        key = self.stored_key(ctx)
+        block = draw_block(ctx.cfg) if ctx.cfg["pretrain"].get("draw") is not None else 1
+        if block > 1 and not (ctx.artifact_folder(self.artifact_kind, key) / "artifact.json").exists():
+            self.build_artifacts(ctx, block_of(ctx.draw_seed, block))   # the whole block, always together
+        return ctx.artifact(self.artifact_kind, key, self.build_artifact)
+
+    def build_artifacts(self, ctx, draws) -> None:
+        """Make the artefacts of the pre-training ``draws`` of one block (``pretrain.draw_block``) of
+        ``ctx``'s configuration; ``prepare`` asks for a draw's whole block the first time one of them is
+        needed. Default: each alone; a method that can train several draws in one pass overrides it (PPT:
+        one prompt bank), and must build every draw it is given, cached or not, in that one pass."""
+        for draw in draws:
+            ctx.drawn(draw).prepared(self)
 
     def artifacts(self, ctx) -> list[tuple[str, dict]]:
         """The artefacts the method's cells read or build, as (kind, key), in build order: each one is made
         from those before it, so once the last is cached the others are not needed. A dry run's plan
-        (``benchmark.run_plan``) asks this; nothing is built. Derived from the declarations: the
-        pseudo-labelled corpus where the method reads it, then the method's own artefact."""
+        (``benchmark.run_plan``) asks this, with ``ctx`` drawn for each cell's seed; nothing is built.
+        Derived from the declarations: the pseudo-labelled corpus where the method reads it, then the
+        method's own artefact for ``ctx``'s draw."""
         from benchmark.context import PSEUDO_LABELS
 
         out = [(PSEUDO_LABELS, ctx.pseudo_labelled_key())] if self.pretrain_data == "pseudo" else []
         if self.artifact_kind:
-            out.append((self.artifact_kind, self.artifact_key(ctx)))
+            out.append((self.artifact_kind, self.stored_key(ctx)))
         return out
 
     def run(self, ctx, task: str, seed: int) -> dict:
@@ -108,7 +128,7 @@ class Method:
             raise NotImplementedError(f"method {self.name!r} tunes {self.tunes!r}: it must define run")
         if self.artifact_kind is None:
             return prepare_tuning(ctx, task, seed, init=None, method=self.name)
-        artifact = ctx.prepared(self)
+        artifact = ctx.prepared(self, seed)
         out = prepare_tuning(ctx, task, seed, init=ctx.load_prompt(artifact), method=self.name)
         out.extra["init"] = init_record(artifact)
         return out
@@ -317,6 +337,28 @@ def _train_section(method: str | None) -> str:
     from baselines import METHODS
 
     return getattr(METHODS.get(method), "train_section", None) or "tune"
+
+
+def draw_key(ctx) -> dict:
+    """The pre-training draw for an artefact's key. Absent where the draw is ``pretrain.seed`` and made
+    alone: the computation, and so the key, of the one artefact per configuration made before the
+    setting existed (per-seed draw 0 reuses it). A draw made in a block names the block's size."""
+    pre = ctx.cfg.get("pretrain", {})
+    block = draw_block(ctx.cfg)
+    if pre.get("draw") is None or (ctx.draw_seed == pre.get("seed", 0) and block == 1):
+        return {}
+    return {"draw": ctx.draw_seed, **({"draw_block": block} if block > 1 else {})}
+
+
+def draw_block(cfg) -> int:
+    """``pretrain.draw_block``: how many draws are trained together (1 where absent)."""
+    return int(cfg.get("pretrain", {}).get("draw_block", 1) or 1)
+
+
+def block_of(draw: int, block: int) -> list[int]:
+    """The fixed block of draws that ``draw`` is trained with: [kB, (k+1)B)."""
+    first = draw // block * block
+    return list(range(first, first + block))
 
 
 def dtype_key(cfg) -> dict:

@@ -3,7 +3,8 @@
 One class, several registry lines: the pre-training data ("pseudo": the pseudo-labelled
 open-domain corpus, MetaPT; "labelled": the labelled pool, MetaPT(Y)) and the grouping that
 makes the meta tasks (K-means on sentence embeddings, LDA topics, random, label — Table 2).
-The meta-learned prompt is made once per configuration and reused by every task and seed.
+The meta-learned prompt is made once per configuration and pre-training draw (``pretrain.draw``)
+and reused by every task and seed that tunes from that draw.
 """
 import dataclasses
 
@@ -35,6 +36,7 @@ class MetaPT(Method):
         if pre.get("compute", 1) == 1:   # 1x is the budget the profile states: the key of a profile without it
             pre.pop("compute", None)
         pre.pop("labeller", None) if self.pretrain_data == "labelled" else None
+        pre.pop("draw", None)   # the draw's own seed is in the stored key (Method.stored_key)
         data_key = ctx.pseudo_labelled_key() if self.pretrain_data == "pseudo" else ctx.labelled_pool_key()
         return {"method": "metapt", "data": self.pretrain_data, "backbone": cfg["backbone"],
                 "encoder": cfg["encoder"],
@@ -51,14 +53,14 @@ class MetaPT(Method):
         pool = pretrain_pool(ctx, self.pretrain_data)
         texts, labels = pool["texts"], np.asarray(pool["labels"])
         grouping = self.grouping_of(ctx)
-        tasks = ctx.tasksets(grouping, texts, labels, k=pre["k"], m=pre["m"], seed=pre["seed"])
+        tasks = ctx.tasksets(grouping, texts, labels, k=pre["k"], m=pre["m"], seed=ctx.draw_seed)
         backbone = ctx.backbone()
         scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
-        prompt = make_prompt(backbone, cfg, pre["seed"], ctx.pretrain_label_words()).to(backbone.device)
+        prompt = make_prompt(backbone, cfg, ctx.draw_seed, ctx.pretrain_label_words()).to(backbone.device)
         mcfg = dataclasses.replace(ctx.maml_config(), **self.maml_settings)
-        sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=pre["seed"], val_per_task=mcfg.val_tasks_per_cluster)
+        sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=ctx.draw_seed, val_per_task=mcfg.val_tasks_per_cluster)
         initial_norm = row_norms(prompt.weight)
-        torch.manual_seed(pre["seed"])
+        torch.manual_seed(ctx.draw_seed)
         downstream_bf16 = backbone.autocast_bf16
         backbone.autocast_bf16 = mcfg.bf16          # float32 meta-gradients unless maml.bf16 says otherwise
         try:

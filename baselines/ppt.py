@@ -4,6 +4,8 @@ then tuned downstream exactly like PT.
 
 Pre-training checkpoints into its artefact folder (``checkpoint.pt``) and a killed run resumes
 from the last checkpoint with the same result as an uninterrupted one."""
+import time
+
 import numpy as np
 import torch
 
@@ -22,11 +24,7 @@ def pretrain(scorer, prompt, texts, labels, tcfg, *, seed: int, val_fraction: fl
     the training and validation row indices. Used by PPT's artefact and by ``calibrate``'s PPT curve.
     """
     labels = np.asarray(labels)
-    order = np.random.default_rng(seed).permutation(len(texts))
-    n_val = max(int(len(texts) * val_fraction), 1)
-    if max_val is not None:
-        n_val = min(n_val, max_val)
-    val_idx, train_idx = order[:n_val], order[n_val:]
+    val_idx, train_idx = pretrain_rows(len(texts), seed, val_fraction, max_val)
 
     def loss_fn(idx):
         rows = train_idx[idx]
@@ -40,6 +38,15 @@ def pretrain(scorer, prompt, texts, labels, tcfg, *, seed: int, val_fraction: fl
     result = fit(prompt.parameters(), loss_fn, val_accuracy, len(train_idx), tcfg, seed=seed, desc=desc,
                  progress=progress, checkpoint=checkpoint, select_initial=False, restore=restore)
     return result, train_idx, val_idx
+
+
+def pretrain_rows(n: int, seed: int, val_fraction: float, max_val: int | None = None):
+    """The validation and training row indices of a pre-training draw of ``seed`` over ``n`` rows."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(int(n * val_fraction), 1)
+    if max_val is not None:
+        n_val = min(n_val, max_val)
+    return order[:n_val], order[n_val:]
 
 
 class PretrainedPromptTuning(Method):
@@ -62,7 +69,7 @@ class PretrainedPromptTuning(Method):
         pool = pretrain_pool(ctx, self.pretrain_data)
         backbone = ctx.backbone()
         scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
-        seed = cfg["pretrain"]["seed"]
+        seed = ctx.draw_seed
         prompt = make_prompt(backbone, cfg, seed, ctx.pretrain_label_words()).to(backbone.device)
         tcfg = ctx.train_config("ppt")
         initial_norm = row_norms(prompt.weight)
@@ -70,12 +77,80 @@ class PretrainedPromptTuning(Method):
             scorer, prompt, pool["texts"], pool["labels"], tcfg, seed=seed,
             val_fraction=cfg["pretrain"]["val_fraction"], desc="PPT pre-training", progress=ctx.progress,
             checkpoint=out_dir / "checkpoint.pt")  # resumed after a kill; removed once the artefact is made
-        report = {"steps": result.steps, "best_step": result.best_step, "best_val_accuracy": result.best_score,
-                  "evaluations": result.evaluations, "rows": len(train_idx), "val_rows": len(val_idx),
-                  "pseudo_labels": pool["report"], "wall_s": result.wall_s,
-                  # what it cost, comparable with Prompt-MAML's: rows through the backbone
-                  "compute": {"rows_forward_backward": result.steps * tcfg.batch_size,
-                              "rows_forward_validation": len(result.evaluations) * len(val_idx),
-                              "wall_s": result.wall_s},
-                  "row_norm": {"initial": initial_norm, "kept": row_norms(prompt.weight)}}
+        report = _report(result, tcfg, pool, len(train_idx), len(val_idx), initial_norm, prompt.weight)
         return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)
+
+    def build_artifacts(self, ctx, draws) -> None:
+        """Several draws' pre-training in one ``bank.PromptBank``: each draw keeps the prompt, training
+        and validation rows, data order and ``select_initial=False`` that ``build_artifact`` gives it
+        alone, and is saved as its own artefact; only the passes through the frozen backbone are shared.
+        The bank checkpoints into one file beside the artefacts and a killed build resumes from it."""
+        from benchmark.bank import PromptBank
+        from benchmark.io import config_hash
+
+        cfg = ctx.cfg
+        views = [ctx.drawn(d) for d in draws]
+        keys = [self.stored_key(v) for v in views]
+        pool = pretrain_pool(ctx, self.pretrain_data)
+        texts, labels = pool["texts"], np.asarray(pool["labels"])
+        backbone = ctx.backbone()
+        words = ctx.pretrain_label_words()
+        scorer = Scorer(backbone, words, cfg["max_length"])
+        tcfg = ctx.train_config("ppt")
+        runs, rows, norms = [], [], []
+        for draw in draws:
+            weight = make_prompt(backbone, cfg, draw, words).to(backbone.device).weight
+            norms.append(row_norms(weight))
+            run, n_train, n_val = draw_run(scorer, weight, texts, labels, tcfg, seed=draw,
+                                           val_fraction=cfg["pretrain"]["val_fraction"])
+            runs.append(run)
+            rows.append((n_train, n_val))
+        checkpoint = ctx.artifacts_dir / self.artifact_kind / f"bank-{config_hash(keys)}.pt"
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(draws[0])
+        started = time.time()
+        results = PromptBank(scorer, runs, checkpoint=checkpoint, desc=f"PPT pre-training, draws {list(draws)}",
+                             progress=ctx.progress).train()
+        share = (time.time() - started) / len(draws)    # each draw's part of the shared passes (the plan's cost)
+        failed = [f"draw {d}: {r.failed}" for d, r in zip(draws, results) if r.failed]
+        for view, key, run, result, (n_train, n_val), norm in zip(views, keys, runs, results, rows, norms):
+            if result.failed:
+                continue
+            report = dict(_report(result, tcfg, pool, n_train, n_val, norm, run.weight), bank=list(draws))
+            view.artifact(self.artifact_kind, key,
+                          lambda c, out, w=run.weight, r=report: c.save_prompt(out, w, method=self.name, report=r),
+                          build_s=share)
+        checkpoint.unlink(missing_ok=True)
+        if failed:
+            raise FloatingPointError("PPT pre-training failed for " + "; ".join(failed))
+
+
+def draw_run(scorer, weight, texts, labels, tcfg, *, seed: int, val_fraction: float, max_val: int | None = None):
+    """One draw of PPT's pre-training as a ``bank.PromptRun``: the training rows, data order, validation
+    rows and ``select_initial=False`` that ``pretrain`` gives ``seed``. Returns (run, training rows,
+    validation rows)."""
+    from benchmark.bank import PromptRun
+
+    labels = np.asarray(labels)
+    val_idx, train_idx = pretrain_rows(len(texts), seed, val_fraction, max_val)
+    val_texts, val_labels = [texts[i] for i in val_idx], labels[val_idx]
+
+    def validate(w):
+        preds = scorer.predict(val_texts, w, batch_size=tcfg.eval_batch_size)
+        return float((preds == val_labels).mean())
+
+    run = PromptRun(weight, [texts[i] for i in train_idx], labels[train_idx], validate, tcfg, seed=seed,
+                    select_initial=False, name=f"draw {seed}")
+    return run, len(train_idx), len(val_idx)
+
+
+def _report(result, tcfg, pool, n_train: int, n_val: int, initial_norm, weight) -> dict:
+    """What a PPT artefact says about its pre-training."""
+    return {"steps": result.steps, "best_step": result.best_step, "best_val_accuracy": result.best_score,
+            "evaluations": result.evaluations, "rows": n_train, "val_rows": n_val,
+            "pseudo_labels": pool["report"], "wall_s": result.wall_s,
+            # what it cost, comparable with Prompt-MAML's: rows through the backbone
+            "compute": {"rows_forward_backward": result.steps * tcfg.batch_size,
+                        "rows_forward_validation": len(result.evaluations) * n_val,
+                        "wall_s": result.wall_s},
+            "row_norm": {"initial": initial_norm, "kept": row_norms(weight)}}

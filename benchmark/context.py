@@ -40,6 +40,9 @@ def resolve_device(name: str) -> str:
 
 
 class Context:
+    """The caches of one configuration. ``drawn(d)`` is a view of it for pre-training draw ``d``
+    (``settings.draw_seed``): the same caches, with the methods' artefacts built and read for that draw."""
+
     def __init__(self, cfg: dict, *, progress: bool = True, artifacts_dir: pathlib.Path | None = None):
         self.cfg = cfg
         self.progress = progress
@@ -48,6 +51,34 @@ class Context:
         self._prepared: dict = {}
         self._scores: dict = {}
         self.provenance: dict = {}
+        self._draw: int | None = None
+
+    # -- the pre-training draw -----------------------------------------------------------------
+    @property
+    def draw_seed(self) -> int:
+        """The seed of the pre-training draw this context builds and reads artefacts of: the one
+        ``drawn`` gave it, else the configuration's own (``pretrain.draw``'s integer, or
+        ``pretrain.seed``; under ``per-seed`` a context not drawn for a seed uses ``pretrain.seed``)."""
+        if self._draw is not None:
+            return self._draw
+        from benchmark.settings import draw_seed
+
+        return draw_seed(self.cfg, self.cfg["pretrain"]["seed"])
+
+    def drawn(self, draw: int) -> Context:
+        """This configuration for pre-training draw ``draw``: every cache shared with this context
+        (rows, scores, provenance, prepared artefacts, keyed by draw)."""
+        if int(draw) == self.draw_seed:
+            return self
+        view = copy.copy(self)        # shallow: the cache dicts are the same objects
+        view._draw = int(draw)
+        return view
+
+    def for_seed(self, seed: int) -> Context:
+        """The view a cell of ``seed`` tunes from (``settings.draw_seed``)."""
+        from benchmark.settings import draw_seed
+
+        return self.drawn(draw_seed(self.cfg, seed))
 
     def shared_score(self, key: tuple, compute):
         """``compute()`` once per ``key`` in this context: a fixed prompt's predictions on a task's
@@ -161,8 +192,10 @@ class Context:
         """Where ``kind`` for ``key`` is kept; it is cached when the folder holds ``artifact.json``."""
         return self.artifacts_dir / kind / config_hash(key)
 
-    def artifact(self, kind: str, key: dict, build) -> dict:
-        """Build ``kind`` for ``key`` once: ``build(ctx, out_dir) -> dict``; later calls read it back."""
+    def artifact(self, kind: str, key: dict, build, *, build_s: float | None = None) -> dict:
+        """Build ``kind`` for ``key`` once: ``build(ctx, out_dir) -> dict``; later calls read it back.
+        ``build_s``: the seconds its build cost where they were spent before ``build`` (a joint build
+        of several artefacts, ``Method.build_artifacts``), recorded instead of ``build``'s own."""
         folder = self.artifact_folder(kind, key)
         digest = folder.name
         marker = folder / "artifact.json"
@@ -191,15 +224,19 @@ class Context:
                     sha256={name: sha256_file(folder / name) for name in info.get("files", [])})
         write_json(marker, info, checksum=True)
         (folder / "checkpoint.pt").unlink(missing_ok=True)  # the finished artefact supersedes its resume point
-        ARTIFACT_LOG.append({"kind": kind, "hash": digest, "built": True, "build_s": round(time.time() - started, 2),
+        spent = time.time() - started + (build_s or 0.0)
+        ARTIFACT_LOG.append({"kind": kind, "hash": digest, "built": True, "build_s": round(spent, 2),
                              "within": within})
         info["dir"] = str(folder)
         return info
 
-    def prepared(self, method) -> dict:
-        if method.name not in self._prepared:
-            self._prepared[method.name] = method.prepare(self)
-        return self._prepared[method.name]
+    def prepared(self, method, seed: int | None = None) -> dict:
+        """``method``'s artefact for this context's draw, or for the draw a cell of ``seed`` tunes from."""
+        ctx = self if seed is None else self.for_seed(seed)
+        key = (method.name, ctx.draw_seed)
+        if key not in self._prepared:
+            self._prepared[key] = method.prepare(ctx)
+        return self._prepared[key]
 
     def save_prompt(self, out_dir: pathlib.Path, weight, *, method: str, report: dict) -> dict:
         from benchmark.prompt import save_prompt

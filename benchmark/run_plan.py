@@ -136,9 +136,11 @@ def _counted(names) -> str:
 
 
 def _artifacts(todo: list, artifacts_dir) -> tuple[list, list, dict]:
-    """(cached, to build) artefacts of the cells to do, each (kind, hash) once, and the ``pretrain.compute``
-    of each pre-trained prompt to build (a method's own artefact made from pre-training rows; its build
-    time scales with it). A method's chain is walked from its last artefact back: where one is cached,
+    """(cached, to build) artefacts of the cells to do, each (kind, hash) once: one chain per method and
+    pre-training draw (``settings.draw_seed``: one per configuration, or one per seed under
+    ``pretrain.draw: per-seed``); and the ``pretrain.compute`` of each pre-trained prompt to build (a
+    method's own artefact made from pre-training rows; its build time scales with it). A chain is walked
+    from its last artefact back: where one is cached,
     those it is made from are not needed."""
     from baselines import get_method
     from benchmark.context import Context
@@ -151,12 +153,12 @@ def _artifacts(todo: list, artifacts_dir) -> tuple[list, list, dict]:
     seen = set()
     for cell in todo:
         ctx_key = config_hash(cell.config)
-        if (cell.method, ctx_key) in seen:
-            continue
-        seen.add((cell.method, ctx_key))
         if ctx_key not in contexts:
             contexts[ctx_key] = Context(cell.config, progress=False, artifacts_dir=artifacts_dir)
-        ctx = contexts[ctx_key]
+        ctx = contexts[ctx_key].for_seed(cell.seed)
+        if (cell.method, ctx_key, ctx.draw_seed) in seen:
+            continue
+        seen.add((cell.method, ctx_key, ctx.draw_seed))
         chain = []
         method = get_method(cell.method)
         for kind, key in reversed(method.artifacts(ctx)):

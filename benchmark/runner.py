@@ -90,6 +90,17 @@ class Cell:
         config.pop("tune_group", None)        # what it changes is the cell's group, keyed beside
         if config.get("few_shot") == "balanced":   # the draw of cells made before the setting: their keys
             config.pop("few_shot")
+        pre = config.get("pretrain")
+        if isinstance(pre, dict):
+            from baselines import METHODS
+
+            # null is the default (absent); a method without an artefact (FT, PT) reads no draw, so its cells
+            # keep their keys under either protocol and are reused across them
+            method = METHODS.get(self.method)
+            unread = ("draw", "draw_block") if method is not None and not method.artifact_kind else ()
+            drop = [k for k in pre if k in unread or (k == "draw" and pre[k] is None)]
+            if drop:
+                config["pretrain"] = {k: v for k, v in pre.items() if k not in drop}
         return config
 
     def describe(self) -> str:
@@ -491,7 +502,7 @@ def run_cell(cell: Cell, out: pathlib.Path, *, progress: bool = True, context=No
         members = [Cell(cell.suite, m, cell.task, cell.seed, cell.point, cell.config, v, cell.run, cell.group)
                    for m, v in cell.group]
         return run_group(members, out, progress=progress, context=context, write=[cell])[0]
-    ctx = _context_for(cell, context, progress)
+    ctx = _context_for(cell, context, progress).for_seed(cell.seed)   # the pre-training draw it tunes from
     method = get_method(cell.method)
     started = time.time()
     record = cell_record(cell)
@@ -540,7 +551,7 @@ def run_group(members: list[Cell], out: pathlib.Path, *, progress: bool = True, 
     from benchmark.bank import PromptBank
 
     first = members[0]
-    ctx = _context_for(first, context, progress)
+    ctx = _context_for(first, context, progress).for_seed(first.seed)   # one seed: one pre-training draw
     todo = [c for c in members if cell_status(out, c) != "done"] if write is None else write
     started = time.time()
     records = {c.key: cell_record(c) for c in todo}

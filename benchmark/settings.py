@@ -346,6 +346,12 @@ class PretrainConfig(Section):
                                            "per-seed (seed s tunes from the artefact drawn with seed s), or an "
                                            "integer (one artefact drawn with that seed, shared by every seed)",
                                      DRAW, optional=True)   # absent: drawn with pretrain.seed (cells made before it)
+    # A draw trained beside others in one pass rounds differently from the same draw alone, so draws are
+    # only ever trained together in fixed blocks that the key names: whatever --seeds selects, draw d is
+    # the same computation.
+    draw_block: int = setting(1, "pre-training draws trained together in one pass (PPT's prompt bank, Prompt-MAML's "
+                                 "batched engine), in fixed blocks [kB, (k+1)B) that the artefacts' keys name; "
+                                 "1: each draw alone", POSITIVE_INT, optional=True)
     # One knob for a compute axis that keeps PPT and the meta algorithms equal at every point: each
     # run is stretched (budget, warm-up, validation and resume intervals) so its schedule keeps its
     # shape and early stopping the same share of the budget (``scale_budget``).

@@ -591,7 +591,13 @@ METHOD_TEXT = (
     "parametric bootstrap of the same model. One seed has no spread between seeds, so it decides "
     "nothing. Each claim says which sources of randomness its intervals cover: the split seed and training "
     "order always, the pre-training draw only where the compared cells were made with "
-    "`pretrain.draw: per-seed`.")
+    "`pretrain.draw: per-seed`. {protocol}")
+PROTOCOL_TEXT = {   # what the intervals cover, by the cells' pre-training protocol (results.PROTOCOLS)
+    "shared": "(The meta-learned and pre-trained prompts are one artefact shared by every seed: "
+              "their own training randomness is not sampled here.)",
+    "per-seed": "(Each seed tunes from the meta-learned and pre-trained prompts drawn with that seed: "
+                "their own training randomness is sampled with the seed.)",
+}
 RULE_TEXT = (
     "**How a claim is decided.** *Supported* only when every part is supported (an "
     "intersection-union test: no correction needed). *Contradicted* only when a part lies against "
@@ -692,7 +698,8 @@ def claims_md(res: Results) -> str:
            "*inconclusive*; \"smallest detectable\" is the difference this run would detect with 80 % "
            "power; \"seeds needed\" is how many seeds at this run's test rows and measured spread would "
            "detect the paper's own effect with 80 % power at 5 %.", "",
-           METHOD_TEXT, "", RULE_TEXT, "",
+           METHOD_TEXT.format(protocol=PROTOCOL_TEXT[res.protocol or "shared"]), "",
+           *([f"**Mixed protocols.** {res.mixed}.", ""] if res.mixed else []), RULE_TEXT, "",
            summary_md(claims), ""]
     for c in claims:
         out += [f"## Claim {c.number}: {c.statement}", "", f"- **Verdict: {c.verdict}** — {c.why}."]

@@ -22,6 +22,25 @@ class ResultWarning(UserWarning):
     """A result file was skipped or looks inconsistent."""
 
 
+# The pre-training protocols a cell can be made under (``pretrain.draw``), and what each means for
+# the intervals. Cells of the two are never paired: a report reads one protocol's cells.
+SHARED, PER_SEED = "shared", "per-seed"
+PROTOCOLS = {
+    SHARED: "shared: one pre-trained (PPT) and one meta-learned prompt per configuration serve every seed, "
+            "so the intervals do not sample their training randomness",
+    PER_SEED: "per-seed: seed s tunes from the prompts pre-trained and meta-learned with seed s, so the "
+              "intervals sample their training randomness with the seed",
+}
+
+
+def protocol(cell: dict) -> str:
+    """The pre-training protocol ``cell`` was made under: ``per-seed`` where its config says
+    ``pretrain.draw: per-seed``; else ``shared`` (no ``pretrain.draw``, as every cell made before the
+    setting, or one integer draw shared by every seed)."""
+    draw = ((cell.get("config") or {}).get("pretrain") or {}).get("draw")
+    return PER_SEED if draw == PER_SEED else SHARED
+
+
 def point_key(point: dict | None) -> str:
     """A hashable, order-free name for an ablation point ({} -> "{}")."""
     return json.dumps(point or {}, sort_keys=True, default=str)
@@ -144,11 +163,13 @@ class Results:
     """Every readable cell of a results folder, with its warnings and optional manifest."""
 
     def __init__(self, root: pathlib.Path, cells: list[dict], warnings_: list[str],
-                 manifest: list[dict] | None):
+                 manifest: list[dict] | None, protocol: str | None = None, mixed: str | None = None):
         self.root = root
         self.cells = cells
         self.warnings = warnings_
         self.manifest = manifest  # expected cells ({"suite","method","task","seed","point","key"}) or None
+        self.protocol = protocol  # the pre-training protocol of the cells read (None: no cell)
+        self.mixed = mixed        # the line saying which protocol's cells were left out, or None
         self._groups: dict[tuple, Group] | None = None
 
     # -- cells -------------------------------------------------------------------------------
@@ -258,11 +279,13 @@ def _check(obj, path: pathlib.Path) -> str | None:
     return None
 
 
-def load(root, *, profile: str | None = None, backbone: str | None = None) -> Results:
+def load(root, *, profile: str | None = None, backbone: str | None = None, protocol: str | None = None) -> Results:
     """Read ``root/cells/*.json`` (and ``root/manifest.json`` if present).
 
     Unreadable or malformed files are skipped with a :class:`ResultWarning` (also kept in
     ``Results.warnings``). ``profile``/``backbone`` keep only cells of that profile/backbone.
+    ``protocol`` (``shared`` or ``per-seed``) keeps only cells of that pre-training protocol; without
+    it, a folder holding both keeps its per-seed cells and says so in one line (``Results.mixed``).
     """
     root = pathlib.Path(root)
     warns: list[str] = []
@@ -291,8 +314,27 @@ def load(root, *, profile: str | None = None, backbone: str | None = None) -> Re
         except OSError:
             obj["_mtime"] = 0
         cells.append(obj)
+    cells, chosen, mixed = _one_protocol(root, cells, protocol)
+    if mixed:
+        _warn(warns, mixed)
     manifest = _manifest(root, warns)
-    return Results(root, cells + _shared(cells, manifest), warns, manifest)
+    return Results(root, cells + _shared(cells, manifest), warns, manifest, chosen, mixed)
+
+
+def _one_protocol(root: pathlib.Path, cells: list[dict], want: str | None) -> tuple[list[dict], str | None, str | None]:
+    """The cells of one pre-training protocol (``want``, else per-seed where the folder holds both),
+    that protocol, and the line saying what was left out of a folder holding both (else None)."""
+    counts = {p: sum(protocol(c) == p for c in cells) for p in PROTOCOLS}
+    if want is None:
+        want = PER_SEED if counts[PER_SEED] else (SHARED if cells else None)
+    kept = [c for c in cells if protocol(c) == want]
+    mixed = None
+    if want is not None and counts[SHARED] and counts[PER_SEED]:
+        other = SHARED if want == PER_SEED else PER_SEED
+        mixed = (f"{root} holds cells of both pre-training protocols ({counts[SHARED]} shared, "
+                 f"{counts[PER_SEED]} per-seed): this report reads the {counts[want]} {want} cells only and "
+                 f"never pairs the two (the {other} ones: plot --protocol {other})")
+    return kept, want, mixed
 
 
 def _shared(cells: list[dict], manifest: list[dict] | None) -> list[dict]:

@@ -23,7 +23,7 @@ import math
 
 from reports import SUITES, evidence, paper, stats
 from reports.evidence import fmt_ci, fmt_p, fmt_pts
-from reports.results import Group, Results, describe, format_reduction, pick, point_label
+from reports.results import PROTOCOLS, SHARED, Group, Results, describe, format_reduction, pick, point_label
 
 TABLE1_METHODS = ["ft", "pt", "ppt", "metapt", "metapt_y"]
 # The paper's Table 1 claims: MetaPT over PPT and FT, MetaPT(Y) over PPT.
@@ -276,6 +276,10 @@ def notes(groups: list[Group], res: Results, suite: str) -> str:
                 if line not in seen:
                     seen.add(line)
                     out.append(f"  - {line}")
+    if any(isinstance(c.get("init"), dict) for g in groups for c in g.cells):
+        out.append(f"Pre-training protocol: {PROTOCOLS[res.protocol or SHARED]}.")
+    if res.mixed:
+        out.append(f"**Mixed protocols.** {res.mixed}.")
     inits = init_lines(groups)
     if inits:
         out.append("Shared prompts the tuned cells started from (validation accuracy of the initial "

@@ -312,3 +312,21 @@ def test_perf_tune_compiled_gives_the_eager_gradient():
     assert comp["speedup"] == pytest.approx(comp["eager_median_s"] / comp["compiled_median_s"])
     from benchmark.perf.report import compiled_lines
     assert "torch.compile of the frozen base model" in "".join(compiled_lines(comp)) and compiled_lines(None) == []
+
+
+def test_perf_ppt_draws_section(tmp_path, monkeypatch):
+    """R PPT draws in one bank against R one after another: both sides train the same steps, and the
+    report gets the section's table."""
+    import json
+
+    from benchmark import cli
+    monkeypatch.setenv("METAPT_CACHE", str(tmp_path / "cache"))
+    argv = ["perf", "--backbone", "tiny-t5", "--threads", "1", "--prompt-tokens", "4", "--max-length", "24",
+            "--sections", "ppt-draws", "--ppt-draws", "1,2", "--ppt-steps", "4", "--peak-n", "128",
+            "--out", str(tmp_path / "perf"), "--name", "t"]
+    assert cli.main(argv) == 0
+    result = json.loads((tmp_path / "perf" / "t.json").read_text())
+    rows = result["ppt_draws"]["sizes"]
+    assert [r["r"] for r in rows] == [1, 2] and [r["steps"] for r in rows] == [4, 8]
+    assert all(r["bank"]["prompt_steps_per_s"] > 0 and r["separate"]["prompt_steps_per_s"] > 0 for r in rows)
+    assert "## PPT draws in one bank" in (tmp_path / "perf" / "t.md").read_text()

@@ -32,7 +32,9 @@ def test_the_summary_counts_what_two_runs_did(standin_cache, tmp_path, capsys):
     from benchmark import precision
 
     out = tmp_path / "results"
-    assert run(out, "--methods", "pt,ppt", "--seeds", "0,1") == 0
+    # one PPT prompt for every seed (the shared-artefact protocol): a new seed reads it back
+    shared = ("--set", "pretrain.draw=null")
+    assert run(out, "--methods", "pt,ppt", "--seeds", "0,1", *shared) == 0
     err = capsys.readouterr().err
     assert "run finished: sentiment7 (profile smoke)" in err
     assert "cells: 4 done, 0 skipped (already done), 0 failed of 4" in err
@@ -57,14 +59,14 @@ def test_the_summary_counts_what_two_runs_did(standin_cache, tmp_path, capsys):
     assert first["machine"]["cpu_model"] == precision.cpu_model() and first["machine"]["torch_threads"] >= 1
     assert first["command"].startswith("python -m benchmark run --suite sentiment7 --profile smoke")
 
-    assert run(out, "--methods", "pt,ppt", "--seeds", "0,1") == 0     # again: everything is done
+    assert run(out, "--methods", "pt,ppt", "--seeds", "0,1", *shared) == 0     # again: everything is done
     err = capsys.readouterr().err
     assert "cells: 0 done, 4 skipped (already done), 0 failed of 4" in err and "artefacts built: 0" in err
     second = summaries(out)[1]
     assert second["cells"] == {"total": 4, "done": 0, "skipped": 4, "failed": 0, "not_run": 0}
     assert second["artifacts_built"] == [] and second["cell_runs"] == []
 
-    assert run(out, "--methods", "pt,ppt", "--seeds", "0,1,2") == 0   # a new seed: the prompt is read back
+    assert run(out, "--methods", "pt,ppt", "--seeds", "0,1,2", *shared) == 0   # a new seed: the prompt is read back
     third = summaries(out)[2]
     assert third["cells"]["done"] == 2 and third["cells"]["skipped"] == 4
     assert third["artifacts_built"] == []

@@ -143,12 +143,12 @@ def _meta_setup(ctx, grid: Grid, init: str):
     pre = cfg["pretrain"]
     pool = _pretrain_pool(ctx, grid)
     texts, labels = pool["texts"], np.asarray(pool["labels"])
-    tasks = ctx.tasksets(pre["grouping"], texts, labels, k=pre["k"], m=pre["m"], seed=pre["seed"])
+    tasks = ctx.tasksets(pre["grouping"], texts, labels, k=pre["k"], m=pre["m"], seed=ctx.draw_seed)
     backbone = ctx.backbone()
     scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
-    prompt = make_prompt(backbone, dict(cfg, prompt_init=init), pre["seed"], ctx.pretrain_label_words())
+    prompt = make_prompt(backbone, dict(cfg, prompt_init=init), ctx.draw_seed, ctx.pretrain_label_words())
     mcfg = ctx.maml_config()
-    sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=pre["seed"], val_per_task=mcfg.val_tasks_per_cluster)
+    sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=ctx.draw_seed, val_per_task=mcfg.val_tasks_per_cluster)
     return pool, texts, labels, tasks, backbone, scorer, prompt.to(backbone.device), mcfg, sampler
 
 
@@ -201,7 +201,7 @@ def beta_run(ctx, grid: Grid, init: str, alpha: float, beta: float, checkpoint: 
     run_cfg = MAMLConfig(**dict(dataclasses.asdict(mcfg), inner_lr=float(alpha), outer_lr=float(beta),
                                 max_steps=grid.maml_steps, eval_every=grid.maml_eval_every, patience=10 ** 9,
                                 checkpoint_every=grid.maml_eval_every))
-    torch.manual_seed(ctx.cfg["pretrain"]["seed"])
+    torch.manual_seed(ctx.draw_seed)
     with _maml_precision(backbone, mcfg.bf16):
         res = meta_train(prompt, scorer, texts, labels, sampler, run_cfg, checkpoint=checkpoint,
                          progress=ctx.progress, desc=f"calibrate Prompt-MAML beta={beta:g}", select_initial=False)
@@ -227,7 +227,7 @@ def ppt_curve(ctx, grid: Grid, init: str, lr: float, steps: int) -> dict:
 
     cfg = ctx.cfg
     pool = _pretrain_pool(ctx, grid)
-    seed = cfg["pretrain"]["seed"]
+    seed = ctx.draw_seed
     backbone = ctx.backbone()
     scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
     prompt = make_prompt(backbone, dict(cfg, prompt_init=init), seed, ctx.pretrain_label_words()).to(backbone.device)
@@ -258,7 +258,7 @@ def start_prompt(ctx, start: str, *, cached_only: bool):
     from benchmark.io import config_hash
 
     method = get_method(start)
-    key = method.artifact_key(ctx)
+    key = method.stored_key(ctx)
     kind = method.artifact_kind
     if cached_only and not (ctx.artifacts_dir / kind / config_hash(key) / "artifact.json").exists():
         return None, None

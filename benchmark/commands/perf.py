@@ -39,6 +39,10 @@ def add_arguments(parser) -> None:
                              "or the default), e.g. 'l2l bf16,attention'")
     parser.add_argument("--tune-batch", type=int, default=4, help="prompt-tuning batch (default 4)")
     parser.add_argument("--tune-steps", type=int, default=6, help="timed prompt-tuning steps (default 6)")
+    parser.add_argument("--ppt-draws", default="1,2,4",
+                        help="R of the ppt-draws section: R PPT pre-training draws in one bank against R one after "
+                             "another (default 1,2,4)")
+    parser.add_argument("--ppt-steps", type=int, default=24, help="ppt-draws: training steps per draw (default 24)")
     parser.add_argument("--score-rows", type=int, default=192, help="rows scored per timing (default 192)")
     parser.add_argument("--score-batch", type=int, default=64, help="scoring batch (default 64)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the cost-growth sweeps")
@@ -49,8 +53,8 @@ def add_arguments(parser) -> None:
                         help="text tokens while K or the prompt length varies (default 16)")
     parser.add_argument("--peak-n", type=int, help="matmul size of the ceiling (default 2048 CPU, 8192 GPU)")
     parser.add_argument("--sections", default="all",
-                        help="comma-separated parts to run: meta, memory, bf16-inits, tune, bank, score, ft, sweep "
-                             "(default all; the ceiling and the bf16: auto decision are always measured)")
+                        help="comma-separated parts to run: meta, memory, bf16-inits, tune, bank, ppt-draws, score, "
+                             "ft, sweep (default all; the ceiling and the bf16: auto decision are always measured)")
     parser.add_argument("--attention", default="eager,sdpa",
                         help="attention kernels timed for tuning, scoring and FT (default eager,sdpa)")
     parser.add_argument("--cosine-k", type=int, default=3,
@@ -88,7 +92,7 @@ def config_from_args(args):
         raise UserError(f"--memory-chunks {args.memory_chunks!r} is invalid; allowed: a comma-separated list of "
                         "2, auto, all")
     for name in ("k", "m", "prompt_tokens", "max_length", "repeats", "tune_batch", "tune_steps", "score_rows",
-                 "score_batch", "cosine_k"):
+                 "score_batch", "cosine_k", "ppt_steps"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1")
     return PerfConfig(backbone=args.backbone, device=args.device, threads=args.threads, k=args.k, m=args.m,
@@ -101,7 +105,8 @@ def config_from_args(args):
                       sweep_prompt=_ints(args.sweep_prompt), sweep_text=_ints(args.sweep_text),
                       sweep_base_text=args.sweep_base_text, peak_n=args.peak_n, seed=args.seed,
                       sections=sections, attention=attention, cosine_k=args.cosine_k, profile=not args.no_profile,
-                      memory_chunks=chunks, compile=args.compile)
+                      memory_chunks=chunks, compile=args.compile, ppt_draws=_ints(args.ppt_draws),
+                      ppt_steps=args.ppt_steps)
 
 
 def run(args) -> int:

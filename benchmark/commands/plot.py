@@ -23,6 +23,9 @@ def add_arguments(parser) -> None:
                              "fig3a, fig3b, fig4 (variance: the Markdown table and its figure)")
     parser.add_argument("--profile", default=None, help="use only cells of this profile")
     parser.add_argument("--backbone", default=None, help="use only cells of this backbone")
+    parser.add_argument("--protocol", default=None, choices=["shared", "per-seed"],
+                        help="use only cells of this pre-training protocol (pretrain.draw); default: per-seed "
+                             "where a folder holds both")
 
 
 def run(args) -> int:
@@ -53,7 +56,8 @@ def run(args) -> int:
 
     with warnings.catch_warnings():  # printed once below, not twice
         warnings.simplefilter("ignore", results_mod.ResultWarning)
-        res = results_mod.load(root, profile=args.profile, backbone=args.backbone)
+        res = results_mod.load(root, profile=args.profile, backbone=args.backbone,
+                               protocol=getattr(args, "protocol", None))
         res.groups()
     for w in res.warnings:
         print(f"warning: {w}")

@@ -165,22 +165,24 @@ def stage_embeddings(cfg: dict, data: str, *_deps) -> dict:
     return _stage("embeddings", go)
 
 
-def stage_clustering(cfg: dict, data: str, grouping: str, *_deps) -> dict:
+def stage_clustering(cfg: dict, data: str, grouping: str, draw: int, *_deps) -> dict:
     def go():
         import numpy as np
 
         ctx = _context(cfg)
         pool = _pool(ctx, data)
         pre = cfg["pretrain"]
-        ctx.tasksets(grouping, pool["texts"], np.asarray(pool["labels"]), k=pre["k"], m=pre["m"], seed=pre["seed"])
+        ctx.tasksets(grouping, pool["texts"], np.asarray(pool["labels"]), k=pre["k"], m=pre["m"], seed=draw)
     return _stage("clusterings", go)
 
 
-def stage_artifact(cfg: dict, method_name: str, *_deps) -> dict:
+def stage_artifact(cfg: dict, method_name: str, draw: int, *_deps) -> dict:
+    """One artefact, of one pre-training draw, one task each (under ``pretrain.draw_block`` > 1 the task
+    of a block's first draw needed builds the whole block, as ``Method.prepare`` does everywhere)."""
     def go():
         from baselines import get_method
 
-        _context(cfg).prepared(get_method(method_name))
+        _context(cfg).drawn(draw).prepared(get_method(method_name))
     return _stage(f"artefact {method_name}", go)
 
 
@@ -230,6 +232,7 @@ def plan(cells, ctx_for) -> tuple[list[tuple], dict]:
         data = add(("data", cfg_key), "stage_data", (cfg, tasks), [])
         for cell in group:
             n = needs[cell.method]
+            draw = ctx.for_seed(cell.seed).draw_seed    # the pre-training draw the cell tunes from
             deps = [data]
             if n.pretrain_data == "pseudo":
                 deps = [add(("pseudo-labels", config_hash(ctx.pseudo_labelled_key())), "stage_pseudo_labels",
@@ -241,11 +244,11 @@ def plan(cells, ctx_for) -> tuple[list[tuple], dict]:
                 if n.grouping in NEEDS_EMBEDDINGS:
                     deps = [add(("embeddings", cfg["encoder"], data_key), "stage_embeddings",
                                 (cfg, n.pretrain_data), deps)]
-                deps = [add(("clusterings", n.grouping, data_key, pre["k"], pre["m"], pre["seed"],
-                             pre["val_fraction"]), "stage_clustering", (cfg, n.pretrain_data, n.grouping), deps)]
+                deps = [add(("clusterings", n.grouping, data_key, pre["k"], pre["m"], draw,
+                             pre["val_fraction"]), "stage_clustering", (cfg, n.pretrain_data, n.grouping, draw), deps)]
             if n.artifact_kind:
-                key = config_hash(get_method(cell.method).artifact_key(ctx))
-                deps = [add(("artefact", n.artifact_kind, key), "stage_artifact", (cfg, cell.method), deps)]
+                key = config_hash(get_method(cell.method).stored_key(ctx.drawn(draw)))
+                deps = [add(("artefact", n.artifact_kind, key), "stage_artifact", (cfg, cell.method, draw), deps)]
             cell_deps[cell.key] = tuple(deps)
     return [stages[k] for k in order], cell_deps
 

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from benchmark.errors import UserError
-from benchmark.perf.bank import run_bank  # noqa: F401
+from benchmark.perf.bank import run_bank, run_ppt_draws  # noqa: F401
 from benchmark.perf.loops import (  # noqa: F401
     Variant,
     meta_variants,
@@ -135,6 +135,7 @@ def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
              ("bf16-inits", "bf16_inits", lambda: run_bf16_inits(cfg, bb, device, texts, labels)),
              ("tune", "tune", lambda: run_tune(cfg, bb, device, bf16_ok, texts, labels, auto_bf16)),
              ("bank", "bank", lambda: run_bank(cfg, bb, device, texts, labels, auto_bf16, peaks)),
+             ("ppt-draws", "ppt_draws", lambda: run_ppt_draws(cfg, bb, device, texts, labels, auto_bf16)),
              ("score", "score", lambda: run_score(cfg, bb, device, bf16_ok, auto_bf16)),
              ("ft", "ft", lambda: run_ft(cfg, bb, device, _ft_precisions(cfg, bf16_ok, auto_bf16), texts, labels,
                                          auto_bf16)),

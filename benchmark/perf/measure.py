@@ -31,7 +31,7 @@ RANDOM_T5 = {
 }
 
 
-SECTIONS = ("meta", "memory", "bf16-inits", "tune", "bank", "score", "ft", "sweep")
+SECTIONS = ("meta", "memory", "bf16-inits", "tune", "bank", "ppt-draws", "score", "ft", "sweep")
 
 
 @dataclasses.dataclass
@@ -52,6 +52,9 @@ class PerfConfig:
     skip: tuple = ()                # leave out meta-step variants whose name contains one of these
     tune_batch: int = 4
     tune_steps: int = 6
+    ppt_draws: tuple = (1, 2, 4)    # R of the ppt-draws section: R pre-training draws in one bank vs one by one
+    ppt_steps: int = 24             # its training steps per draw
+    ppt_val_rows: int = 16          # its validation rows per draw
     score_rows: int = 192
     score_batch: int = 64
     sweep: bool = True

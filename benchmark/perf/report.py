@@ -5,7 +5,7 @@ import json
 import math
 import pathlib
 
-from benchmark.perf.bank import markdown_lines as bank_lines
+from benchmark.perf.bank import markdown_lines as bank_lines, ppt_draws_markdown
 
 TARGET_FRACTION = 0.50     # of the matmul ceiling of the precision the loop runs in
 TARGET_MEMORY_MB = 3072    # the meta-step at K=10, m=4, 20 prompt tokens
@@ -110,6 +110,7 @@ def markdown(result: dict, command: str | None = None) -> str:
     lines += _sweep_lines(result)
     lines += _new_sections(result)
     lines += bank_lines(result)
+    lines += ppt_draws_markdown(result)
     lines += _target_lines(result)
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,297 @@
+"""Pre-training draws (``pretrain.draw``): which artefact a cell tunes from, the keys, the plan's count,
+PPT's draws built together in one prompt bank, and a results folder holding both protocols.
+
+Under ``per-seed`` seed s tunes from the artefact drawn with seed s; an integer draw is one artefact
+shared by every seed; absent (or null) is the protocol every cell made before the setting used, with
+the keys those cells and artefacts had."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+
+from baselines import get_method
+from baselines.base import Method
+from benchmark import backbones, config, run_plan, runner
+from benchmark.context import Context
+from benchmark.io import config_hash, write_json
+from benchmark.prompt import load_prompt
+from test_bank import LABELS, TEXTS
+
+PROMPT_METHODS = ["ppt", "metapt", "metapt_y"]
+
+
+def smoke(draw="absent") -> dict:
+    cfg = config.load_profile("smoke")
+    if draw == "absent":
+        cfg["pretrain"].pop("draw", None)
+    else:
+        cfg["pretrain"]["draw"] = draw
+    config.validate(cfg)
+    return cfg
+
+
+def stored(cfg, method: str, seed: int, artifacts_dir) -> dict:
+    ctx = Context(cfg, progress=False, artifacts_dir=artifacts_dir).for_seed(seed)
+    return get_method(method).stored_key(ctx)
+
+
+@pytest.mark.parametrize("method", PROMPT_METHODS)
+def test_without_a_draw_the_keys_are_those_of_cells_made_before_the_setting(method, tmp_path):
+    """Absent and null give one artefact per configuration, keyed exactly as before (no ``draw``), and
+    the same cell keys: ``tests/test_keys.py`` holds those against the recorded list."""
+    absent, null = smoke(), smoke(None)
+    for seed in (0, 1, 4):
+        key = stored(absent, method, seed, tmp_path)
+        assert "draw" not in key and "draw" not in json.dumps(key.get("pretrain", {}))
+        assert key == get_method(method).artifact_key(Context(absent, artifacts_dir=tmp_path))
+        assert config_hash(key) == config_hash(stored(null, method, seed, tmp_path))
+    cells = [runner.Cell("sentiment7", method, "sst2", 1, {}, c) for c in (absent, null)]
+    assert cells[0].key == cells[1].key
+
+
+@pytest.mark.parametrize("method", PROMPT_METHODS)
+def test_per_seed_cells_tune_from_artefacts_whose_keys_differ_only_by_draw(method, tmp_path):
+    cfg = smoke("per-seed")
+    k0, k1, k2 = (stored(cfg, method, s, tmp_path) for s in (0, 1, 2))
+    assert "draw" not in k0 and (k1["draw"], k2["draw"]) == (1, 2)   # draw 0 is pretrain.seed's: the old key
+    assert k0 == {k: v for k, v in k1.items() if k != "draw"} == {k: v for k, v in k2.items() if k != "draw"}
+    assert len({config_hash(k) for k in (k0, k1, k2)}) == 3
+    # the shared inputs stay shared: the pre-training data's key names pretrain.seed, not the draw
+    data = k0.get("data_key") or k0.get("data")
+    assert data["seed"] == cfg["pretrain"]["seed"] == 0
+
+
+def test_an_integer_draw_is_one_artefact_for_every_seed(tmp_path):
+    cfg = smoke(3)
+    keys = {config_hash(stored(cfg, "ppt", seed, tmp_path)) for seed in range(5)}
+    assert len(keys) == 1 and stored(cfg, "ppt", 0, tmp_path)["draw"] == 3
+
+
+class DrawRecorder(Method):
+    """A prompt artefact that records the draw it was built for: which artefact each seed reads."""
+    name = "draw_recorder"
+    title = "records its draw"
+    artifact_kind = "draw-recorder"
+
+    def artifact_key(self, ctx):
+        return {"method": self.name}
+
+    def build_artifact(self, ctx, out_dir):
+        (out_dir / "draw.txt").write_text(str(ctx.draw_seed))
+        return {"files": ["draw.txt"], "report": {"draw": ctx.draw_seed}}
+
+
+@pytest.mark.parametrize("draw,want", [("per-seed", [0, 1, 2]), (7, [7, 7, 7]), ("absent", [0, 0, 0])])
+def test_each_seed_reads_the_artefact_of_its_draw(draw, want, tmp_path):
+    """``ctx.prepared(method, seed)`` and a cell's drawn context build and read the draw's own artefact,
+    for a method that knows nothing of draws (a user's plug-in): the draw is added to its key."""
+    method = DrawRecorder()
+    ctx = Context(smoke(draw), progress=False, artifacts_dir=tmp_path)
+    got = [ctx.prepared(method, seed)["report"]["draw"] for seed in range(3)]
+    assert got == want
+    assert [ctx.for_seed(s).prepared(method)["report"]["draw"] for s in range(3)] == want
+    assert len(list((tmp_path / "draw-recorder").iterdir())) == len(set(want))
+
+
+def test_the_plan_counts_one_artefact_per_draw(tmp_path):
+    def plan(draw):
+        cfg = smoke(draw)
+        cfg["seeds"] = [0, 1, 2]
+        cells = runner.expand("sentiment7", cfg, tasks=["sst2", "sst5"], methods=["ppt", "metapt"])
+        return run_plan.make(cells, tmp_path / "results", cfg, artifacts_dir=tmp_path / "artifacts")
+
+    kinds = lambda p: [kind for kind, _ in p.to_build]  # noqa: E731
+    per_seed, shared = plan("per-seed"), plan("absent")
+    assert sorted(kinds(per_seed)) == ["metapt-prompt"] * 3 + ["ppt-prompt"] * 3 + ["pseudo-labels"]
+    assert sorted(kinds(shared)) == ["metapt-prompt", "ppt-prompt", "pseudo-labels"]
+    assert {s.name: s.count for s in per_seed.stages if s.what == "artefact"} == \
+        {"pseudo-labels": 1, "ppt-prompt": 3, "metapt-prompt": 3}
+    assert "ppt-prompt x3" in per_seed.render()
+
+
+# -- PPT's draws in one bank ---------------------------------------------------------------------
+
+class TinyContext(Context):
+    """A context whose pre-training rows and backbone are tiny and built here: a float64 tiny T5 (the
+    tiny decoder's RMSNorm rounds to float32; see tests/test_bank.py) and 20 labelled rows."""
+    BACKBONE = None
+
+    def backbone(self):
+        if TinyContext.BACKBONE is None:
+            TinyContext.BACKBONE = backbones.load("tiny-t5", dtype=torch.float64)
+        return TinyContext.BACKBONE
+
+    def pseudo_labelled(self):
+        return {"texts": list(TEXTS), "labels": list(LABELS), "report": {"rows": len(TEXTS)}}
+
+    def pretrain_label_words(self):
+        return ["bad", "good"]
+
+
+def tiny_cfg() -> dict:
+    cfg = smoke("per-seed")
+    cfg["ppt"] = dict(cfg["ppt"], lr=0.05, warmup_steps=2, batch_size=2, max_steps=16, eval_every=2, patience=2)
+    cfg["pretrain"] = dict(cfg["pretrain"], val_fraction=0.3)
+    return cfg
+
+
+def kept(ctx, draw) -> tuple[torch.Tensor, dict]:
+    art = ctx.drawn(draw).prepared(get_method("ppt"))
+    return load_prompt(pathlib.Path(art["dir"]) / "prompt.safetensors")[0], art["report"]
+
+
+def test_ppt_draws_built_in_one_bank_equal_each_built_alone(tmp_path):
+    """R = 3 draws in one bank: each kept prompt, validations, best step and rows are those of the draw's
+    own ``pretrain`` run (``build_artifact``) to 1e-10, each saved under its own key."""
+    cfg, draws = tiny_cfg(), [0, 1, 2]
+    together = TinyContext(cfg, progress=False, artifacts_dir=tmp_path / "bank")
+    get_method("ppt").build_artifacts(together, draws)
+    assert len(list((tmp_path / "bank" / "ppt-prompt").glob("*/artifact.json"))) == 3
+    assert not list((tmp_path / "bank" / "ppt-prompt").glob("bank-*.pt"))   # the bank's checkpoint is gone
+    alone = TinyContext(cfg, progress=False, artifacts_dir=tmp_path / "alone")
+    steps = set()
+    for draw in draws:
+        (w_bank, r_bank), (w_alone, r_alone) = kept(together, draw), kept(alone, draw)
+        assert r_bank["bank"] == draws and "bank" not in r_alone
+        torch.testing.assert_close(w_bank, w_alone, atol=1e-10, rtol=0)
+        assert (r_bank["steps"], r_bank["best_step"], r_bank["rows"], r_bank["val_rows"]) == \
+            (r_alone["steps"], r_alone["best_step"], r_alone["rows"], r_alone["val_rows"])
+        assert [s for s, _ in r_bank["evaluations"]] == [s for s, _ in r_alone["evaluations"]]
+        np.testing.assert_allclose([a for _, a in r_bank["evaluations"]], [a for _, a in r_alone["evaluations"]],
+                                   atol=1e-10)
+        assert r_bank["best_step"] > 0          # select_initial=False: a trained prompt is kept
+        steps.add(r_bank["steps"])
+    w0, w1 = kept(together, 0)[0], kept(together, 1)[0]
+    assert (w0 - w1).abs().max() > 1e-3         # the draws differ
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_joint_build_resumes_to_the_same_prompts(tmp_path, monkeypatch):
+    """Killed inside the bank after its first checkpoint, the joint build resumes from the bank's one
+    checkpoint file and ends with the prompts of an uninterrupted build."""
+    from benchmark import bank
+
+    cfg, draws = tiny_cfg(), [0, 1, 2]
+    clean = TinyContext(cfg, progress=False, artifacts_dir=tmp_path / "clean")
+    get_method("ppt").build_artifacts(clean, draws)
+    ctx = TinyContext(cfg, progress=False, artifacts_dir=tmp_path / "killed")
+    saves = []
+    real_save = bank.PromptBank.save
+
+    def dying_save(self):
+        real_save(self)
+        saves.append(1)
+        if len(saves) == 2:
+            raise Killed()
+    monkeypatch.setattr(bank.PromptBank, "save", dying_save)
+    with pytest.raises(Killed):
+        get_method("ppt").build_artifacts(ctx, draws)
+    assert list((tmp_path / "killed" / "ppt-prompt").glob("bank-*.pt"))
+    assert not list((tmp_path / "killed" / "ppt-prompt").glob("*/artifact.json"))
+    monkeypatch.setattr(bank.PromptBank, "save", real_save)
+    resumed = []
+    real_resume = bank.PromptBank._resume
+    monkeypatch.setattr(bank.PromptBank, "_resume", lambda self: resumed.append(real_resume(self)) or resumed[-1])
+    get_method("ppt").build_artifacts(ctx, draws)
+    assert resumed == [True]
+    for draw in draws:
+        torch.testing.assert_close(kept(ctx, draw)[0], kept(clean, draw)[0], atol=0, rtol=0)
+
+
+def test_a_draw_is_built_with_its_whole_block_and_alone_without_one(tmp_path, monkeypatch):
+    """Under ``draw_block: 3`` the first cell needing draw 4 builds draws 3, 4 and 5 together (whatever
+    --seeds selects, draw 4 is the same computation); a block of 1 builds draw 4 alone, never in a bank."""
+    calls = []
+    monkeypatch.setattr(type(get_method("ppt")), "build_artifact",
+                        lambda self, ctx, out: calls.append(("alone", ctx.draw_seed)) or ctx.save_prompt(
+                            out, torch.zeros(2, 3), method="ppt", report={}))
+    cfg = smoke("per-seed")
+    monkeypatch.setattr(type(get_method("ppt")), "build_artifacts",
+                        lambda self, ctx, draws: calls.append(list(draws)) or [
+                            ctx.drawn(d).artifact("ppt-prompt", self.stored_key(ctx.drawn(d)),
+                                                  lambda c, out: c.save_prompt(out, torch.zeros(2, 3), method="ppt",
+                                                                               report={})) for d in draws])
+    cfg["pretrain"]["draw_block"] = 3
+    config.validate(cfg)
+    ctx = Context(cfg, progress=False, artifacts_dir=tmp_path)
+    ctx.for_seed(4).prepared(get_method("ppt"))
+    assert calls == [[3, 4, 5]]
+    ctx.for_seed(5).prepared(get_method("ppt"))                 # built with draw 4: read back
+    assert calls == [[3, 4, 5]]
+    keys = [get_method("ppt").stored_key(ctx.drawn(d)) for d in (0, 4)]
+    assert keys[0]["draw_block"] == keys[1]["draw_block"] == 3 and keys[1]["draw"] == 4
+    calls.clear()
+    alone = smoke("per-seed")
+    Context(alone, progress=False, artifacts_dir=tmp_path).for_seed(4).prepared(get_method("ppt"))
+    assert calls == [("alone", 4)]
+
+
+def test_cells_of_methods_without_an_artefact_keep_their_keys_under_either_protocol():
+    """FT and PT read no pre-training draw: their cells are the same computation, so the same key; a
+    drawn method's cells are keyed by the protocol."""
+    keys = {}
+    for draw in ("absent", "per-seed", 3):
+        cfg = smoke(draw)
+        cfg["pretrain"]["draw_block"] = 2
+        keys[draw] = {(c.method, c.seed): c.key for c in runner.expand("sentiment7", cfg, tasks=["sst2"],
+                                                                       methods=["ft", "pt", "ppt"])}
+    for method in ("ft", "pt"):
+        assert keys["absent"][(method, 1)] == keys["per-seed"][(method, 1)] == keys[3][(method, 1)]
+    assert len({keys[d][("ppt", 1)] for d in keys}) == 3
+
+
+def test_per_seed_draw_0_alone_is_the_one_artefact_made_before_the_setting(tmp_path):
+    """The same computation, the same key: per-seed seed 0 (pretrain.seed 0) reads the shared artefact."""
+    for method in PROMPT_METHODS:
+        assert stored(smoke("per-seed"), method, 0, tmp_path) == stored(smoke("absent"), method, 3, tmp_path)
+        assert stored(smoke("per-seed"), method, 1, tmp_path) != stored(smoke("absent"), method, 1, tmp_path)
+
+
+# -- a results folder of both protocols --------------------------------------------------------
+
+def _cell(tmp: pathlib.Path, method: str, seed: int, draw, acc: float) -> None:
+    cfg = {"pretrain": {"seed": 0, **({} if draw is None else {"draw": draw})}}
+    rec = {"status": "done", "suite": "sentiment7", "method": method, "task": "sst2", "seed": seed, "point": {},
+           "profile": "cpu", "backbone": "smollm2-135m", "config": cfg, "metrics": {"accuracy": acc},
+           "key": f"{method}-{seed}-{draw}"}
+    write_json(tmp / "cells" / f"{rec['key']}.json", rec, checksum=True)
+
+
+def test_a_folder_of_both_protocols_is_read_as_one_with_one_line(tmp_path, capsys):
+    from benchmark.cli import main
+    from reports import results
+
+    (tmp_path / "cells").mkdir()
+    for seed in (0, 1):
+        _cell(tmp_path, "ppt", seed, None, 0.5)
+        _cell(tmp_path, "pt", seed, None, 0.5)
+        _cell(tmp_path, "ppt", seed, "per-seed", 0.7)
+    with pytest.warns(results.ResultWarning, match="both pre-training protocols"):
+        res = results.load(tmp_path)
+    assert res.protocol == "per-seed" and {results.protocol(c) for c in res.cells} == {"per-seed"}
+    assert [g.mean for g in res.select(method="ppt")] == [pytest.approx(0.7)]
+    assert res.select(method="pt") == []           # never paired with the per-seed PPT cells
+    assert "4 shared, 2 per-seed" in res.mixed and "plot --protocol shared" in res.mixed
+    with pytest.warns(results.ResultWarning, match="the per-seed ones: plot --protocol per-seed"):
+        shared = results.load(tmp_path, protocol="shared")
+    assert shared.protocol == "shared" and [g.mean for g in shared.select(method="ppt")] == [pytest.approx(0.5)]
+    assert main(["plot", "--results", str(tmp_path), "--out", str(tmp_path / "r"), "--only", "table1"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("both pre-training protocols") == 1
+    assert "Mixed protocols." in (tmp_path / "r" / "table1.md").read_text()
+
+
+def test_a_folder_of_one_protocol_says_which(tmp_path):
+    from reports import results
+
+    (tmp_path / "cells").mkdir()
+    _cell(tmp_path, "ppt", 0, None, 0.5)
+    res = results.load(tmp_path)
+    assert res.protocol == "shared" and res.mixed is None and len(res.cells) == 1
