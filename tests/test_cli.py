@@ -124,7 +124,8 @@ def test_the_plan_counts_done_and_cached_work_and_prefers_measured_costs(tmp_pat
     from benchmark import config, precision, run_plan, runner
     from benchmark.context import Context
 
-    cfg = config.apply_overrides(_smoke_cfg(), ["seeds=[0, 1, 2]"])     # 6 PT cells: 4 done, 2 to do
+    # one shared draw (per-seed draws are counted in test_draws); 6 PT cells: 4 done, 2 to do
+    cfg = config.apply_overrides(_smoke_cfg(), ["seeds=[0, 1, 2]", "pretrain.draw=null"])
     cells = runner.expand("sentiment7", cfg, tasks=["sst2", "sst5"], methods=["pt", "ppt", "metapt"])
     out, arts = tmp_path / "results", tmp_path / "artifacts"
     (out / "cells").mkdir(parents=True)
@@ -170,8 +171,9 @@ def test_the_plan_falls_back_to_labelled_defaults(tmp_path):
     assert plan.cost("cell", "pt") == defaults["cells"]["pt"]
     assert plan.cost("artefact", "ppt-prompt") == defaults["artifacts"]["ppt-prompt"]
     assert {s.source for s in plan.stages} == {"default"}
+    # per-seed pre-training: each of the 5 seeds tunes PPT from its own draw
     expected = 5 * (defaults["cells"]["pt"] + defaults["cells"]["ppt"]) + defaults["artifacts"]["pseudo-labels"] \
-        + defaults["artifacts"]["ppt-prompt"]
+        + 5 * defaults["artifacts"]["ppt-prompt"]
     assert plan.total_s == expected
     text = plan.render()
     assert "default: the published cpu run" in text and "at least" not in text
@@ -186,8 +188,8 @@ def test_a_dry_run_ends_with_the_plan_and_keeps_stdout_to_cells(tmp_path, capsys
     assert all(line.split()[0] == "missing" for line in captured.out.splitlines())
     err = captured.err.splitlines()
     plan_at = next(i for i, line in enumerate(err) if line.startswith("plan: "))
-    assert err[plan_at] == ("plan: cells 0 done, 4 to do (of 4); artefacts 0 cached, 2 to build "
-                            "(pseudo-labels, ppt-prompt)")
+    assert err[plan_at] == ("plan: cells 0 done, 4 to do (of 4); artefacts 0 cached, 3 to build "
+                            "(pseudo-labels, ppt-prompt x2)")   # a PPT draw per seed
     assert "estimated wall time" in err[plan_at + 1]
     assert not any("paper:" in line for line in err)       # the settings come with -v
     assert cli.main([*args, "-v"]) == 0
@@ -238,6 +240,7 @@ def test_each_method_declares_the_artefacts_its_cells_use(tmp_path):
                      "metapt": ["pseudo-labels", "metapt-prompt"], "metapt_y": ["metapt-prompt"],
                      "metapt_kmeans": ["metapt-prompt"], "metapt_lda": ["metapt-prompt"],
                      "metapt_random": ["metapt-prompt"], "metapt_label": ["metapt-prompt"],
+                     **{f"metapt_{a}": ["pseudo-labels", "metapt-prompt"] for a in ("fomaml", "reptile", "multitask")},
                      "tsne": ["pseudo-labels"]}
     for name, method in builtin.items():
         for kind, key in method.artifacts(ctx):
