@@ -26,7 +26,7 @@ CLUSTERS = [list(range(0, 7)), list(range(7, 14)), list(range(14, 20))]     # K 
 SEEDS = (0, 1, 2)
 TOL = dict(atol=1e-10, rtol=0)
 # large enough rates that a few meta steps move the prompts and their validations
-CFG = MAMLConfig(inner_lr=0.5, outer_lr=0.05, m=2, max_steps=6, eval_every=1, patience=100, checkpoint_every=3)
+CFG = MAMLConfig(inner_lr=0.5, outer_lr=0.05, m=2, max_steps=4, eval_every=2, patience=100, checkpoint_every=3)
 
 
 @pytest.fixture(scope="module", params=["tiny-t5", "tiny-masked"])
@@ -139,14 +139,14 @@ def test_a_prompt_that_stops_early_leaves_the_others_unchanged(scorer, monkeypat
     monkeypatch.setattr(maml_mod, "meta_validate", validate)
     monkeypatch.setattr(bank_mod, "meta_validate_many",
                         lambda ws, sc, tx, lb, tasks, cfg: [validate(w, sc, tx, lb, t, cfg) for w, t in zip(ws, tasks)])
-    cfg = dataclasses.replace(CFG, patience=2)
+    cfg = dataclasses.replace(CFG, patience=2, eval_every=1, max_steps=5)
     samplers = [Sampler(0), FlatValidation(1), Sampler(2)]
     alone = [_alone(scorer, s, cfg, sampler) for s, sampler in zip(SEEDS, samplers)]
     calls.clear()
     prompts = [_prompt(scorer, s) for s in SEEDS]
     results = meta_train_many(prompts, scorer, TEXTS, LABELS, samplers, cfg, progress=False)
     assert results[1].stopped_early and results[1].steps == 3 and results[1].best_step == 1
-    assert [r.steps for r in (results[0], results[2])] == [6, 6]
+    assert [r.steps for r in (results[0], results[2])] == [5, 5]
     for p, got, (w, want) in zip(prompts, results, alone):
         _same_run(p.weight.detach(), got, w, want)
 
@@ -169,15 +169,15 @@ class DyingSampler(Sampler):
 
 
 def test_a_killed_bank_resumes_bit_identically(scorer, tmp_path):
-    cfg = dataclasses.replace(CFG, max_steps=8, eval_every=2)
+    cfg = dataclasses.replace(CFG, max_steps=7, eval_every=2)
     full = [_prompt(scorer, s) for s in SEEDS]
     want = meta_train_many(full, scorer, TEXTS, LABELS, [Sampler(s) for s in SEEDS], cfg, progress=False)
     ckpt = tmp_path / "bank.pt"
     with pytest.raises(Killed):
         meta_train_many([_prompt(scorer, s) for s in SEEDS], scorer, TEXTS, LABELS,
-                        [Sampler(0), Sampler(1), DyingSampler(2, at=7)], cfg, checkpoint=ckpt, progress=False)
+                        [Sampler(0), Sampler(1), DyingSampler(2, at=6)], cfg, checkpoint=ckpt, progress=False)
     saved = torch.load(ckpt, weights_only=False)
-    assert [p["step"] for p in saved["prompts"]] == [6, 6, 6]     # the last resume point before step 7
+    assert [p["step"] for p in saved["prompts"]] == [6, 6, 6]     # the last resume point before the 7th step
     again = [_prompt(scorer, s + 50) for s in SEEDS]    # a fresh process: the prompts come from the checkpoint
     got = meta_train_many(again, scorer, TEXTS, LABELS, [Sampler(s) for s in SEEDS], cfg, checkpoint=ckpt,
                           progress=False)
@@ -205,7 +205,7 @@ class PoisonSampler(Sampler):
         return super().train_tasks(step)
 
 
-@pytest.mark.parametrize("at", [1, 3])
+@pytest.mark.parametrize("at", [0, 3])
 def test_a_nan_fails_its_prompt_alone(scorer, at):
     """Prompt 1 turns NaN at step ``at`` inside a chunk shared with the others: it fails with its reason,
     the others end as meta_train alone (second order, all tasks in one chunk)."""
