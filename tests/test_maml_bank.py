@@ -249,3 +249,34 @@ def test_bad_banks_are_refused(scorer, tmp_path):
     with pytest.raises(UserError, match="not a Prompt-MAML bank checkpoint"):
         meta_train_many([_prompt(scorer, 0)], scorer, TEXTS, LABELS, [Sampler(0)], CFG, checkpoint=other,
                         progress=False)
+
+
+def test_perf_command_runs_the_maml_bank_section(tmp_path, monkeypatch):
+    """`python -m benchmark perf --sections maml-bank`: the section is registered, saved and reported."""
+    import json
+
+    from benchmark import cli
+
+    monkeypatch.setenv("METAPT_CACHE", str(tmp_path / "cache"))
+    argv = ["perf", "--backbone", "tiny-t5", "--threads", "1", "--prompt-tokens", "2", "--max-length", "16",
+            "--repeats", "1", "--k", "2", "--m", "1", "--sections", "maml-bank", "--maml-bank-sizes", "1,3",
+            "--peak-n", "64", "--no-profile", "--out", str(tmp_path / "perf"), "--name", "t"]
+    assert cli.main(argv) == 0
+    result = json.loads((tmp_path / "perf" / "t.json").read_text())
+    assert [row["r"] for row in result["maml_bank"]["sizes"]] == [1, 3] and "bank" not in result
+    for row in result["maml_bank"]["sizes"]:
+        for side in ("together", "separate"):
+            assert len(row[side]["times_s"]) == 1 and row[side]["meta_steps_per_s"] > 0
+            assert row[side]["gflop_per_step"] > 0 and row[side]["fraction_of_ceiling"] > 0
+        assert row["together"]["chunk"]["chunk_tasks"] == 2 * row["r"]       # the budget holds every task
+        assert row["separate"]["chunk"]["chunk_tasks"] == 2
+        # the same prompts on the same tasks: one engine and R calls count the same FLOPs up to padding
+        assert row["together"]["gflop_per_step"] == pytest.approx(row["separate"]["gflop_per_step"], rel=0.5)
+    assert "## Prompt-MAML prompts in one engine" in (tmp_path / "perf" / "t.md").read_text()
+
+
+def test_bad_maml_bank_sizes_exit_2(capsys):
+    from benchmark import cli
+
+    assert cli.main(["perf", "--sections", "maml-bank", "--maml-bank-sizes", "0,2"]) == 2
+    assert "--maml-bank-sizes '0,2' is invalid; allowed: comma-separated integers >= 1" in capsys.readouterr().err
