@@ -93,7 +93,8 @@ def run_maml_bank(cfg: PerfConfig, bb, device, texts, labels, peaks: dict | None
         rows.append(row)
         log(f"Prompt-MAML bank R={r}: {row['together']['meta_steps_per_s']:.3f} meta-steps/s together "
             f"(chunk {chunks['together']['chunk_tasks']} of {r * cfg.k} tasks), "
-            f"{row['separate']['meta_steps_per_s']:.3f} apart ({row['speedup']:.2f}x)")
+            f"{row['separate']['meta_steps_per_s']:.3f} apart ({row['speedup']:.2f}x); peak RSS "
+            f"{_mb(row['together']['peak_rss_mb'])} / {_mb(row['separate']['peak_rss_mb'])} MB")
     return {"precision": precision, "k": cfg.k, "m": cfg.m, "prompt_tokens": cfg.prompt_tokens,
             "max_length": cfg.max_length, "first_order": cfg.first_order, "repeats": cfg.repeats, "sizes": rows}
 
