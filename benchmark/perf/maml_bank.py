@@ -67,8 +67,9 @@ def run_maml_bank(cfg: PerfConfig, bb, device, texts, labels, peaks: dict | None
                   sizes=MAML_BANK_SIZES) -> dict:
     """Prompt-MAML meta-steps per second (one per prompt) at each R in ``sizes``: R prompts in one
     ``meta_step_many`` against R ``meta_step_batched`` calls, K = ``cfg.k`` tasks of ``cfg.m`` + ``cfg.m``
-    rows per prompt, medians of ``cfg.repeats`` after a FLOP-counted warm-up; GFLOP/s, the fraction
-    of the ceiling (``peaks``), the process's peak RSS during the steps and each side's chunk."""
+    rows per prompt, medians of ``cfg.repeats`` after one FLOP-counted warm-up step of one prompt (a
+    step's GFLOP is R times that); GFLOP/s, the fraction of the ceiling (``peaks``), the process's peak
+    RSS during the steps and each side's chunk."""
     from benchmark.maml import MAMLConfig
     from benchmark.scoring import Scorer
 
@@ -77,10 +78,14 @@ def run_maml_bank(cfg: PerfConfig, bb, device, texts, labels, peaks: dict | None
     scorer = Scorer(bb, label_words(bb), cfg.max_length)
     precision = "bf16" if mcfg.bf16 else "fp32"
     ceiling = ((peaks or {}).get(precision) or {}).get("gflops")
+    # the warm-up, counted: a second-order step under the FLOP counter costs many plain ones, so it runs
+    # once, on one prompt; the same prompts on the same tasks execute R times that on either side (up to padding)
+    one, _ = _sides(cfg, bb, scorer, texts, labels, 1, mcfg)
+    prompt_flops = count_flops(one["separate"])[0]
     rows = []
     for r in sizes:
         sides, chunks = _sides(cfg, bb, scorer, texts, labels, r, mcfg)
-        flops = {name: count_flops(step)[0] for name, step in sides.items()}     # warm-up, counted
+        flops = {name: r * prompt_flops for name in sides}
         times = {name: [] for name in sides}
         rss = {name: [] for name in sides}
         for rep in range(cfg.repeats):
