@@ -47,12 +47,20 @@ def meta_step_l2l(maml, scorer, texts, labels, tasks, cfg: MAMLConfig) -> float:
     return total
 
 
-def batched_adapt(prompt_weight, scorer, texts, labels, tasks, inner_lr, inner_steps, create_graph):
-    """Per-task adapted prompts [K, n, d] from one batched forward/backward per inner step."""
+def batched_adapt(prompt_weight, scorer, texts, labels, tasks, inner_lr, inner_steps, create_graph, owners=None):
+    """Per-task adapted prompts [K, n, d] from one batched forward/backward per inner step.
+
+    ``owners`` None: every task starts from ``prompt_weight`` [n, d]. Otherwise ``prompt_weight`` is a
+    stack [R, n, d] and task t starts from prompt ``owners[t]``: each task's loss depends only on its
+    own copy, so a prompt's gradient flows from its own tasks only."""
     n_tasks = len(tasks)
     m = len(tasks[0][0])
     sup_texts, sup_labels = select_rows(texts, labels, [i for support, _ in tasks for i in support])
-    adapted = prompt_weight.unsqueeze(0).repeat(n_tasks, 1, 1)
+    if owners is None:
+        adapted = prompt_weight.unsqueeze(0).repeat(n_tasks, 1, 1)
+    else:
+        adapted = prompt_weight.index_select(0, torch.as_tensor(owners, dtype=torch.long,
+                                                                device=prompt_weight.device))
     for _ in range(inner_steps):
         per_row = adapted.repeat_interleave(m, dim=0)
         task_losses = scorer.losses(sup_texts, sup_labels, per_row).view(n_tasks, m).mean(1)
@@ -180,6 +188,7 @@ def meta_validate(prompt_weight, scorer, texts, labels, tasks, cfg: MAMLConfig) 
 class MetaResult(LoopResult):
     history: list = dataclasses.field(default_factory=list)   # per validation: step, meta-train loss, accuracy
     chunk: dict | None = None       # the meta-step's task chunk and how it was chosen
+    failed: str | None = None       # why this prompt failed (``maml_bank.meta_train_many``); None: it did not
 
 
 def meta_train(prompt_module, scorer, texts, labels, sampler, cfg: MAMLConfig, *,

@@ -53,8 +53,9 @@ def add_arguments(parser) -> None:
                         help="text tokens while K or the prompt length varies (default 16)")
     parser.add_argument("--peak-n", type=int, help="matmul size of the ceiling (default 2048 CPU, 8192 GPU)")
     parser.add_argument("--sections", default="all",
-                        help="comma-separated parts to run: meta, memory, bf16-inits, tune, bank, ppt-draws, score, "
-                             "ft, sweep (default all; the ceiling and the bf16: auto decision are always measured)")
+                        help="comma-separated parts to run: meta, memory, bf16-inits, tune, bank, ppt-draws, "
+                             "maml-bank, score, ft, sweep (default all; the ceiling and the bf16: auto decision are "
+                             "always measured)")
     parser.add_argument("--attention", default="eager,sdpa",
                         help="attention kernels timed for tuning, scoring and FT (default eager,sdpa)")
     parser.add_argument("--cosine-k", type=int, default=3,
@@ -65,6 +66,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="tune section: also time the step with torch.compile against eager, alternating "
                              "(compiling takes minutes)")
+    parser.add_argument("--maml-bank-sizes", default="1,2,4,8",
+                        help="R values of the maml-bank section: Prompt-MAML prompts meta-learned together "
+                             "(default 1,2,4,8)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=pathlib.Path, help="output folder (default <cache>/perf)")
     parser.add_argument("--name", help="file name stem (default <backbone>-<device>)")
@@ -91,6 +95,10 @@ def config_from_args(args):
     if not chunks or any(x not in ("2", "auto", "all") for x in chunks):
         raise UserError(f"--memory-chunks {args.memory_chunks!r} is invalid; allowed: a comma-separated list of "
                         "2, auto, all")
+    maml_bank_sizes = _ints(args.maml_bank_sizes)
+    if not maml_bank_sizes or min(maml_bank_sizes) < 1:
+        raise UserError(f"--maml-bank-sizes {args.maml_bank_sizes!r} is invalid; allowed: comma-separated "
+                        "integers >= 1")
     for name in ("k", "m", "prompt_tokens", "max_length", "repeats", "tune_batch", "tune_steps", "score_rows",
                  "score_batch", "cosine_k", "ppt_steps"):
         if getattr(args, name) < 1:
@@ -106,7 +114,7 @@ def config_from_args(args):
                       sweep_base_text=args.sweep_base_text, peak_n=args.peak_n, seed=args.seed,
                       sections=sections, attention=attention, cosine_k=args.cosine_k, profile=not args.no_profile,
                       memory_chunks=chunks, compile=args.compile, ppt_draws=_ints(args.ppt_draws),
-                      ppt_steps=args.ppt_steps)
+                      ppt_steps=args.ppt_steps, maml_bank_sizes=maml_bank_sizes)
 
 
 def run(args) -> int:

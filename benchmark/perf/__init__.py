@@ -50,6 +50,7 @@ from benchmark.perf.loops import (  # noqa: F401
     run_score,
     run_tune,
 )
+from benchmark.perf.maml_bank import run_maml_bank  # noqa: F401
 from benchmark.perf.measure import (  # noqa: F401
     LABEL_WORDS,
     RANDOM_T5,
@@ -136,6 +137,8 @@ def run(cfg: PerfConfig, partial: os.PathLike | None = None) -> dict:
              ("tune", "tune", lambda: run_tune(cfg, bb, device, bf16_ok, texts, labels, auto_bf16)),
              ("bank", "bank", lambda: run_bank(cfg, bb, device, texts, labels, auto_bf16, peaks)),
              ("ppt-draws", "ppt_draws", lambda: run_ppt_draws(cfg, bb, device, texts, labels, auto_bf16)),
+             ("maml-bank", "maml_bank", lambda: run_maml_bank(cfg, bb, device, texts, labels, peaks,
+                                                              cfg.maml_bank_sizes)),
              ("score", "score", lambda: run_score(cfg, bb, device, bf16_ok, auto_bf16)),
              ("ft", "ft", lambda: run_ft(cfg, bb, device, _ft_precisions(cfg, bf16_ok, auto_bf16), texts, labels,
                                          auto_bf16)),

@@ -60,7 +60,8 @@ def meta_variants(cfg: PerfConfig, bf16_ok: bool, have_l2l: bool, maml_bf16: boo
     return [v for v in out if v.reference or v.default or not any(x and x in v.name for x in cfg.skip)]
 
 
-def _tasks(n_rows: int, k: int, m: int, seed: int):
+def random_tasks(n_rows: int, k: int, m: int, seed: int):
+    """``k`` meta tasks of ``m`` support and ``m`` query rows, disjoint, drawn from ``n_rows`` by ``seed``."""
     rng = np.random.default_rng(seed)
     pick = rng.permutation(n_rows)[:2 * k * m].reshape(k, 2 * m)
     return [(row[:m].tolist(), row[m:].tolist()) for row in pick]
@@ -97,7 +98,7 @@ def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, 
                for v in variants}
     rows = {v.name: {"variant": dataclasses.asdict(v), "times_s": [], "peak_mb": []} for v in variants}
     grads = {}
-    tasks0 = _tasks(len(texts), cfg.k, cfg.m, cfg.seed)
+    tasks0 = random_tasks(len(texts), cfg.k, cfg.m, cfg.seed)
     for v in variants:                      # warm-up = the FLOP-counted step, on the repeat-0 tasks
         set_precision(bb, v.bf16, v.bf16_weights)
         step = meta_step_fn(v, bb, scorers[v.name], texts, labels, tasks0, mcfg, cfg.prompt_tokens,
@@ -107,7 +108,7 @@ def run_meta(cfg: PerfConfig, bb, device, bf16_ok: bool, have_l2l: bool, texts, 
         grads[v.name] = grad.detach().float().cpu().clone()
         log(f"meta-step warm-up {v.name}: {flops / 1e9:.1f} GFLOP")
     for r in range(cfg.repeats):
-        tasks = _tasks(len(texts), cfg.k, cfg.m, cfg.seed + 1 + r)
+        tasks = random_tasks(len(texts), cfg.k, cfg.m, cfg.seed + 1 + r)
         order = variants if r % 2 == 0 else variants[::-1]      # interleaved, alternating order
         for v in order:
             set_precision(bb, v.bf16, v.bf16_weights)
@@ -403,7 +404,7 @@ def run_memory(cfg: PerfConfig, bb, device, texts, labels) -> dict:
 
     set_precision(bb, MAMLConfig().bf16)
     scorer = Scorer(bb, label_words(bb), cfg.max_length)
-    tasks = _tasks(len(texts), cfg.k, cfg.m, cfg.seed + 5)
+    tasks = random_tasks(len(texts), cfg.k, cfg.m, cfg.seed + 5)
     base = MAMLConfig(inner_lr=cfg.inner_lr, m=cfg.m, first_order=cfg.first_order)
     prompt = SoftPrompt(cfg.prompt_tokens, bb.embed_dim, seed=0).to(device)
     auto = choose_chunk(prompt, scorer, texts, labels, tasks, base)
@@ -453,7 +454,7 @@ def run_bf16_inits(cfg: PerfConfig, bb, device, texts, labels) -> dict:
     double = copy.deepcopy(bb)
     double.model.double()
     words = label_words(bb)
-    tasks = _tasks(len(texts), cfg.cosine_k, cfg.m, cfg.seed + 9)
+    tasks = random_tasks(len(texts), cfg.cosine_k, cfg.m, cfg.seed + 9)
     emb = bb.input_embeddings().weight.detach().float().cpu()
     rows = []
     for init in cfg.cosine_inits:

@@ -31,7 +31,7 @@ RANDOM_T5 = {
 }
 
 
-SECTIONS = ("meta", "memory", "bf16-inits", "tune", "bank", "ppt-draws", "score", "ft", "sweep")
+SECTIONS = ("meta", "memory", "bf16-inits", "tune", "bank", "ppt-draws", "maml-bank", "score", "ft", "sweep")
 
 
 @dataclasses.dataclass
@@ -71,6 +71,7 @@ class PerfConfig:
     profile: bool = True            # torch.profiler op breakdown of each timed loop
     memory_chunks: tuple = ("2", "auto", "all")   # chunks of the memory section ("all" = K)
     compile: bool = False           # also time a tuning step under torch.compile (minutes of compiling)
+    maml_bank_sizes: tuple = (1, 2, 4, 8)   # R values of the maml-bank section
 
 
 # --------------------------------------------------------------------------- helpers

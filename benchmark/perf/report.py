@@ -6,6 +6,7 @@ import math
 import pathlib
 
 from benchmark.perf.bank import markdown_lines as bank_lines, ppt_draws_markdown
+from benchmark.perf.maml_bank import markdown_lines as maml_bank_lines
 
 TARGET_FRACTION = 0.50     # of the matmul ceiling of the precision the loop runs in
 TARGET_MEMORY_MB = 3072    # the meta-step at K=10, m=4, 20 prompt tokens
@@ -111,6 +112,7 @@ def markdown(result: dict, command: str | None = None) -> str:
     lines += _new_sections(result)
     lines += bank_lines(result)
     lines += ppt_draws_markdown(result)
+    lines += maml_bank_lines(result)
     lines += _target_lines(result)
     return "\n".join(lines) + "\n"
 
