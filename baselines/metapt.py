@@ -6,7 +6,9 @@ makes the meta tasks (K-means on sentence embeddings, LDA topics, random, label 
 The meta-learned prompt is made once per configuration and pre-training draw (``pretrain.draw``)
 and reused by every task and seed that tunes from that draw.
 """
+import contextlib
 import dataclasses
+import time
 
 import numpy as np
 import torch
@@ -48,35 +50,92 @@ class MetaPT(Method):
 
     def build_artifact(self, ctx, out_dir):
         """Prompt-MAML over the meta tasks of the declared pre-training rows (``maml.meta_train``)."""
+        setup = self._setup(ctx, [ctx.draw_seed])
+        (tasks, sampler, prompt, norm), = setup["draws"]
+        torch.manual_seed(ctx.draw_seed)
+        with _meta_precision(setup["backbone"], setup["mcfg"]):
+            result = meta_train(prompt, setup["scorer"], setup["texts"], setup["labels"], sampler, setup["mcfg"],
+                                checkpoint=out_dir / "checkpoint.pt", progress=ctx.progress, desc=setup["desc"],
+                                select_initial=False)
+        return ctx.save_prompt(out_dir, prompt.weight, method=self.name,
+                               report=self._report(setup, tasks, sampler, prompt, norm, result))
+
+    def build_artifacts(self, ctx, draws) -> None:
+        """A block of draws (``pretrain.draw_block``) meta-learned together in the batched engine
+        (``maml_bank.meta_train_many``: R x K meta tasks per step, each draw its own meta tasks, sampler,
+        AdamW and early stopping), each saved as its own artefact. Other algorithms and the l2l engine
+        build each draw alone."""
+        from benchmark.io import config_hash
+        from benchmark.maml_bank import meta_train_many
+
+        setup = self._setup(ctx, draws)
+        mcfg = setup["mcfg"]
+        if mcfg.algorithm != "maml" or mcfg.engine != "batched":
+            return super().build_artifacts(ctx, draws)
+        views = [ctx.drawn(d) for d in draws]
+        keys = [self.stored_key(v) for v in views]
+        checkpoint = ctx.artifacts_dir / self.artifact_kind / f"bank-{config_hash(keys)}.pt"
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(draws[0])
+        started = time.time()
+        with _meta_precision(setup["backbone"], mcfg):
+            results = meta_train_many([p for _, _, p, _ in setup["draws"]], setup["scorer"], setup["texts"],
+                                      setup["labels"], [s for _, s, _, _ in setup["draws"]], mcfg,
+                                      checkpoint=checkpoint, progress=ctx.progress,
+                                      desc=f"{setup['desc']}, draws {list(draws)}", select_initial=False)
+        share = (time.time() - started) / len(draws)    # each draw's part of the shared passes (the plan's cost)
+        failed = [f"draw {d}: {r.failed}" for d, r in zip(draws, results) if r.failed]
+        for view, key, (tasks, sampler, prompt, norm), result in zip(views, keys, setup["draws"], results):
+            if result.failed:
+                continue
+            report = dict(self._report(setup, tasks, sampler, prompt, norm, result), bank=list(draws))
+            view.artifact(self.artifact_kind, key,
+                          lambda c, out, w=prompt.weight, r=report: c.save_prompt(out, w, method=self.name, report=r),
+                          build_s=share)
+        checkpoint.unlink(missing_ok=True)
+        if failed:
+            raise FloatingPointError("Prompt-MAML failed for " + "; ".join(failed))
+
+    def _setup(self, ctx, draws) -> dict:
+        """What meta-training the ``draws`` of ``ctx``'s configuration needs: the rows, scorer and settings
+        they share, and per draw its meta tasks (the grouping seeded by the draw), sampler and prompt."""
         cfg = ctx.cfg
         pre = cfg["pretrain"]
         pool = pretrain_pool(ctx, self.pretrain_data)
         texts, labels = pool["texts"], np.asarray(pool["labels"])
         grouping = self.grouping_of(ctx)
-        tasks = ctx.tasksets(grouping, texts, labels, k=pre["k"], m=pre["m"], seed=ctx.draw_seed)
         backbone = ctx.backbone()
-        scorer = Scorer(backbone, ctx.pretrain_label_words(), cfg["max_length"])
-        prompt = make_prompt(backbone, cfg, ctx.draw_seed, ctx.pretrain_label_words()).to(backbone.device)
+        words = ctx.pretrain_label_words()
         mcfg = dataclasses.replace(ctx.maml_config(), **self.maml_settings)
-        sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=ctx.draw_seed, val_per_task=mcfg.val_tasks_per_cluster)
-        initial_norm = row_norms(prompt.weight)
-        torch.manual_seed(ctx.draw_seed)
-        downstream_bf16 = backbone.autocast_bf16
-        backbone.autocast_bf16 = mcfg.bf16          # float32 meta-gradients unless maml.bf16 says otherwise
-        try:
-            result = meta_train(prompt, scorer, texts, labels, sampler, mcfg, checkpoint=out_dir / "checkpoint.pt",
-                                progress=ctx.progress, desc=f"Prompt-MAML ({self.name}, {grouping}, K={pre['k']})",
-                                select_initial=False)
-        finally:
-            backbone.autocast_bf16 = downstream_bf16
-        report = {"grouping": grouping, "tasks": tasks.summary(), "best_step": result.best_step,
-                  "steps": result.steps, "best_val_accuracy": result.best_score,
-                  "history": result.history, "stopped_early": result.stopped_early, "wall_s": result.wall_s,
-                  "resumed_from": result.resumed_from, "chunk": result.chunk, "data_report": pool.get("report"),
-                  # what it cost, comparable with PPT's and across algorithms: rows through the backbone
-                  "compute": compute(mcfg, steps=result.steps, n_tasks=len(tasks.task_ids), m=pre["m"],
-                                     validations=len(result.history), val_tasks=len(sampler.validation_tasks()),
-                                     wall_s=result.wall_s),
-                  "row_norm": {"initial": initial_norm, "kept": row_norms(prompt.weight)},
-                  "label_purity": label_purity(tasks.summary())}
-        return ctx.save_prompt(out_dir, prompt.weight, method=self.name, report=report)
+        per_draw = []
+        for draw in draws:
+            tasks = ctx.tasksets(grouping, texts, labels, k=pre["k"], m=pre["m"], seed=draw)
+            sampler = ctx.meta_sampler(tasks, m=pre["m"], seed=draw, val_per_task=mcfg.val_tasks_per_cluster)
+            prompt = make_prompt(backbone, cfg, draw, words).to(backbone.device)
+            per_draw.append((tasks, sampler, prompt, row_norms(prompt.weight)))
+        return {"pool": pool, "texts": texts, "labels": labels, "grouping": grouping, "backbone": backbone,
+                "scorer": Scorer(backbone, words, cfg["max_length"]), "mcfg": mcfg, "m": pre["m"],
+                "desc": f"Prompt-MAML ({self.name}, {grouping}, K={pre['k']})", "draws": per_draw}
+
+    def _report(self, setup, tasks, sampler, prompt, initial_norm, result) -> dict:
+        return {"grouping": setup["grouping"], "tasks": tasks.summary(), "best_step": result.best_step,
+                "steps": result.steps, "best_val_accuracy": result.best_score,
+                "history": result.history, "stopped_early": result.stopped_early, "wall_s": result.wall_s,
+                "resumed_from": result.resumed_from, "chunk": result.chunk, "data_report": setup["pool"].get("report"),
+                # what it cost, comparable with PPT's and across algorithms: rows through the backbone
+                "compute": compute(setup["mcfg"], steps=result.steps, n_tasks=len(tasks.task_ids), m=setup["m"],
+                                   validations=len(result.history), val_tasks=len(sampler.validation_tasks()),
+                                   wall_s=result.wall_s),
+                "row_norm": {"initial": initial_norm, "kept": row_norms(prompt.weight)},
+                "label_purity": label_purity(tasks.summary())}
+
+
+@contextlib.contextmanager
+def _meta_precision(backbone, mcfg):
+    """float32 meta-gradients unless ``maml.bf16`` says otherwise; the downstream precision after."""
+    downstream_bf16 = backbone.autocast_bf16
+    backbone.autocast_bf16 = mcfg.bf16
+    try:
+        yield
+    finally:
+        backbone.autocast_bf16 = downstream_bf16

@@ -169,6 +169,30 @@ def test_ppt_draws_built_in_one_bank_equal_each_built_alone(tmp_path):
     assert (w0 - w1).abs().max() > 1e-3         # the draws differ
 
 
+def test_metapt_draws_meta_learned_in_one_engine_equal_each_alone(tmp_path):
+    """R = 3 Prompt-MAML draws in one batched engine (``maml_bank.meta_train_many``), each with the meta
+    tasks, sampler and init its draw seeds: each kept prompt and meta-validation history equal the
+    draw's own ``build_artifact`` to 1e-10."""
+    cfg, draws = tiny_cfg(), [0, 1, 2]
+    cfg["pretrain"] = dict(cfg["pretrain"], grouping="random", k=2, m=2)
+    cfg["maml"] = dict(cfg["maml"], max_steps=4, eval_every=2, patience=3, val_tasks_per_cluster=1)
+    method = get_method("metapt")
+    together = TinyContext(cfg, progress=False, artifacts_dir=tmp_path / "bank")
+    method.build_artifacts(together, draws)
+    alone = TinyContext(cfg, progress=False, artifacts_dir=tmp_path / "alone")
+    weights = []
+    for draw in draws:
+        a, b = together.drawn(draw).prepared(method), alone.drawn(draw).prepared(method)
+        (w_bank, _), (w_alone, _) = (load_prompt(pathlib.Path(x["dir"]) / "prompt.safetensors") for x in (a, b))
+        assert a["report"]["bank"] == draws and "bank" not in b["report"]
+        torch.testing.assert_close(w_bank, w_alone, atol=1e-10, rtol=0)
+        assert [h["step"] for h in a["report"]["history"]] == [h["step"] for h in b["report"]["history"]]
+        np.testing.assert_allclose([h["val_accuracy"] for h in a["report"]["history"]],
+                                   [h["val_accuracy"] for h in b["report"]["history"]], atol=1e-10)
+        weights.append(w_bank)
+    assert (weights[0] - weights[1]).abs().max() > 1e-3         # the draws differ
+
+
 class Killed(Exception):
     pass
 
