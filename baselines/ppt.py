@@ -85,7 +85,7 @@ class PretrainedPromptTuning(Method):
         and validation rows, data order and ``select_initial=False`` that ``build_artifact`` gives it
         alone, and is saved as its own artefact; only the passes through the frozen backbone are shared.
         The bank checkpoints into one file beside the artefacts and a killed build resumes from it."""
-        from benchmark.bank import PromptBank
+        from benchmark.bank import PromptBank, prompts_per_pass
         from benchmark.io import config_hash
 
         cfg = ctx.cfg
@@ -109,8 +109,9 @@ class PretrainedPromptTuning(Method):
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(draws[0])
         started = time.time()
+        fits = prompts_per_pass(scorer, runs, cfg["maml"].get("memory_budget_mb"))
         results = PromptBank(scorer, runs, checkpoint=checkpoint, desc=f"PPT pre-training, draws {list(draws)}",
-                             progress=ctx.progress).train()
+                             progress=ctx.progress, per_pass=fits["per_pass"]).train()
         share = (time.time() - started) / len(draws)    # each draw's part of the shared passes (the plan's cost)
         failed = [f"draw {d}: {r.failed}" for d, r in zip(draws, results) if r.failed]
         for view, key, run, result, (n_train, n_val), norm in zip(views, keys, runs, results, rows, norms):

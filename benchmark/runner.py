@@ -81,9 +81,11 @@ class Cell:
         if not self.group:
             return None
         return config_hash({"group": [list(m) for m in self.group], "task": self.task, "seed": self.seed,
-                            "config": self._key_config(), "format": KEY_FORMAT})
+                            "config": self._key_config(of_method=False), "format": KEY_FORMAT})
 
-    def _key_config(self) -> dict:
+    def _key_config(self, of_method: bool = True) -> dict:
+        """The config as keyed; ``of_method=False``: without what depends on the cell's method (a group's
+        key is its members' one configuration)."""
         config = {**RETIRED_KEY_SETTINGS, **self.config}
         if config.get("dtype") == "float32":  # the default leaves the key as it was before dtype existed
             config = {k: v for k, v in config.items() if k != "dtype"}
@@ -96,7 +98,7 @@ class Cell:
 
             # null is the default (absent); a method without an artefact (FT, PT) reads no draw, so its cells
             # keep their keys under either protocol and are reused across them
-            method = METHODS.get(self.method)
+            method = METHODS.get(self.method) if of_method else None
             unread = ("draw", "draw_block") if method is not None and not method.artifact_kind else ()
             drop = [k for k in pre if k in unread or (k == "draw" and pre[k] is None)]
             if drop:
@@ -548,7 +550,7 @@ def run_group(members: list[Cell], out: pathlib.Path, *, progress: bool = True, 
     import torch
 
     from baselines import get_method
-    from benchmark.bank import PromptBank
+    from benchmark.bank import PromptBank, prompts_per_pass
 
     first = members[0]
     ctx = _context_for(first, context, progress).for_seed(first.seed)   # one seed: one pre-training draw
@@ -568,8 +570,13 @@ def run_group(members: list[Cell], out: pathlib.Path, *, progress: bool = True, 
                 tunings.append(method.tuning(ctx, cell.task, cell.seed))
             checkpoint.parent.mkdir(exist_ok=True)
             torch.manual_seed(first.seed)
-            bank = PromptBank(tunings[0].scorer, [t.bank_run() for t in tunings], checkpoint=checkpoint,
-                              desc=f"group {first.task}/s{first.seed}", progress=progress)
+            runs = [t.bank_run() for t in tunings]
+            fits = prompts_per_pass(tunings[0].scorer, runs, ctx.cfg["maml"].get("memory_budget_mb"))
+            if fits["per_pass"] < len(runs):
+                log.warning("group %s: %d prompts, %d per pass (%.0f MB each, budget %.0f MB)", first.group_key[:12],
+                            len(runs), fits["per_pass"], fits["prompt_mb"], fits["budget_mb"])
+            bank = PromptBank(tunings[0].scorer, runs, checkpoint=checkpoint, desc=f"group {first.task}/s{first.seed}",
+                              progress=progress, per_pass=fits["per_pass"])
             results = dict(zip((c.key for c in members), zip(tunings, bank.train())))
             failure = None
         except KeyboardInterrupt:

@@ -112,14 +112,6 @@ def test_grouped_cells_equal_the_cells_tuned_alone(cache, tmp_path, other_starts
     assert results([one], tmp_path / "one")[one.describe()] == grouped[one.describe()]
 
 
-def test_the_ray_executor_refuses_groups(tmp_path):
-    from benchmark.errors import UserError
-    from benchmark.executors import ray_executor
-
-    with pytest.raises(UserError, match="tune_group = 'task-seed' is invalid with --executor ray"):
-        ray_executor.run_cells(tiny_cells(True, methods=("pt", "ppt")), tmp_path)
-
-
 @pytest.mark.assets
 def test_a_nan_fails_one_cell_of_its_group_alone(cache, tmp_path, other_starts, monkeypatch):
     cells = tiny_cells(True)

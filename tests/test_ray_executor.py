@@ -107,3 +107,22 @@ def test_ray_executor_equals_local_and_survives_a_killed_worker(tmp_path):
     assert all(a["build_s"] > 0 for a in summary["artifacts_built"])
     assert summary["peak_rss_mib"]["largest_ray_worker"] > 50 and "(largest Ray worker)" in proc.stderr
     assert runner.RESULTS_FORMAT == 2
+
+
+def test_ray_runs_a_group_as_one_task_equal_to_the_local_group(tmp_path):
+    """``tune_group: task-seed`` on Ray: the group is one task on one worker (``group_task``), its cells
+    equal the local executor's grouped cells, and a rerun finds them all done."""
+    grouped = [*ARGS[:ARGS.index("--set")], "--methods", "pt,ppt", "--set", "tune_group=task-seed",
+               "--set", "pretrain.corpus_rows=3000", "--no-progress"]
+    local_cache = fresh_cache(tmp_path, "cache-local")
+    local = run_cli([*grouped, "--out", str(tmp_path / "local")], local_cache)
+    assert local.returncode == 0, local.stderr[-3000:]
+    ray_cache = fresh_cache(tmp_path, "cache-ray", share_from=local_cache)
+    out = tmp_path / "ray"
+    proc = run_cli([*grouped, "--out", str(out), "--executor", "ray"], ray_cache)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "(1 groups, one task each)" in proc.stderr and proc.stderr.count("done in") == 2
+    want, got = results(tmp_path / "local"), results(out)
+    assert len(want) == 2 and got == want
+    again = run_cli([*grouped, "--out", str(out), "--executor", "ray"], ray_cache)
+    assert again.returncode == 0 and "2 of 2 cells already done" in again.stderr

@@ -198,6 +198,26 @@ def cell_task(cell_fields: dict, out: str, precision_record=None, *_deps) -> dic
             "accuracy": (record.get("metrics") or {}).get("accuracy"), **_worker_report(log_from)}
 
 
+def group_task(members: list, out: str, precision_record=None, *_deps) -> dict:
+    """The cells of one group (``runner.assign_groups``) tuned in one bank on one worker, as the local
+    executor tunes them (``runner.run_group``: every member in the bank, the missing ones written)."""
+    from benchmark import context, precision, runner
+
+    _worker_logging()
+    precision.adopt(precision_record)
+    cells = [runner.Cell(**fields) for fields in members]
+    log_from = len(context.ARTIFACT_LOG)
+    records = runner.run_group(cells, pathlib.Path(out), progress=False)
+    return {"members": {r["key"]: {"status": r["status"], "error": r.get("error"), "wall_s": r.get("wall_s"),
+                                   "accuracy": (r.get("metrics") or {}).get("accuracy")} for r in records},
+            **_worker_report(log_from)}
+
+
+def _fields(cell) -> dict:
+    return {"suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed, "point": cell.point,
+            "config": cell.config, "method_version": cell.method_version, "run": cell.run}
+
+
 # -- the driver --------------------------------------------------------------------------------
 
 def plan(cells, ctx_for) -> tuple[list[tuple], dict]:
@@ -271,12 +291,6 @@ def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress:
     from benchmark.io import write_json
     from benchmark.run_summary import RunSummary
 
-    grouped = next((c for c in cells if c.group), None)
-    if grouped is not None:    # one Ray task per cell would tune each member of a group alone
-        from benchmark.errors import UserError
-
-        raise UserError(f"setting tune_group = {grouped.config.get('tune_group')!r} is invalid with --executor ray "
-                        "(it tunes one cell at a time); allowed: tune_group = none, or --executor local")
     ray = _ray()
     connect(address)
     out = pathlib.Path(out)
@@ -297,24 +311,38 @@ def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress:
             contexts[key] = Context(cfg, progress=False)
         return contexts[key]
 
-    stages, cell_deps = plan(todo, ctx_for)
+    # a group is one task: all its members (done ones too: the bank holds every member) on one worker
+    groups: dict = {}
+    for cell in todo:
+        if cell.group:
+            groups.setdefault(cell.group_key, []).append(cell)
+    members = {key: [c for c in cells if c.group_key == key] for key in groups}
+    stages, cell_deps = plan(list({c.key: c for c in [*todo, *(c for m in members.values() for c in m)]}.values()),
+                             ctx_for)
     functions = {name: ray.remote(globals()[name]) for name in
                  {"stage_data", "stage_pseudo_labels", "stage_embeddings", "stage_clustering", "stage_artifact",
-                  "cell_task"}}
+                  "cell_task", "group_task"}}
     refs: dict = {}
     for key, fn, args, deps in stages:
         opts = {"num_cpus": 1, "num_gpus": _gpus(args[0]), "max_retries": max_retries, "retry_exceptions": False}
         refs[key] = functions[fn].options(name=f"{key[0]}", **opts).remote(*args, *[refs[d] for d in deps])
-    pending = {}
+    pending: dict = {}     # ref -> the cells to do that its task writes
     for cell in todo:
+        if cell.group:
+            continue
         opts = {"num_cpus": 1, "num_gpus": _gpus(cell.config), "max_retries": max_retries, "retry_exceptions": False}
-        fields = {"suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed,
-                  "point": cell.point, "config": cell.config, "method_version": cell.method_version,
-                  "run": cell.run}
         ref = functions["cell_task"].options(name=f"cell {cell.describe()}", **opts).remote(
-            fields, str(out), precision.recorded(), *[refs[d] for d in cell_deps[cell.key]])
-        pending[ref] = cell
-    print(f"ray: {len(stages)} shared stages and {len(todo)} cells submitted", file=stream)
+            _fields(cell), str(out), precision.recorded(), *[refs[d] for d in cell_deps[cell.key]])
+        pending[ref] = [cell]
+    for key, group_todo in groups.items():
+        opts = {"num_cpus": 1, "num_gpus": _gpus(group_todo[0].config), "max_retries": max_retries,
+                "retry_exceptions": False}
+        deps = list(dict.fromkeys(d for c in members[key] for d in cell_deps[c.key]))
+        ref = functions["group_task"].options(name=f"group {group_todo[0].task}/s{group_todo[0].seed}", **opts).remote(
+            [_fields(c) for c in members[key]], str(out), precision.recorded(), *[refs[d] for d in deps])
+        pending[ref] = group_todo
+    print(f"ray: {len(stages)} shared stages and {len(todo)} cells submitted"
+          + (f" ({len(groups)} groups, one task each)" if groups else ""), file=stream)
     stage_refs = {ref: key for key, ref in refs.items()}
     while pending or stage_refs:   # the stages' reports too: what they built, for the run's summary
         ready, _ = ray.wait([*pending, *stage_refs], num_returns=1)
@@ -325,22 +353,26 @@ def run_cells(cells, out: pathlib.Path, *, address: str | None = None, progress:
             except Exception:  # noqa: BLE001 - a stage whose worker died: its cells report the failure
                 pass
             continue
-        cell = pending.pop(ready[0])
+        todo_cells = pending.pop(ready[0])
         try:
             result = ray.get(ready[0])
         except Exception as exc:  # noqa: BLE001 - the worker died more than max_retries times
             error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
-            if runner.cell_status(out, cell) != "done":   # never overwrite a finished result
-                write_json(runner.cell_path(out, cell), _failed_record(cell, error), checksum=True)
+            for cell in todo_cells:
+                if runner.cell_status(out, cell) != "done":   # never overwrite a finished result
+                    write_json(runner.cell_path(out, cell), _failed_record(cell, error), checksum=True)
             result = {"status": "failed", "error": error}
         summary.worker_report(result)
-        summary.cell_ran(cell, result["status"], result.get("wall_s"), worker_peak_rss_mib=result.get("peak_rss_mib"))
-        if result["status"] == "failed":
-            print(f"cell {cell.describe()} FAILED: {result['error']}", file=stream)
-        else:
-            acc = result.get("accuracy")
-            print(f"cell {cell.describe()} done in {result['wall_s']:.0f} s"
-                  + (f": accuracy {acc:.4f}" if acc is not None else ""), file=stream)
+        for cell in todo_cells:
+            got = result["members"].get(cell.key) if "members" in result else result
+            got = got or {"status": "failed", "error": "its group wrote no record for it"}
+            summary.cell_ran(cell, got["status"], got.get("wall_s"), worker_peak_rss_mib=result.get("peak_rss_mib"))
+            if got["status"] == "failed":
+                print(f"cell {cell.describe()} FAILED: {got['error']}", file=stream)
+            else:
+                acc = got.get("accuracy")
+                print(f"cell {cell.describe()} done in {got['wall_s']:.0f} s" + (" (group)" if cell.group else "")
+                      + (f": accuracy {acc:.4f}" if acc is not None else ""), file=stream)
     return dict(counts)
 
 
