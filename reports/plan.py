@@ -31,7 +31,8 @@ from reports.evidence import fmt_pts
 from reports.results import Group, Results, pick
 
 SUITE_CLAIMS = {SUITES["table1"]: [claims.claim1, claims.claim2], SUITES["table2"]: [claims.claim3],
-                SUITES["fig3a"]: [claims.claim4], SUITES["fig3b"]: [claims.claim5]}
+                SUITES["fig3a"]: [claims.claim4], SUITES["fig3b"]: [claims.claim5],
+                SUITES["algorithms"]: [claims.claim6]}
 # comparisons of the tables beyond the claims' own parts (a, b, task or None for Table 2's SST-5)
 TABLE1_EXTRA = [("metapt", "ft"), ("metapt_y", "ppt")]
 TABLE2_EXTRA = [("metapt_kmeans", "metapt_random"), ("metapt_kmeans", "metapt_label"), ("metapt_kmeans", "ppt"),
