@@ -127,6 +127,18 @@ def _plan(part: Part) -> Part:
     return part
 
 
+def needed_at_once(parts: list[Part]) -> int | None:
+    """Seeds at which every planned part is decided at once: the one-task parts by their joint power
+    (independent splits, :func:`reports.stats.seeds_needed_all`), a mean over tasks at its own plan
+    (made of the same tasks, it is not independent of them, and it reaches its plan first)."""
+    single = [p for p in parts if p.tasks == 1]
+    pooled = [p for p in parts if p.tasks > 1]
+    n = stats.seeds_needed_all([(p.paper, p.d["sd"], p.d["sd_rows"], p.margin) for p in single]) if single else 2
+    if n is None or any(p.needed is None for p in pooled):
+        return None
+    return max([n] + [p.needed for p in pooled])
+
+
 def part_from(d: dict, rule: str, label: str, paper_effect: float | None) -> Part:
     """A part from the output of :func:`reports.stats.paired_difference` (``sd_seed`` read as the
     spread a seed's difference has), read under ``rule`` (">" or "~") and planned for
@@ -624,13 +636,8 @@ def claim6(res: Results) -> Claim:
         c.mde = f"{fmt_pts(min(mdes), False)}–{fmt_pts(max(mdes), False)} points per task"
         if mean.d is not None and not math.isnan(mean.d["mde"]):
             c.mde += f"; {fmt_pts(mean.d['mde'], False)} on the {label}"
-    # the tasks draw their own splits (independent parts); the mean, made of them, is taken as decided
-    # when it has its own seeds, which a mean over tasks reaches before any one task
     planned = [p for p in per_task if p.d is not None and p.seeds > 1]
-    needed = None
-    if len(planned) == len(per_task) and mean.d is not None and mean.seeds > 1:
-        each = stats.seeds_needed_all([(effect, p.d["sd"], p.d["sd_rows"], None) for p in planned])
-        needed = None if each is None or mean.needed is None else max(each, mean.needed)
+    needed = needed_at_once(parts) if all(p.d is not None and p.seeds > 1 for p in parts) else None
     _finish(c, parts, needed)
     not_run = [p.label for p in per_task if p.why == "not run"]
     if c.verdict == SUPPORTED:
