@@ -26,7 +26,18 @@ def task_title(task: str) -> str:
 
 
 def method_title(method: str) -> str:
-    return numbers()["methods"].get(method, method)
+    """The paper's name for a method; for a method beyond the paper (Reptile, multi-task, a user's
+    own), the title its registry line gives it; else the name itself."""
+    title = numbers()["methods"].get(method)
+    if title is not None:
+        return title
+    from baselines import get_method
+    from benchmark.errors import UserError
+
+    try:
+        return get_method(method).title
+    except UserError:   # a method this process does not know (a user's, not loaded): its name
+        return method
 
 
 def table1_cell(method: str, task: str) -> dict | None:

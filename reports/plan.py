@@ -31,7 +31,8 @@ from reports.evidence import fmt_pts
 from reports.results import Group, Results, pick
 
 SUITE_CLAIMS = {SUITES["table1"]: [claims.claim1, claims.claim2], SUITES["table2"]: [claims.claim3],
-                SUITES["fig3a"]: [claims.claim4], SUITES["fig3b"]: [claims.claim5]}
+                SUITES["fig3a"]: [claims.claim4], SUITES["fig3b"]: [claims.claim5],
+                SUITES["algorithms"]: [claims.claim6]}
 # comparisons of the tables beyond the claims' own parts (a, b, task or None for Table 2's SST-5)
 TABLE1_EXTRA = [("metapt", "ft"), ("metapt_y", "ppt")]
 TABLE2_EXTRA = [("metapt_kmeans", "metapt_random"), ("metapt_kmeans", "metapt_label"), ("metapt_kmeans", "ppt"),
@@ -173,7 +174,7 @@ def plan(res: Results, suite: str, draw_sd: float = DRAW_SD) -> dict:
         widened.update(added)
         planned = [p for p in c.parts if p.d is not None and p.seeds > 1 and p.paper is not None]
         if added and planned and len(planned) == len(c.parts) and c.parts[0].rule != "std <":
-            c.needed = stats.seeds_needed_all([(p.paper, p.d["sd"], p.d["sd_rows"], p.margin) for p in planned])
+            c.needed = claims.needed_at_once(planned)
         sections.append(Section(f"Claim {c.number}: {c.statement}", c.verdict, c.parts + c.extra, c.why))
         if not c.parts:   # not run, or nothing to compare (an axis short of the claim's point)
             continue

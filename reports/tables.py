@@ -1,4 +1,5 @@
-"""Tables 1 and 2 and the per-class recall table as Markdown: our numbers beside the paper's.
+"""Tables 1 and 2, the per-class recall table and the algorithms table as Markdown: our numbers beside
+the paper's.
 
 Accuracy is shown in percent, mean ± std over seeds (sample std, ddof=1, the paper's form) with a
 95 % interval: a t over seeds (S - 1 degrees of freedom) floored by the binomial variance of the
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-from reports import SUITES, evidence, paper, stats
+from reports import SUITES, evidence, paper, stats, suite_spec
 from reports.evidence import fmt_ci, fmt_p, fmt_pts
 from reports.results import PROTOCOLS, SHARED, Group, Results, describe, format_reduction, pick, point_label
 
@@ -32,6 +33,10 @@ TABLE2_METHODS = ["metapt_kmeans", "metapt_lda", "metapt_random", "metapt_label"
 # Table 2 comparisons: K-means (the paper's choice) against every other row, each grouping vs PPT.
 TABLE2_PAIRS = ([("metapt_kmeans", m) for m in TABLE2_METHODS[1:]]
                 + [(m, "ppt") for m in ("metapt_lda", "metapt_random", "metapt_label")])
+# The algorithms suite's reference row: multi-task training of the prompt on the same meta tasks, which
+# beat MAML-style meta-learning in Wu et al. 2022; every other row is compared with it.
+ALGORITHMS_BASE = "metapt_multitask"
+ALGORITHMS_ONLY = ["metapt_fomaml", "metapt_reptile", "metapt_multitask"]   # methods no other suite runs
 
 
 # -- formatting ------------------------------------------------------------------------------
@@ -219,7 +224,7 @@ def across_rows(groups: list[Group], pairs: list[tuple[str, str]], paper_diff=No
 
 
 def comparison_sections(groups: list[Group], pairs: list[tuple[str, str]], *, across: bool,
-                        paper_diff=None) -> list[str]:
+                        paper_diff=None, fixed: str = "the seven tasks") -> list[str]:
     rows, skipped = comparison_rows(groups, pairs, paper_diff)
     parts = ["## Paired comparisons (same split and test rows per seed)", "",
              "Δ is a − b in accuracy points. The 95 % interval and p (t) are a paired t over the per-seed "
@@ -237,7 +242,7 @@ def comparison_sections(groups: list[Group], pairs: list[tuple[str, str]], *, ac
     parts += [f"- {m}" for m in skipped] + ([""] if skipped else [])
     if across:
         arows, askipped = across_rows(groups, pairs, paper_diff)
-        parts += ["## Across tasks (the seven tasks fixed; seeds and test rows sampled)", "",
+        parts += [f"## Across tasks ({fixed} fixed; seeds and test rows sampled)", "",
                   "Mean over tasks of the per-task differences with a t interval pooled over tasks "
                   "(Σ (S_t − 1) degrees of freedom, each task's variance floored by its test rows); the "
                   "interquartile mean (IQM) of the per-seed differences and the probability that a run of a "
@@ -253,8 +258,9 @@ def comparison_sections(groups: list[Group], pairs: list[tuple[str, str]], *, ac
 
 
 # -- notes -----------------------------------------------------------------------------------
-def notes(groups: list[Group], res: Results, suite: str) -> str:
-    """Provenance, profile, backbone, scaled-down settings, failed and missing cells."""
+def notes(groups: list[Group], res: Results, suite: str, *, protocol: bool = False) -> str:
+    """Provenance, profile, backbone, scaled-down settings, failed and missing cells; the
+    pre-training protocol where the cells record a prompt they started from, or ``protocol``."""
     d = describe(groups)
     out = []
     if d["standins"]:
@@ -276,7 +282,7 @@ def notes(groups: list[Group], res: Results, suite: str) -> str:
                 if line not in seen:
                     seen.add(line)
                     out.append(f"  - {line}")
-    if any(isinstance(c.get("init"), dict) for g in groups for c in g.cells):
+    if protocol or any(isinstance(c.get("init"), dict) for g in groups for c in g.cells):
         out.append(f"Pre-training protocol: {PROTOCOLS[res.protocol or SHARED]}.")
     if res.mixed:
         out.append(f"**Mixed protocols.** {res.mixed}.")
@@ -509,6 +515,41 @@ def table2(res: Results) -> str:
     return "\n".join(parts)
 
 
+def algorithms_table(res: Results) -> str:
+    """The algorithms suite: four ways to train the prompt on MetaPT's meta tasks, and PPT, on each of
+    the suite's tasks and their mean; paired differences against multi-task training."""
+    spec = suite_spec(SUITES["algorithms"])
+    methods = list(spec["methods"])
+    suite, groups, fallback = pick(res, spec["name"], method=methods, task=list(spec["tasks"]), point={},
+                                   need=ALGORITHMS_ONLY)
+    head = ["# Is it the meta tasks or the meta-learning? Four ways to train the prompt on them (accuracy %)", ""]
+    if fallback:
+        head += [fallback, ""]
+    if not groups:
+        return "\n".join(head + [_empty("the algorithms table", suite), "", notes(groups, res, suite), ""])
+    g = grid(groups, methods)
+    seeds = sorted({x.n for x in groups})
+    over = f"{seeds[0]} seeds" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]} seeds (per cell)"
+    caption = [f"Accuracy (%) on each task's test rows, mean ± std over {over} (sample std); *Mean over tasks*: "
+               "the unweighted mean of the row's task means (— where a task is missing). The majority-class "
+               "row always answers the test rows' most frequent class.",
+               "The four MetaPT rows share MetaPT's meta tasks (its pre-training rows, grouping, K and m), prompt "
+               "init, sampler, outer optimiser, meta-validation and compute (equal rows through the backbone per "
+               "step); only the update differs: Prompt-MAML (second order, the paper's), first-order MAML, "
+               "Reptile, multi-task (no inner step). PPT pre-trains on the same rows pooled as one task at the "
+               f"same budget. Each row is compared with {paper.method_title(ALGORITHMS_BASE)} below: multi-task "
+               "training beat MAML-style meta-learning in Wu et al. 2022 (\"Continued Pretraining for Better "
+               "Zero- and Few-Shot Promptability\")."]
+    if g["imbalanced"]:
+        caption.append("† Imbalanced test rows (majority share above 1.5 / C): accuracy rewards a model that "
+                       "ignores its training; read it against the majority-class row.")
+    pairs = [(m, ALGORITHMS_BASE) for m in methods if m != ALGORITHMS_BASE]
+    parts = head + [_md(g["header"], g["rows"]), "", "\n\n".join(caption), ""] + comparison_sections(
+        groups, pairs, across=True, fixed="the suite's tasks")
+    parts += ["Notes:", "", notes(groups, res, suite, protocol=True), ""]
+    return "\n".join(parts)
+
+
 def _label_words(task: str, groups: list[Group]) -> list[str]:
     words: list[str] = []
     try:  # the task's own order (terrible … great) when the data registry is there
@@ -557,4 +598,5 @@ def recall_table(res: Results) -> str:
 
 from reports.training import training_table  # noqa: E402  (a table of its own file)
 
-TABLES = {"table1": table1, "table2": table2, "recall": recall_table, "training": training_table}
+TABLES = {"table1": table1, "table2": table2, "recall": recall_table, "training": training_table,
+          "algorithms": algorithms_table}

@@ -7,7 +7,7 @@ import pytest
 
 from benchmark import cli
 from reports import claims
-from test_reports import TASKS, _table1_cells, cell, load_quiet, with_rows, write
+from test_reports import TASKS, _table1_cells, algorithm_cells, cell, load_quiet, with_rows, write
 
 ROWS = 500
 
@@ -185,9 +185,9 @@ def test_one_seed_draws_no_verdict_however_narrow_its_interval(tmp_path):
 def test_claims_not_run_name_the_command(tmp_path):
     write(tmp_path, [])
     md = claims.claims_md(load_quiet(tmp_path))
-    for suite in ("sentiment7", "clustering", "pretrain-size", "clusters"):
+    for suite in ("sentiment7", "clustering", "pretrain-size", "clusters", "algorithms"):
         assert f"python -m benchmark run --suite {suite}" in md
-    assert md.count("**not run**") == 5
+    assert md.count("**not run**") == 6
 
 
 def test_plot_on_older_cells_renders_and_says_what_it_could_not_compute(tmp_path, capsys):
@@ -228,6 +228,61 @@ def test_one_seed_unequal_seeds_and_no_shared_seed_render_with_a_note_each(tmp_p
     assert "Traceback" not in capsys.readouterr().err
 
 
+# -- claim 6: Prompt-MAML against multi-task training on the same meta tasks (algorithms suite) --------
+@pytest.mark.parametrize("gain", [0.05, 0.0, -0.05])
+def test_claim6_planted_above_equal_and_below(tmp_path, gain):
+    """Prompt-MAML planted 5 points above multi-task on all three tasks at 5 seeds is supported,
+    5 below is contradicted, and equal is neither (no phantom), saying how many seeds a 2-point gain
+    needs."""
+    write(tmp_path, algorithm_cells(np.random.default_rng(7), gain))
+    c = claims.claim6(load_quiet(tmp_path))
+    assert [p.label for p in c.parts] == ["SST-5", "SST-2", "SemEval-l", "3-task mean"]
+    assert all(p.seeds == 5 and p.d is not None for p in c.parts)
+    assert all(abs(p.d["diff"] - gain) < 0.02 for p in c.parts)
+    if gain > 0:
+        assert c.verdict == claims.SUPPORTED and "intersection-union" in c.rule, c.why
+    elif gain < 0:
+        assert c.verdict == claims.CONTRADICTED and "Holm over 4 parts" in c.rule, c.why
+        assert "multi-task training does better on SST-5" in c.why
+    else:
+        assert c.verdict == "inconclusive: 5 seeds", c.why
+        assert all(claims.is_inconclusive(claims.part_reads(p)) for p in c.parts)
+        assert c.why.startswith("a +2.0-point gain needs ") and c.needed > 5
+        assert f"python -m benchmark run --suite algorithms --seeds {claims.seeds_arg(range(5), c.needed)}" in c.why
+
+
+def test_claim6_text_names_its_source_and_what_the_intervals_cover(tmp_path):
+    cells = algorithm_cells(np.random.default_rng(7), 0.05)
+    write(tmp_path / "shared", cells)
+    md = claims.claims_md(load_quiet(tmp_path / "shared"))
+    six = md[md.index("## Claim 6"):]
+    assert "MAML beats multi-task training" in six
+    assert 'Wu et al. 2022, "Continued Pretraining for Better Zero- and Few-Shot Promptability"' in six
+    assert "**Verdict: supported**" in six and "| 3-task mean |" in six and "planned Δ" in six
+    assert "The intervals cover: the split seed and training order only" in six
+    write(tmp_path / "per", _per_seed(algorithm_cells(np.random.default_rng(7), 0.05)))
+    six = claims.claims_md(load_quiet(tmp_path / "per")).split("## Claim 6")[1]
+    assert "The intervals cover: the split seed, training order and the pre-training draw" in six
+
+
+def test_claim6_with_a_task_missing_is_not_supported_and_without_cells_names_its_suite(tmp_path):
+    write(tmp_path / "part", [c for c in algorithm_cells(np.random.default_rng(7), 0.05) if c["task"] != "sst2"])
+    c = claims.claim6(load_quiet(tmp_path / "part"))
+    assert claims.is_inconclusive(c.verdict) and "SST-2 not run" in c.why
+    assert c.parts[-1].d is None and "needs every task" in c.parts[-1].why
+    # Table 1's MetaPT cells are not a multi-task comparison: still not run, naming the suite
+    write(tmp_path / "t1", _sentiment(np.random.default_rng(0), {t: 0.08 for t in TASKS}))
+    c = claims.claim6(load_quiet(tmp_path / "t1"))
+    assert c.verdict == claims.NOT_RUN and "run `python -m benchmark run --suite algorithms`" in c.why
+
+
+def test_power_plans_claim6_on_the_algorithms_suite(tmp_path, capsys):
+    write(tmp_path, algorithm_cells(np.random.default_rng(7), 0.0, seeds=(0, 1, 2)))
+    assert cli.main(["power", "--suite", "algorithms", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Claim 6: Beyond the paper" in out and "3-task mean (>)" in out and "Claim 6, every part at once" in out
+
+
 # -- the power command ------------------------------------------------------------------------------
 def test_power_prints_the_seeds_each_claim_needs_and_their_cost(tmp_path, capsys):
     cells = _sentiment(np.random.default_rng(6), {t: 0.04 for t in TASKS}, seeds=(0, 1, 2))
@@ -261,7 +316,7 @@ def test_power_on_an_empty_or_foreign_folder_exits_2_with_one_message(tmp_path, 
 def test_power_refuses_a_suite_no_claim_is_tested_on(tmp_path, capsys):
     write(tmp_path, [cell("ft", "sst5", 0, 0.4, suite="shots", point={"n_train": 10})])
     assert cli.main(["power", "--suite", "shots", "--results", str(tmp_path)]) == 2
-    assert "suites with claims: sentiment7, clustering, pretrain-size, clusters" in capsys.readouterr().err
+    assert "suites with claims: sentiment7, clustering, pretrain-size, clusters, algorithms" in capsys.readouterr().err
 
 
 # -- which sources of randomness an interval covers, and the draw in the plan ---------------------

@@ -368,6 +368,75 @@ def test_suite_fallback_is_announced(tmp_path):
     assert "No cells of suite 'sentiment7'" in md and "'main7'" in md and "| FT |" in md
 
 
+# -- the algorithms suite ------------------------------------------------------------------------
+ALGORITHM_TASKS = ["sst5", "sst2", "semeval16_laptop"]
+ALGORITHMS = ["metapt", "metapt_fomaml", "metapt_reptile", "metapt_multitask", "ppt"]
+
+
+def algorithm_cells(rng, gain, seeds=(0, 1, 2, 3, 4), rows=500, others=ALGORITHMS[1:]):
+    """The algorithms suite on its three tasks: multi-task training right on 70 % of the rows;
+    Prompt-MAML (metapt) copies it, then gains (or loses) ``gain`` of the rows give or take a
+    point per seed; the other methods right on their own 68 % of the rows."""
+    out = []
+    for task in ALGORITHM_TASKS:
+        for s in seeds:
+            labels = rng.integers(0, 2, rows)
+            base = rng.random(rows) < 0.70
+            planted = gain + rng.normal(0, 0.01)
+            a_ok = base.copy()
+            pool = np.flatnonzero(~base if planted > 0 else base)
+            a_ok[rng.choice(pool, int(round(abs(planted) * rows)), replace=False)] = planted > 0
+            for m in others:
+                ok = base if m == "metapt_multitask" else rng.random(rows) < 0.68
+                out.append(with_rows(cell(m, task, s, 0.0, suite="algorithms"), labels, ok, n_classes=2))
+            out.append(with_rows(cell("metapt", task, s, 0.0, suite="algorithms"), labels, a_ok, n_classes=2))
+    return out
+
+
+def test_algorithms_table_rows_are_its_methods_columns_its_tasks_and_their_mean(tmp_path):
+    write(tmp_path, algorithm_cells(np.random.default_rng(1), 0.05) + _table1_cells())
+    res = load_quiet(tmp_path)
+    md = tables.algorithms_table(res)
+    grid, per_task, across = md_tables(md)[:3]
+    assert grid[0] == ["Method", "SST-5", "SST-2", "SemEval-l", "Mean over tasks"]
+    assert [r[0] for r in grid[1:]] == ["MetaPT", "MetaPT FOMAML", "MetaPT Reptile", "MetaPT multi-task", "PPT",
+                                        "*Majority class (test rows)*"]
+    by = {(g.method, g.task): g for g in res.select(suite="algorithms")}
+    reptile = grid[3]
+    for t, text in zip(ALGORITHM_TASKS, reptile[1:-1]):
+        g = by[("metapt_reptile", t)]
+        assert text == f"{100 * g.mean:.2f} ± {100 * g.std:.2f}" and g.n == 5
+    assert reptile[-1] == f"{statistics.mean(100 * by[('metapt_reptile', t)].mean for t in ALGORITHM_TASKS):.2f}"
+    # every other row against multi-task, per task and across the three, with the claims' paired interval
+    from reports import evidence
+    pairs = {(r[0], r[1]): r for r in per_task[1:]}
+    assert len(pairs) == 3 * 4 and all(b.endswith("vs MetaPT multi-task") for _, b in pairs)
+    d, _ = evidence.compare(by[("metapt", "sst2")], by[("metapt_multitask", "sst2")])
+    row = pairs[("SST-2", "MetaPT vs MetaPT multi-task")]
+    assert row[4] == f"{100 * d['diff']:+.1f}" and row[5] == f"[{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}]"
+    assert [r[0] for r in across[1:]] == [f"{m} vs MetaPT multi-task" for m in
+                                          ("MetaPT", "MetaPT FOMAML", "MetaPT Reptile", "PPT")]
+    assert "the suite's tasks fixed" in md and "the seven tasks" not in md
+    assert "Wu et al. 2022" in md and "share MetaPT's meta tasks" in md
+    assert "Pre-training protocol: shared" in md            # the cells record no draw: shared
+    assert "sentiment7" not in md                          # Table 1's cells are not this table's
+
+
+def test_algorithms_table_says_which_suite_to_run_and_borrows_no_other_suites_cells(tmp_path):
+    # sentiment7 has MetaPT and PPT on these tasks: without multi-task, FOMAML or Reptile it is not this suite
+    write(tmp_path, _table1_cells())
+    md = tables.algorithms_table(load_quiet(tmp_path))
+    assert "run --suite algorithms" in md and "| Method |" not in md
+
+
+def test_algorithms_table_says_per_seed_protocol(tmp_path):
+    cells = algorithm_cells(np.random.default_rng(1), 0.0, seeds=(0, 1))
+    for c in cells:
+        c["config"] = {"pretrain": {"seed": 0, "draw": "per-seed"}}
+    write(tmp_path, cells)
+    assert "Pre-training protocol: per-seed: seed s tunes" in tables.algorithms_table(load_quiet(tmp_path))
+
+
 # -- figures -------------------------------------------------------------------------------------
 def _figure_cells(rng, partial=False):
     out = []
@@ -442,13 +511,15 @@ def test_plot_command_writes_everything(tmp_path, capsys):
     assert cli.main(["plot", "--results", str(tmp_path / "res")]) == 0
     out = capsys.readouterr().out
     report = tmp_path / "res" / "report"
-    for f in ("table1.md", "table2.md", "recall.md", "fig2.png", "fig3a.svg", "fig4.png"):
+    for f in ("table1.md", "table2.md", "recall.md", "algorithms.md", "fig2.png", "fig3a.svg", "fig4.png"):
         assert (report / f).exists(), f
         assert f"wrote {report / f}" in out
     assert "warning:" in out and "zz.json" in out
     assert "missing fig" not in out
     assert "missing table2: no results yet" in out  # written anyway, naming the suite to run
     assert "run --suite clustering" in (report / "table2.md").read_text()
+    assert "missing algorithms: no results yet" in out and "run --suite algorithms" in (
+        report / "algorithms.md").read_text()
 
 
 def test_plot_only_and_skips(tmp_path, capsys):

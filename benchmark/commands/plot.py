@@ -1,4 +1,5 @@
-"""``python -m benchmark plot``: Tables 1-2, per-class recall and Figures 2-4 from a results folder."""
+"""``python -m benchmark plot``: Tables 1-2, per-class recall, the algorithms table, the claims and Figures 2-4
+from a results folder."""
 from __future__ import annotations
 
 import pathlib
@@ -6,11 +7,11 @@ import warnings
 
 from benchmark.errors import UserError
 
-HELP = ("write Tables 1-2, recall, the paper's claims with verdicts, the variance report and Figures 2, 3a, 3b, 4 "
-        "(Markdown, PNG, SVG) from results")
+HELP = ("write Tables 1-2, recall, the algorithms table, the claims with verdicts, the variance report and Figures "
+        "2, 3a, 3b, 4 (Markdown, PNG, SVG) from results")
 
 TABLE_FILES = {"table1": "table1.md", "table2": "table2.md", "recall": "recall.md", "claims": "claims.md",
-               "training": "training.md", "variance": "variance.md"}
+               "training": "training.md", "variance": "variance.md", "algorithms": "algorithms.md"}
 
 
 def add_arguments(parser) -> None:
@@ -19,8 +20,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="where to write the report (default: <results>/report)")
     parser.add_argument("--only", metavar="NAMES", default=None,
-                        help="comma-separated subset of: table1, table2, recall, claims, training, variance, fig2, "
-                             "fig3a, fig3b, fig4 (variance: the Markdown table and its figure)")
+                        help="comma-separated subset of: table1, table2, recall, claims, training, variance, "
+                             "algorithms, fig2, fig3a, fig3b, fig4, meta_compute (variance: the Markdown table and "
+                             "its figure)")
     parser.add_argument("--profile", default=None, help="use only cells of this profile")
     parser.add_argument("--backbone", default=None, help="use only cells of this backbone")
     parser.add_argument("--protocol", default=None, choices=["shared", "per-seed"],
