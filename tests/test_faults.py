@@ -122,11 +122,13 @@ def test_corrupt_cache_entries_and_results_are_rebuilt(cache, tmp_path, caplog):
     out = tmp_path / "out"
     assert run(cells, out)["failed"] == 0
     before = {c.key: read_json(runner.cell_path(out, c), checksum=True)["metrics"] for c in cells}
-    prompt_dir = next((cache / "artifacts" / "metapt-prompt").iterdir())
+    metapt = next(c for c in cells if c.method == "metapt_y")   # the prompt this run's MetaPT(Y) cell tuned from
+    prompt_dir = cache / "artifacts" / read_json(runner.cell_path(out, metapt), checksum=True)["init"]["artifact"]
     prompt = prompt_dir / "prompt.safetensors"
     good = prompt.read_bytes()
     good_weight = load_prompt(prompt)[0].clone()   # (a copy: the file is rewritten in place below)
-    clustering = next((cache / "artifacts" / "clusterings").glob("*.npz"))
+    # every one: other tests' seeds leave other draws' clusterings in the shared cache
+    clusterings = sorted((cache / "artifacts" / "clusterings").glob("*.npz"))
     standin = next((cache / "data").glob("sst2-standin-*.json"))
 
     # damage: flip bytes in the meta-learned prompt and a clustering, truncate one result and the
@@ -134,7 +136,8 @@ def test_corrupt_cache_entries_and_results_are_rebuilt(cache, tmp_path, caplog):
     raw = bytearray(good)
     raw[-8:] = bytes(8)
     prompt.write_bytes(bytes(raw))
-    clustering.write_bytes(clustering.read_bytes()[:-10] + b"0123456789")
+    for clustering in clusterings:
+        clustering.write_bytes(clustering.read_bytes()[:-10] + b"0123456789")
     victim = runner.cell_path(out, cells[1])
     victim.write_text(victim.read_text()[:100])
     standin.write_text(standin.read_text()[:-50])

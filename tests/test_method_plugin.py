@@ -128,10 +128,13 @@ def test_the_ray_plan_builds_what_the_method_declares(user_data):
     cells = runner.expand(str(user_data), cfg)
     stages, deps = ray_executor.plan(cells, lambda c: Context(c, progress=False))
     kinds = [key[0] for key, *_ in stages]
-    assert kinds == ["data", "clusterings", "artefact"]      # label grouping: no embeddings, no pseudo-labels
+    # label grouping: no embeddings, no pseudo-labels; per-seed pre-training: a clustering and an
+    # artefact per seed's draw (smoke: seeds 0 and 1)
+    assert kinds == ["data", "clusterings", "artefact", "clusterings", "artefact"]
     assert stages[0][2][1] == ["mypool", "mytask"]            # the pool's rows are read in the data stage
     assert stages[1][0][1] == "label" and stages[2][0][1] == "metatask-prompt"
-    assert deps[cells[0].key] == (stages[2][0],)
+    seed0 = next(c for c in cells if c.seed == 0)
+    assert deps[seed0.key] == (stages[2][0],)
 
 
 def test_register_refuses_a_declaration_the_executors_cannot_act_on():

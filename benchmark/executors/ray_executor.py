@@ -215,7 +215,7 @@ def group_task(members: list, out: str, precision_record=None, *_deps) -> dict:
 
 def _fields(cell) -> dict:
     return {"suite": cell.suite, "method": cell.method, "task": cell.task, "seed": cell.seed, "point": cell.point,
-            "config": cell.config, "method_version": cell.method_version, "run": cell.run}
+            "config": cell.config, "method_version": cell.method_version, "run": cell.run, "group": cell.group}
 
 
 # -- the driver --------------------------------------------------------------------------------
