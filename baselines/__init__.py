@@ -76,6 +76,14 @@ def get_method(name: str):
     return METHODS[name]
 
 
+def reads_a_draw(name: str) -> bool:
+    """Whether method ``name``'s cells tune from a pre-training draw (``pretrain.draw``): a method with an
+    artefact, or one no longer registered (its cells may have). FT and PT do not: their cells are the same
+    computation, with the same key, under either protocol."""
+    method = METHODS.get(name)
+    return method is None or bool(method.artifact_kind)
+
+
 def list_methods() -> list[str]:
     return list(METHODS)
 

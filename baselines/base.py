@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 
 import numpy as np
 import torch
@@ -163,6 +164,36 @@ def check_declaration(method: Method) -> None:
                    if getattr(type(method), f) is getattr(Method, f)]
         if missing:
             raise ValueError(f"{where}: artifact_kind {method.artifact_kind!r} needs {' and '.join(missing)}")
+
+
+def build_draws_together(method: Method, ctx, draws, train, report, what: str) -> None:
+    """The frame of a joint build (``Method.build_artifacts``): ``train(checkpoint)`` trains every draw in
+    one pass and returns one result per draw (``failed``: why it failed, or None); ``report(i, result)``
+    gives draw i's kept weight and report. Each draw that did not fail is saved under its own key, with
+    its share of the shared passes as its build time; the bank's one checkpoint file (resumed by
+    ``train`` after a kill) goes once they are saved, and a failed draw raises after the others are."""
+    from benchmark.io import config_hash
+
+    views = [ctx.drawn(d) for d in draws]
+    keys = [method.stored_key(v) for v in views]
+    checkpoint = ctx.artifacts_dir / method.artifact_kind / f"bank-{config_hash(keys)}.pt"
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(draws[0])
+    started = time.time()
+    results = train(checkpoint)
+    share = (time.time() - started) / len(draws)    # each draw's part of the shared passes (the plan's cost)
+    for i, (view, key, result) in enumerate(zip(views, keys, results)):
+        if result.failed:
+            continue
+        weight, rep = report(i, result)
+        view.artifact(method.artifact_kind, key,
+                      lambda c, out, w=weight, r=dict(rep, bank=list(draws)): c.save_prompt(out, w, method=method.name,
+                                                                                           report=r),
+                      build_s=share)
+    checkpoint.unlink(missing_ok=True)
+    failed = [f"draw {d}: {r.failed}" for d, r in zip(draws, results) if r.failed]
+    if failed:
+        raise FloatingPointError(f"{what} failed for " + "; ".join(failed))
 
 
 def pretrain_pool(ctx, data: str) -> dict:

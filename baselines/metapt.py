@@ -8,12 +8,11 @@ and reused by every task and seed that tunes from that draw.
 """
 import contextlib
 import dataclasses
-import time
 
 import numpy as np
 import torch
 
-from baselines.base import Method, dtype_key, pretrain_pool
+from baselines.base import Method, build_draws_together, dtype_key, pretrain_pool
 from benchmark.maml import meta_train
 from benchmark.meta_algorithms import compute
 from benchmark.prompt import make_prompt, row_norms
@@ -65,36 +64,25 @@ class MetaPT(Method):
         (``maml_bank.meta_train_many``: R x K meta tasks per step, each draw its own meta tasks, sampler,
         AdamW and early stopping), each saved as its own artefact. Other algorithms and the l2l engine
         build each draw alone."""
-        from benchmark.io import config_hash
         from benchmark.maml_bank import meta_train_many
 
-        setup = self._setup(ctx, draws)
-        mcfg = setup["mcfg"]
+        mcfg = dataclasses.replace(ctx.maml_config(), **self.maml_settings)
         if mcfg.algorithm != "maml" or mcfg.engine != "batched":
             return super().build_artifacts(ctx, draws)
-        views = [ctx.drawn(d) for d in draws]
-        keys = [self.stored_key(v) for v in views]
-        checkpoint = ctx.artifacts_dir / self.artifact_kind / f"bank-{config_hash(keys)}.pt"
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(draws[0])
-        started = time.time()
-        with _meta_precision(setup["backbone"], mcfg):
-            results = meta_train_many([p for _, _, p, _ in setup["draws"]], setup["scorer"], setup["texts"],
-                                      setup["labels"], [s for _, s, _, _ in setup["draws"]], mcfg,
-                                      checkpoint=checkpoint, progress=ctx.progress,
-                                      desc=f"{setup['desc']}, draws {list(draws)}", select_initial=False)
-        share = (time.time() - started) / len(draws)    # each draw's part of the shared passes (the plan's cost)
-        failed = [f"draw {d}: {r.failed}" for d, r in zip(draws, results) if r.failed]
-        for view, key, (tasks, sampler, prompt, norm), result in zip(views, keys, setup["draws"], results):
-            if result.failed:
-                continue
-            report = dict(self._report(setup, tasks, sampler, prompt, norm, result), bank=list(draws))
-            view.artifact(self.artifact_kind, key,
-                          lambda c, out, w=prompt.weight, r=report: c.save_prompt(out, w, method=self.name, report=r),
-                          build_s=share)
-        checkpoint.unlink(missing_ok=True)
-        if failed:
-            raise FloatingPointError("Prompt-MAML failed for " + "; ".join(failed))
+        setup = self._setup(ctx, draws)
+
+        def train(checkpoint):
+            with _meta_precision(setup["backbone"], mcfg):
+                return meta_train_many([p for _, _, p, _ in setup["draws"]], setup["scorer"], setup["texts"],
+                                       setup["labels"], [s for _, s, _, _ in setup["draws"]], mcfg,
+                                       checkpoint=checkpoint, progress=ctx.progress,
+                                       desc=f"{setup['desc']}, draws {list(draws)}", select_initial=False)
+
+        def report(i, result):
+            tasks, sampler, prompt, norm = setup["draws"][i]
+            return prompt.weight, self._report(setup, tasks, sampler, prompt, norm, result)
+
+        build_draws_together(self, ctx, draws, train, report, "Prompt-MAML")
 
     def _setup(self, ctx, draws) -> dict:
         """What meta-training the ``draws`` of ``ctx``'s configuration needs: the rows, scorer and settings

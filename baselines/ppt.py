@@ -4,12 +4,11 @@ then tuned downstream exactly like PT.
 
 Pre-training checkpoints into its artefact folder (``checkpoint.pt``) and a killed run resumes
 from the last checkpoint with the same result as an uninterrupted one."""
-import time
 
 import numpy as np
 import torch
 
-from baselines.base import Method, compute_key, dtype_key, pretrain_pool
+from baselines.base import Method, build_draws_together, compute_key, dtype_key, pretrain_pool
 from benchmark.prompt import make_prompt, row_norms
 from benchmark.scoring import Scorer
 from benchmark.train import fit
@@ -86,11 +85,8 @@ class PretrainedPromptTuning(Method):
         alone, and is saved as its own artefact; only the passes through the frozen backbone are shared.
         The bank checkpoints into one file beside the artefacts and a killed build resumes from it."""
         from benchmark.bank import PromptBank, prompts_per_pass
-        from benchmark.io import config_hash
 
         cfg = ctx.cfg
-        views = [ctx.drawn(d) for d in draws]
-        keys = [self.stored_key(v) for v in views]
         pool = pretrain_pool(ctx, self.pretrain_data)
         texts, labels = pool["texts"], np.asarray(pool["labels"])
         backbone = ctx.backbone()
@@ -105,25 +101,16 @@ class PretrainedPromptTuning(Method):
                                            val_fraction=cfg["pretrain"]["val_fraction"])
             runs.append(run)
             rows.append((n_train, n_val))
-        checkpoint = ctx.artifacts_dir / self.artifact_kind / f"bank-{config_hash(keys)}.pt"
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(draws[0])
-        started = time.time()
-        fits = prompts_per_pass(scorer, runs, cfg["maml"].get("memory_budget_mb"))
-        results = PromptBank(scorer, runs, checkpoint=checkpoint, desc=f"PPT pre-training, draws {list(draws)}",
-                             progress=ctx.progress, per_pass=fits["per_pass"]).train()
-        share = (time.time() - started) / len(draws)    # each draw's part of the shared passes (the plan's cost)
-        failed = [f"draw {d}: {r.failed}" for d, r in zip(draws, results) if r.failed]
-        for view, key, run, result, (n_train, n_val), norm in zip(views, keys, runs, results, rows, norms):
-            if result.failed:
-                continue
-            report = dict(_report(result, tcfg, pool, n_train, n_val, norm, run.weight), bank=list(draws))
-            view.artifact(self.artifact_kind, key,
-                          lambda c, out, w=run.weight, r=report: c.save_prompt(out, w, method=self.name, report=r),
-                          build_s=share)
-        checkpoint.unlink(missing_ok=True)
-        if failed:
-            raise FloatingPointError("PPT pre-training failed for " + "; ".join(failed))
+
+        def train(checkpoint):
+            fits = prompts_per_pass(scorer, runs, cfg["maml"].get("memory_budget_mb"))
+            return PromptBank(scorer, runs, checkpoint=checkpoint, desc=f"PPT pre-training, draws {list(draws)}",
+                              progress=ctx.progress, per_pass=fits["per_pass"]).train()
+
+        def report(i, result):
+            return runs[i].weight, _report(result, tcfg, pool, *rows[i], norms[i], runs[i].weight)
+
+        build_draws_together(self, ctx, draws, train, report, "PPT pre-training")
 
 
 def draw_run(scorer, weight, texts, labels, tcfg, *, seed: int, val_fraction: float, max_val: int | None = None):

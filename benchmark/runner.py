@@ -94,12 +94,11 @@ class Cell:
             config.pop("few_shot")
         pre = config.get("pretrain")
         if isinstance(pre, dict):
-            from baselines import METHODS
+            from baselines import reads_a_draw
 
             # null is the default (absent); a method without an artefact (FT, PT) reads no draw, so its cells
             # keep their keys under either protocol and are reused across them
-            method = METHODS.get(self.method) if of_method else None
-            unread = ("draw", "draw_block") if method is not None and not method.artifact_kind else ()
+            unread = ("draw", "draw_block") if of_method and not reads_a_draw(self.method) else ()
             drop = [k for k in pre if k in unread or (k == "draw" and pre[k] is None)]
             if drop:
                 config["pretrain"] = {k: v for k, v in pre.items() if k not in drop}

@@ -41,14 +41,6 @@ def protocol(cell: dict) -> str:
     return PER_SEED if draw == PER_SEED else SHARED
 
 
-def _reads_a_draw(cell: dict) -> bool:
-    """Whether ``cell``'s method tunes from a pre-training artefact (a method no longer registered: yes)."""
-    from baselines import METHODS
-
-    method = METHODS.get(cell.get("method"))
-    return method is None or bool(method.artifact_kind)
-
-
 def point_key(point: dict | None) -> str:
     """A hashable, order-free name for an ablation point ({} -> "{}")."""
     return json.dumps(point or {}, sort_keys=True, default=str)
@@ -332,13 +324,15 @@ def load(root, *, profile: str | None = None, backbone: str | None = None, proto
 def _one_protocol(root: pathlib.Path, cells: list[dict], want: str | None) -> tuple[list[dict], str | None, str | None]:
     """The cells of one pre-training protocol (``want``, else per-seed where the folder holds both),
     that protocol, and the line saying what was left out of a folder holding both (else None)."""
-    drawn = [c for c in cells if _reads_a_draw(c)]
+    from baselines import reads_a_draw
+
+    drawn = [c for c in cells if reads_a_draw(c.get("method"))]
     counts = {p: sum(protocol(c) == p for c in drawn) for p in PROTOCOLS}
     if want is None:
         want = PER_SEED if counts[PER_SEED] else (SHARED if cells else None)
     # a cell of a method that reads no pre-training draw (FT, PT) is the same computation, and has the
     # same key, under either protocol: it belongs to both
-    kept = [c for c in cells if not _reads_a_draw(c) or protocol(c) == want]
+    kept = [c for c in cells if not reads_a_draw(c.get("method")) or protocol(c) == want]
     mixed = None
     if want is not None and counts[SHARED] and counts[PER_SEED]:
         other = SHARED if want == PER_SEED else PER_SEED

@@ -15,13 +15,8 @@ from benchmark.maml import MAMLConfig, meta_step_batched, meta_train, meta_valid
 from benchmark.maml_bank import meta_step_many, meta_train_many, meta_validate_many
 from benchmark.prompt import SoftPrompt
 from benchmark.scoring import Scorer
+from test_bank import LABELS, TEXTS
 
-TEXTS = ["the film was great", "a terrible movie", "it was good fun , a delight , the best film of the year",
-         "bad acting and a bad plot", "maybe", "great cast , good story , good music , great acting",
-         "terrible and bad", "good good good", "it was bad", "a great film", "maybe good",
-         "the plot was terrible and the ending slow and the book was long", "good acting", "bad",
-         "great", "the story was slow", "it was terrible", "a good plot", "bad music", "great fun"]
-LABELS = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 0, 1, 0, 1]
 CLUSTERS = [list(range(0, 7)), list(range(7, 14)), list(range(14, 20))]     # K = 3 meta tasks
 SEEDS = (0, 1, 2)
 TOL = dict(atol=1e-10, rtol=0)
