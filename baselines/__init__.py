@@ -84,6 +84,13 @@ def reads_a_draw(name: str) -> bool:
     return method is None or bool(method.artifact_kind)
 
 
+def clusters_by_draw(name: str) -> bool:
+    """Whether method ``name``'s cell makes meta tasks itself, with no artefact (the t-SNE cell): they are
+    seeded by the pre-training draw the cell's seed tunes from, as the artefact methods' are."""
+    method = METHODS.get(name)
+    return method is not None and method.meta_tasks and not method.artifact_kind
+
+
 def list_methods() -> list[str]:
     return list(METHODS)
 

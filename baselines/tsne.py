@@ -1,5 +1,7 @@
 """Not a baseline: the Figure 4 analysis cell. t-SNE of the K-means meta tasks of the
-pseudo-labelled pre-training data, coloured by meta task."""
+pseudo-labelled pre-training data, coloured by meta task. The clustering is seeded by the
+pre-training draw the cell's seed tunes from (``Context.draw_seed``), as MetaPT's is, so the map
+shows the meta tasks MetaPT's prompt of that draw was trained on."""
 import numpy as np
 
 from baselines.base import Method, pretrain_pool
@@ -19,7 +21,7 @@ class TSNE(Method):
         pre = ctx.cfg["pretrain"]
         pool = pretrain_pool(ctx, self.pretrain_data)
         texts, labels = pool["texts"], np.asarray(pool["labels"])
-        tasks = ctx.tasksets(self.grouping, texts, labels, k=pre["k"], m=pre["m"], seed=pre["seed"])
+        tasks = ctx.tasksets(self.grouping, texts, labels, k=pre["k"], m=pre["m"], seed=ctx.draw_seed)
         points, assignments = tsne_points(tasks.embeddings, tasks.assignments, seed=seed)
         return {"tsne": {"k": pre["k"], "points": np.round(points, 3).tolist(),
                          "assignments": np.asarray(assignments).tolist()},

@@ -94,11 +94,17 @@ class Cell:
             config.pop("few_shot")
         pre = config.get("pretrain")
         if isinstance(pre, dict):
-            from baselines import reads_a_draw
+            from baselines import clusters_by_draw, reads_a_draw
+            from benchmark.settings import draw_seed
 
             # null is the default (absent); a method without an artefact (FT, PT) reads no draw, so its cells
             # keep their keys under either protocol and are reused across them
             unread = ("draw", "draw_block") if of_method and not reads_a_draw(self.method) else ()
+            # a cell that clusters with its draw is another computation only where that draw is not
+            # pretrain.seed's: there, and only there, its key names the draw
+            if unread and pre.get("draw") is not None and clusters_by_draw(self.method) \
+                    and draw_seed(config, self.seed) != pre.get("seed"):
+                unread = ("draw_block",)
             drop = [k for k in pre if k in unread or (k == "draw" and pre[k] is None)]
             if drop:
                 config["pretrain"] = {k: v for k, v in pre.items() if k not in drop}

@@ -278,6 +278,47 @@ def test_per_seed_draw_0_alone_is_the_one_artefact_made_before_the_setting(tmp_p
         assert stored(smoke("per-seed"), method, 1, tmp_path) != stored(smoke("absent"), method, 1, tmp_path)
 
 
+# -- the t-SNE cell's meta tasks ---------------------------------------------------------------
+
+WORDS = ["good", "bad", "film", "plot", "cast", "dull", "fun", "long"]
+
+
+class PoolContext(Context):
+    """90 pseudo-labelled rows whose K-means meta tasks (hashed-word embeddings) differ between seeds 0
+    and 5."""
+
+    def pseudo_labelled(self):
+        texts = [f"{WORDS[i % 8]} {WORDS[i * 3 % 7]} {WORDS[i * 5 % 8]}" for i in range(90)]
+        return {"texts": texts, "labels": [i % 2 for i in range(90)], "report": {"rows": 90}}
+
+
+def test_the_tsne_cell_maps_the_meta_tasks_of_its_draw(fake_encoder, tmp_path):
+    """The Figure 4 cell clusters with the draw its seed tunes from, as MetaPT's meta tasks are made
+    (``ctx.tasksets(..., seed=draw)``), not with pretrain.seed."""
+    cfg = dict(smoke(5), encoder=fake_encoder)
+    cfg["pretrain"] = dict(cfg["pretrain"], k=3)
+    ctx = PoolContext(cfg, progress=False, artifacts_dir=tmp_path).for_seed(0)
+    pool, pre = ctx.pseudo_labelled(), cfg["pretrain"]
+    meta_tasks = {draw: ctx.tasksets("kmeans", pool["texts"], np.asarray(pool["labels"]), k=3, m=pre["m"],
+                                     seed=draw).assignments.tolist() for draw in (pre["seed"], 5)}
+    assert meta_tasks[5] != meta_tasks[pre["seed"]]
+    cell = get_method("tsne").run(ctx, "openwebtext", 0)
+    assert cell["tsne"]["assignments"] == meta_tasks[5]
+
+
+def test_a_tsne_cell_names_its_draw_only_where_it_is_not_pretrain_seeds():
+    """Clustered with pretrain.seed's draw the cell is the computation it was before the setting, with
+    the key it had; clustered with another draw it has a key of its own."""
+    def key(draw, seed=0):
+        cfg = smoke(draw)
+        cfg["pretrain"]["draw_block"] = 2
+        return runner.Cell("tsne", "tsne", "openwebtext", seed, {}, cfg).key
+
+    assert key("absent") == key(None) == key("per-seed") == key(0)
+    assert len({key("absent"), key(3), key(5), key("per-seed", seed=1)}) == 4
+    assert key("absent", seed=1) != key("per-seed", seed=1)
+
+
 # -- a results folder of both protocols --------------------------------------------------------
 
 def _cell(tmp: pathlib.Path, method: str, seed: int, draw, acc: float) -> None:
