@@ -33,6 +33,7 @@ class Stage:
     source: str               # "measured", "default" or "none"
     # builds in units of one at the profile's budget: pretrain.compute = 4 makes a pre-trained prompt 4 units
     units: float | None = None
+    blocks: str | None = None  # the blocks of pre-training draws built together (pretrain.draw_block), named
 
     @property
     def total_s(self) -> float | None:
@@ -83,6 +84,7 @@ class RunPlan:
             each = "?" if s.each_s is None else f"{s.each_s:,.0f} s"
             total = "?" if s.total_s is None else _duration(s.total_s)
             scaled = "" if s.units is None else f" (x pretrain.compute: {s.units:g} builds' worth)"
+            scaled += f"; {s.blocks}" if s.blocks else ""
             lines.append(f"    {s.what + ' ' + s.name:28s} {s.count:5d} {each:>8s} {total:>12s}  {s.source}{scaled}")
         if any(s.source == "measured" for s in self.stages):
             lines.append(f"  measured: {self.measured_from}")
@@ -99,7 +101,7 @@ def make(cells: list, out: pathlib.Path, cfg: dict, *, artifacts_dir: pathlib.Pa
 
     status = {cell.key: runner.cell_status(out, cell) for cell in cells}
     todo = [cell for cell in cells if status[cell.key] != "done"]
-    cached, to_build, scale = _artifacts(todo, artifacts_dir)
+    cached, to_build, scale, blocks = _artifacts(todo, artifacts_dir)
     measured_cells, measured_arts, where = _measured(pathlib.Path(out), cfg)
     default = _defaults(cfg)
     stages = []
@@ -108,7 +110,8 @@ def make(cells: list, out: pathlib.Path, cfg: dict, *, artifacts_dir: pathlib.Pa
     for kind, count in _counts(kind for kind, _ in to_build).items():
         stage = _stage("artefact", kind, count, measured_arts.get(kind), default.get("artifacts", {}).get(kind))
         units = sum(scale.get(item, 1) for item in to_build if item[0] == kind)
-        stages.append(dataclasses.replace(stage, units=units) if units != count else stage)
+        stage = dataclasses.replace(stage, units=units) if units != count else stage
+        stages.append(dataclasses.replace(stage, blocks=_blocks(blocks[kind])) if kind in blocks else stage)
     return RunPlan(cells=len(cells), done=len(cells) - len(todo), todo=todo, status=status, cached=cached,
                    to_build=to_build, stages=stages, measured_from=where,
                    default_from=" ".join(str(default.get("source", "")).split()) or None,
@@ -135,14 +138,17 @@ def _counted(names) -> str:
     return ", ".join(name + (f" x{n}" if n > 1 else "") for name, n in _counts(names).items())
 
 
-def _artifacts(todo: list, artifacts_dir) -> tuple[list, list, dict]:
+def _artifacts(todo: list, artifacts_dir) -> tuple[list, list, dict, dict]:
     """(cached, to build) artefacts of the cells to do, each (kind, hash) once: one chain per method and
     pre-training draw (``settings.draw_seed``: one per configuration, or one per seed under
-    ``pretrain.draw: per-seed``); and the ``pretrain.compute`` of each pre-trained prompt to build (a
-    method's own artefact made from pre-training rows; its build time scales with it). A chain is walked
-    from its last artefact back: where one is cached,
+    ``pretrain.draw: per-seed``); the ``pretrain.compute`` of each pre-trained prompt to build (a
+    method's own artefact made from pre-training rows; its build time scales with it); and per artefact
+    kind the blocks of draws built together. Under ``pretrain.draw_block`` > 1 a draw to build is built
+    with its whole block (``Method.prepare``), so the block's other draws are built too, whether a cell
+    of this run reads them or not. A chain is walked from its last artefact back: where one is cached,
     those it is made from are not needed."""
     from baselines import get_method
+    from baselines.base import block_of, draw_block
     from benchmark.context import Context
     from benchmark.io import config_hash
 
@@ -150,6 +156,7 @@ def _artifacts(todo: list, artifacts_dir) -> tuple[list, list, dict]:
     cached: dict = {}
     to_build: dict = {}
     scale: dict = {}
+    blocks: dict = {}
     seen = set()
     for cell in todo:
         ctx_key = config_hash(cell.config)
@@ -159,19 +166,45 @@ def _artifacts(todo: list, artifacts_dir) -> tuple[list, list, dict]:
         if (cell.method, ctx_key, ctx.draw_seed) in seen:
             continue
         seen.add((cell.method, ctx_key, ctx.draw_seed))
-        chain = []
         method = get_method(cell.method)
-        for kind, key in reversed(method.artifacts(ctx)):
-            folder = ctx.artifact_folder(kind, key)
-            if (folder / "artifact.json").exists():
-                cached[(kind, folder.name)] = True
-                break
-            chain.append((kind, folder.name))
-            if kind == method.artifact_kind and method.pretrain_data:
-                scale[(kind, folder.name)] = cell.config["pretrain"].get("compute", 1)
-        for item in reversed(chain):    # build order: what an artefact is made from first
+        hit, chain = _chain(method, ctx)
+        block = draw_block(cell.config) if cell.config["pretrain"].get("draw") is not None else 1
+        if block > 1 and any(kind == method.artifact_kind for kind, _ in chain):
+            draws = block_of(ctx.draw_seed, block)
+            blocks.setdefault(method.artifact_kind, []).append(draws)
+            for draw in draws:
+                if (cell.method, ctx_key, draw) in seen:
+                    continue
+                more = _chain(method, ctx.drawn(draw))[1]
+                if more:     # a draw of the block whose artefact is cached is read back, not saved again
+                    seen.add((cell.method, ctx_key, draw))
+                    chain += more
+        if hit:
+            cached[hit] = True
+        for item in chain:
             to_build[item] = True
-    return list(cached), list(to_build), scale
+            if item[0] == method.artifact_kind and method.pretrain_data:
+                scale[item] = cell.config["pretrain"].get("compute", 1)
+    return list(cached), list(to_build), scale, blocks
+
+
+def _chain(method, ctx) -> tuple[tuple | None, list]:
+    """The cached artefact ``method``'s chain for ``ctx``'s draw stops at (None: none is), and the
+    artefacts after it to build, in build order."""
+    chain = []
+    for kind, key in reversed(method.artifacts(ctx)):
+        folder = ctx.artifact_folder(kind, key)
+        if (folder / "artifact.json").exists():
+            return (kind, folder.name), chain[::-1]
+        chain.append((kind, folder.name))
+    return None, chain[::-1]
+
+
+def _blocks(blocks: list) -> str:
+    """The blocks of a stage, named: "2 blocks of 2 draws built together (draws 0-1, 2-3)"."""
+    ranges = ", ".join(f"{b[0]}-{b[-1]}" for b in sorted({tuple(b) for b in blocks}))
+    return (f"{len(blocks)} block{'s' if len(blocks) > 1 else ''} of {len(blocks[0])} draws built together "
+            f"(draws {ranges}), each draw costed as a build alone")
 
 
 def _measured(out: pathlib.Path, cfg: dict) -> tuple[dict, dict, str]:

@@ -113,6 +113,32 @@ def test_the_plan_counts_one_artefact_per_draw(tmp_path):
     assert "ppt-prompt x3" in per_seed.render()
 
 
+def test_the_plan_counts_every_draw_of_a_block_once(tmp_path, monkeypatch):
+    """Under ``draw_block: 2`` seeds 0-2 need draws 0-2, and the blocks [0, 1] and [2, 3] are built: four
+    prompts per method, each once, the blocks named; a block already built is read, not counted."""
+    cfg = smoke("per-seed")
+    cfg["pretrain"]["draw_block"] = 2
+    cfg["seeds"] = [0, 1, 2]
+    cells = runner.expand("sentiment7", cfg, tasks=["sst2", "sst5"], methods=["ppt", "metapt"])
+    plan = run_plan.make(cells, tmp_path / "results", cfg, artifacts_dir=tmp_path / "artifacts")
+    assert {s.name: s.count for s in plan.stages if s.what == "artefact"} == \
+        {"pseudo-labels": 1, "ppt-prompt": 4, "metapt-prompt": 4}
+    assert len(set(plan.to_build)) == len(plan.to_build) == 9
+    assert {s.blocks for s in plan.stages if s.what == "artefact" and s.name != "pseudo-labels"} == \
+        {"2 blocks of 2 draws built together (draws 0-1, 2-3), each draw costed as a build alone"}
+    ctx = Context(cfg, artifacts_dir=tmp_path / "artifacts")
+    for draw in (0, 1):
+        folder = ctx.artifact_folder("ppt-prompt", get_method("ppt").stored_key(ctx.drawn(draw)))
+        folder.mkdir(parents=True)
+        (folder / "artifact.json").write_text("{}")
+    monkeypatch.setattr(run_plan, "_defaults", lambda cfg: {"artifacts": {"ppt-prompt": 100}})
+    plan = run_plan.make(cells, tmp_path / "results", cfg, artifacts_dir=tmp_path / "artifacts")
+    assert {s.name: s.count for s in plan.stages if s.what == "artefact"}["ppt-prompt"] == 2
+    assert sum(kind == "ppt-prompt" for kind, _ in plan.cached) == 2
+    [row] = [line for line in plan.render().splitlines() if "artefact ppt-prompt" in line]
+    assert row.split()[2:4] == ["2", "100"] and "; 1 block of 2 draws built together (draws 2-3)" in row
+
+
 # -- PPT's draws in one bank ---------------------------------------------------------------------
 
 class TinyContext(Context):
