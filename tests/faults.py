@@ -129,47 +129,38 @@ def install() -> None:
     from benchmark.bank import PromptBank
     from benchmark.scoring import Scorer
 
-    def run_cell(original):
-        def wrapped(cell, out, *args, **kwargs):
-            _current.update(cell=cell, out=out)
-            try:
-                return original(cell, out, *args, **kwargs)
-            finally:
-                _current.update(cell=None, out=None)
-        return wrapped
+    def running(field, keep=lambda what: what):
+        """Around ``runner.run_cell`` or ``run_group``: what runs (``_current[field]``), and where."""
+        def make(original):
+            def wrapped(what, out, *args, **kwargs):
+                _current.update({field: keep(what), "out": out})
+                try:
+                    return original(what, out, *args, **kwargs)
+                finally:
+                    _current.update({field: None, "out": None})
+            return wrapped
+        return make
 
-    def run_group(original):
-        def wrapped(cells, out, *args, **kwargs):
-            _current.update(group=list(cells), out=out)
-            try:
-                return original(cells, out, *args, **kwargs)
-            finally:
-                _current.update(group=None, out=None)
-        return wrapped
-
-    def bank_step(original):
-        def wrapped(self, *args, **kwargs):
-            poison_bank(self)
-            return original(self, *args, **kwargs)
-        return wrapped
-
-    def method_run(original):
-        def wrapped(self, *args, **kwargs):
-            _method_starts()
-            return original(self, *args, **kwargs)
-        return wrapped
+    def before(hook):
+        """``hook(self)`` before each call of the wrapped method."""
+        def make(original):
+            def wrapped(self, *args, **kwargs):
+                hook(self)
+                return original(self, *args, **kwargs)
+            return wrapped
+        return make
 
     def loss(original):
         def wrapped(self, *args, **kwargs):
             return poison_loss(original(self, *args, **kwargs))
         return wrapped
 
-    _patch(runner, "run_cell", run_cell)
-    _patch(runner, "run_group", run_group)
-    _patch(PromptBank, "step", bank_step)
+    _patch(runner, "run_cell", running("cell"))
+    _patch(runner, "run_group", running("group", list))
+    _patch(PromptBank, "step", before(poison_bank))
     _patch(Scorer, "loss", loss)
     for cls in {klass for m in METHODS.values() for klass in type(m).__mro__ if "run" in vars(klass)}:
-        _patch(cls, "run", method_run)
+        _patch(cls, "run", before(lambda _method: _method_starts()))
 
 
 def uninstall() -> None:
