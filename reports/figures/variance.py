@@ -34,7 +34,7 @@ def variance_figure(results, out_dir):
                         + (f" x {len(d.tasks)} tasks" if len(d.tasks) > 1 else "") for d in found], fontsize=8)
     ax.set_ylabel("SD of accuracy, points")
     ax.set_title("Where the spread comes from (ANOVA components, pooled over tasks)")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)   # outside: never on a whisker
     caption = ("bars: 95 % modified large-sample intervals (Ting, Burdick & Graybill 1990); "
                "labels: share of the variance")
     add_footer(fig, footer(results.select(suite=var.SUITE), caption, axes=[var.DRAW_AXIS]))
