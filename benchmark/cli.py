@@ -19,6 +19,7 @@ COMMANDS = {
     "plot": "benchmark.commands.plot",
     "power": "benchmark.commands.power",
     "agree": "benchmark.commands.agree",
+    "compare": "benchmark.commands.compare",
     "data": "benchmark.commands.data",
     "models": "benchmark.commands.models",
     "perf": "benchmark.commands.perf",
