@@ -56,8 +56,10 @@ def run_cli(args, cache, **env):
         full = faults.subprocess_env(full)    # the CLI and its Ray workers install the faults at start-up
     else:
         full.pop("METAPT_FAULT", None)
+    # the limit only guards against a hang: on two cores shared with another job a Ray run takes
+    # several times its idle minute or two
     return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=ROOT, env=full, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=1200)
 
 
 def results(out: pathlib.Path) -> dict:
