@@ -371,6 +371,18 @@ def listed_keys(out: pathlib.Path) -> set | None:
         return None
 
 
+def listed_cells(out: pathlib.Path):
+    """The readable cell records a results folder lists (its manifest, where it has one; else every
+    cell in ``cells/``), in file order."""
+    out = pathlib.Path(out)
+    listed = listed_keys(out)
+    for path in sorted((out / "cells").glob("*.json")):
+        if listed is None or path.stem in listed:
+            rec = read_cell(path)
+            if rec:
+                yield rec
+
+
 def write_manifest(out: pathlib.Path, suite: str, cells: list[Cell], cfg: dict) -> None:
     """Record the cells a run expects. Entries of other suites and tasks are kept; an entry for the
     same (suite, method, task, seed, point) made under older settings is replaced, so `status`

@@ -56,13 +56,9 @@ def _finished(root: pathlib.Path, suite: str) -> dict:
     it lists (a cache folder also holds cells of older settings, under other keys)."""
     from benchmark import runner
 
-    listed = runner.listed_keys(root)
     cells = {}
-    for path in sorted((root / "cells").glob("*.json")):
-        if listed is not None and path.stem not in listed:
-            continue
-        rec = runner.read_cell(path)
-        if rec and rec.get("status") == "done" and rec.get("suite") == suite and not rec.get("point"):
+    for rec in runner.listed_cells(root):
+        if rec.get("status") == "done" and rec.get("suite") == suite and not rec.get("point"):
             cells[(rec["method"], rec["task"], int(rec["seed"]))] = rec
     return cells
 

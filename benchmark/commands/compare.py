@@ -32,16 +32,9 @@ def finished(root: pathlib.Path, suite: str | None, methods: list | None) -> lis
     if not (root / "cells").is_dir():
         raise UserError(f"{root} is not a results folder (no cells/ in it); pass the folder given to "
                         "`python -m benchmark run --results`")
-    listed = runner.listed_keys(root)
-    cells = []
-    for path in sorted((root / "cells").glob("*.json")):
-        if listed is not None and path.stem not in listed:
-            continue
-        rec = runner.read_cell(path)
-        if rec and rec.get("status") == "done" and "test" in rec and (suite is None or rec.get("suite") == suite) \
-                and (methods is None or rec.get("method") in methods):
-            cells.append(rec)
-    return cells
+    return [rec for rec in runner.listed_cells(root)
+            if rec.get("status") == "done" and "test" in rec and (suite is None or rec.get("suite") == suite)
+            and (methods is None or rec.get("method") in methods)]
 
 
 def run(args) -> int:
