@@ -159,7 +159,8 @@ def section(kind: type, help: str, **paper_values):
 
 
 BALANCED = "balanced"
-FEW_SHOT_DRAWS = ("random", BALANCED)
+RANDOM = "random"
+FEW_SHOT_DRAWS = (RANDOM, BALANCED)
 
 
 def few_shot(cfg: dict) -> str:

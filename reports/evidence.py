@@ -97,9 +97,10 @@ IMBALANCE = 1.5  # a task is imbalanced when its test rows' majority share excee
 
 def imbalance(groups: list[Group]) -> dict | None:
     """``{"share", "classes", "threshold", "imbalanced"}`` of one task's test rows (mean majority
-    share over the seeds' test rows), or None when no cell saved its labels. Few-shot training
-    splits are class-balanced, so where the test rows are not, accuracy rewards a model that
-    ignores its training: past ``IMBALANCE / C`` the tables show macro-F1 beside it."""
+    share over the seeds' test rows), or None when no cell saved its labels. Where the test rows
+    are imbalanced, accuracy rewards a model that leans to the majority class (after a balanced
+    few-shot draw, one that ignores its training): past ``IMBALANCE / C`` the tables show macro-F1
+    beside it."""
     shares, classes, seen = [], 0, set()
     for g in groups:
         for c in g.cells:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+from benchmark import settings
 from reports import SUITES, evidence, paper, stats, suite_spec
 from reports.evidence import fmt_ci, fmt_p, fmt_pts
 from reports.results import PROTOCOLS, SHARED, Group, Results, describe, format_reduction, pick, point_label
@@ -127,15 +128,29 @@ def accuracy_rows(groups: list[Group], paper_cell) -> tuple[list[list[str]], lis
     return rows, no_majority, imbalanced
 
 
-def reference_note(no_majority: list[str], imbalanced: list[str] | None = None) -> list[str]:
+# Why accuracy misleads on imbalanced test rows, by how the cells drew their few-shot rows
+# (settings.few_shot: a cell of neither draw is labelled by the mixed wording).
+_DRAW_NOTE = {
+    frozenset({settings.BALANCED}): "The few-shot training splits are class-balanced, so where a task's test "
+                                     "rows are not, accuracy rewards a model that ignores its training.",
+    frozenset({settings.RANDOM}): "The few-shot training splits are drawn at random (`few_shot: random`) and "
+                                   "carry the test rows' imbalance, so accuracy rewards a model that leans to the "
+                                   "majority class.",
+}
+_MIXED_DRAWS = ("The cells mix class-balanced and random few-shot draws (`few_shot`), and accuracy rewards "
+                "a model that leans to the majority class under either.")
+
+
+def reference_note(no_majority: list[str], imbalanced: list[str] | None = None,
+                   groups: list[Group] = ()) -> list[str]:
     out = []
     if no_majority:
         out += [f"_Majority-class row not computed for {', '.join(no_majority)}: the cells carry no per-row "
                 "labels (written before they were saved)._", ""]
     if imbalanced:
-        out += ["**Imbalanced test rows: read macro-F1 (bold) beside accuracy.** The few-shot training splits "
-                "are class-balanced, so where a task's test rows are not, accuracy rewards a model that ignores "
-                "its training. The paper's claims stay on accuracy, as in the paper.", ""]
+        draws = frozenset(settings.few_shot(c.get("config") or {}) for g in groups for c in g.cells)
+        out += [f"**Imbalanced test rows: read macro-F1 (bold) beside accuracy.** "
+                f"{_DRAW_NOTE.get(draws, _MIXED_DRAWS)} The paper's claims stay on accuracy, as in the paper.", ""]
         out += [f"- {line}" for line in imbalanced] + [""]
     return out
 
@@ -483,7 +498,7 @@ def table1(res: Results) -> str:
     parts = head + grid_section(groups, TABLE1_METHODS) + [
         "## Per cell: every task × method, with intervals, macro-F1 and reference rows", "",
         "Below each task's methods: the majority class of its test rows and each prompt method before "
-        "downstream tuning.", "", body, ""] + reference_note(no_majority, imbalanced) + spread_section(
+        "downstream tuning.", "", body, ""] + reference_note(no_majority, imbalanced, groups) + spread_section(
         groups, TABLE1_METHODS) + comparison_sections(groups, TABLE1_PAIRS, across=True, paper_diff=paper.table1_diff)
     parts += ["Notes:", "", notes(groups, res, suite),
               "- Paper column: Table 1 of the paper, T5-base, mean ± std over 5 seeds; "
@@ -506,7 +521,7 @@ def table2(res: Results) -> str:
     rows, no_majority, imbalanced = accuracy_rows(groups, lambda g: paper.table2_cell(g.method))
     body = _md(["Task", "Method", "seeds", "Ours acc % (mean ± std)", "95 % CI", "Ours macro-F1",
                 "Paper acc %", "Ours − paper"], rows)
-    parts = head + [body, ""] + reference_note(no_majority, imbalanced) + comparison_sections(
+    parts = head + [body, ""] + reference_note(no_majority, imbalanced, groups) + comparison_sections(
         groups, TABLE2_PAIRS, across=False, paper_diff=lambda a, b, task: paper.table2_diff(a, b))
     extra = paper.numbers()["table2"].get("notes", [])
     parts += ["Notes:", "", notes(groups, res, suite)]

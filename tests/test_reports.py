@@ -710,3 +710,23 @@ def test_spread_between_seeds_is_pooled_over_tasks_by_hand(tmp_path):
     binom = [a * (1 - a) / 100 for v in accs.values() for a in v]
     row = (f"| PT | 2 | 3 | {100 * math.sqrt(ss / 3):.1f} | {100 * math.sqrt(sum(binom) / len(binom)):.1f} | — |")
     assert "## Spread between seeds" in md and row in md
+
+
+DRAW_NOTES = {"balanced": "are class-balanced", "random": "drawn at random (`few_shot: random`)",
+              "mixed": "mix class-balanced and random few-shot draws"}
+
+
+@pytest.mark.parametrize("draws, which", [((None, None), "balanced"), (("random", "random"), "random"),
+                                          ((None, "random"), "mixed")])
+def test_imbalance_note_names_the_few_shot_draw_the_cells_used(tmp_path, draws, which):
+    """The macro-F1 note explains accuracy's bias by the draw the cells really used (a cell without
+    the setting is a balanced one), not by the cpu profile's default."""
+    labels = [0] * 8 + [1, 2]                                   # majority 80 % > 1.5 / 3
+    cells = []
+    for seed, draw in enumerate(draws):
+        c = with_rows(cell("ft", "sst5", seed, 0.0), labels, [1] * 6 + [0] * 4, n_classes=3)
+        c["config"] = {} if draw is None else {"few_shot": draw}
+        cells.append(c)
+    md = tables.table1(load_quiet(write(tmp_path, cells)))
+    note = next(line for line in md.splitlines() if line.startswith("**Imbalanced test rows"))
+    assert [k for k, text in DRAW_NOTES.items() if text in note] == [which]
