@@ -141,8 +141,7 @@ _MIXED_DRAWS = ("The cells mix class-balanced and random few-shot draws (`few_sh
                 "a model that leans to the majority class under either.")
 
 
-def reference_note(no_majority: list[str], imbalanced: list[str] | None = None,
-                   groups: list[Group] = ()) -> list[str]:
+def reference_note(no_majority: list[str], imbalanced: list[str], groups: list[Group]) -> list[str]:
     out = []
     if no_majority:
         out += [f"_Majority-class row not computed for {', '.join(no_majority)}: the cells carry no per-row "
