@@ -15,9 +15,9 @@ import csv
 import pathlib
 import sys
 
-from benchmark.sources.vader import parse_vader_tsv, read_vader_file
+from benchmark.sources.vader import bin_five, parse_vader_tsv, read_vader_file
 
-EDGES = (-0.8, 0.8)
+THREE = (0, 0, 1, 2, 2)   # the five SST-5 bins -> negative, neutral, positive
 YAML = """\
 name: nyt3
 title: NYT editorial snippets, 3 classes
@@ -30,7 +30,7 @@ data: nyt3.csv
 def main(out: str) -> None:
     raw, member = read_vader_file("nyt")
     rows = parse_vader_tsv(raw, where=member)
-    labels = [0 if m <= EDGES[0] else (1 if m <= EDGES[1] else 2) for _, m, _ in rows]
+    labels = [THREE[bin_five(m)] for _, m, _ in rows]
     folder = pathlib.Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "nyt3.csv", "w", newline="", encoding="utf-8") as f:
