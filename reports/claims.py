@@ -772,15 +772,27 @@ def parts_md(c: Claim) -> list[str]:
     return lines
 
 
+def protocol_text(res: Results, claims: list[Claim]) -> str:
+    """What the intervals cover, by the protocol of the suites the claims read."""
+    suites = sorted({c.suite for c in claims if c.groups})
+    chosen = {res.protocol_of(s) for s in suites} - {None}
+    if len(chosen) > 1:
+        return ("(The suites were made under different pre-training protocols: "
+                + "; ".join(f"{s} {res.protocol_of(s)}" for s in suites if res.protocol_of(s)) +
+                ". Each claim's \"The intervals cover\" line says which sources its intervals sample.)")
+    return PROTOCOL_TEXT[chosen.pop() if chosen else res.protocol or "shared"]
+
+
 def claims_md(res: Results) -> str:
     claims = [f(res) for f in CLAIMS]
+    mixed = [res.mixed_of(s) for s in sorted({c.suite for c in claims}) if res.mixed_of(s)]
     out = ["# The paper's claims, tested on this results folder", "",
            "Each verdict reads 95 % intervals against the claim: *supported*, *contradicted*, or "
            "*inconclusive*; \"smallest detectable\" is the difference this run would detect with 80 % "
            "power; \"seeds needed\" is how many seeds at this run's test rows and measured spread would "
            "detect the paper's own effect with 80 % power at 5 %.", "",
-           METHOD_TEXT.format(protocol=PROTOCOL_TEXT[res.protocol or "shared"]), "",
-           *([f"**Mixed protocols.** {res.mixed}.", ""] if res.mixed else []), RULE_TEXT, "",
+           METHOD_TEXT.format(protocol=protocol_text(res, claims)), "",
+           *[f"**Mixed protocols.** {line}." for line in mixed], *([""] if mixed else []), RULE_TEXT, "",
            summary_md(claims), ""]
     for c in claims:
         out += [f"## Claim {c.number}: {c.statement}", "", f"- **Verdict: {c.verdict}** — {c.why}."]

@@ -163,14 +163,35 @@ class Results:
     """Every readable cell of a results folder, with its warnings and optional manifest."""
 
     def __init__(self, root: pathlib.Path, cells: list[dict], warnings_: list[str],
-                 manifest: list[dict] | None, protocol: str | None = None, mixed: str | None = None):
+                 manifest: list[dict] | None, protocols: dict[str, str] | None = None,
+                 mixed: dict[str, str] | None = None):
         self.root = root
         self.cells = cells
         self.warnings = warnings_
         self.manifest = manifest  # expected cells ({"suite","method","task","seed","point","key"}) or None
-        self.protocol = protocol  # the pre-training protocol of the cells read (None: no cell)
-        self.mixed = mixed        # the line saying which protocol's cells were left out, or None
+        self.protocols = protocols or {}   # suite -> the pre-training protocol of its cells read
+        self.mixed_lines = mixed or {}     # suite -> the line saying which protocol's cells were left out
         self._groups: dict[tuple, Group] | None = None
+
+    # -- pre-training protocol ----------------------------------------------------------------
+    def protocol_of(self, suite: str | None) -> str | None:
+        """The pre-training protocol of ``suite``'s cells read (None: no cell of it)."""
+        return self.protocols.get(suite)
+
+    def mixed_of(self, suite: str | None) -> str | None:
+        """The line saying which of ``suite``'s cells were left out for their protocol, or None."""
+        return self.mixed_lines.get(suite)
+
+    @property
+    def protocol(self) -> str | None:
+        """The one protocol of every suite read, or None (no cell, or suites of different protocols)."""
+        chosen = set(self.protocols.values())
+        return chosen.pop() if len(chosen) == 1 else None
+
+    @property
+    def mixed(self) -> str | None:
+        """Every suite's mixed-protocol line, joined, or None."""
+        return "; ".join(self.mixed_lines[s] for s in sorted(self.mixed_lines)) or None
 
     # -- cells -------------------------------------------------------------------------------
     def done(self) -> list[dict]:
@@ -285,7 +306,7 @@ def load(root, *, profile: str | None = None, backbone: str | None = None, proto
     Unreadable or malformed files are skipped with a :class:`ResultWarning` (also kept in
     ``Results.warnings``). ``profile``/``backbone`` keep only cells of that profile/backbone.
     ``protocol`` (``shared`` or ``per-seed``) keeps only cells of that pre-training protocol; without
-    it, a folder holding both keeps its per-seed cells and says so in one line (``Results.mixed``).
+    it, each suite holding both keeps its per-seed cells and says so in one line (``Results.mixed_of``).
     """
     root = pathlib.Path(root)
     warns: list[str] = []
@@ -314,32 +335,42 @@ def load(root, *, profile: str | None = None, backbone: str | None = None, proto
         except OSError:
             obj["_mtime"] = 0
         cells.append(obj)
-    cells, chosen, mixed = _one_protocol(root, cells, protocol)
-    if mixed:
-        _warn(warns, mixed)
     manifest = _manifest(root, warns)
-    return Results(root, cells + _shared(cells, manifest), warns, manifest, chosen, mixed)
+    # the copies a cell makes for the other suites that expect it are judged by their own suite's protocol
+    cells, chosen, mixed = one_protocol(cells + _shared(cells, manifest), protocol, root)
+    for suite in sorted(mixed):
+        _warn(warns, mixed[suite])
+    return Results(root, cells, warns, manifest, chosen, mixed)
 
 
-def _one_protocol(root: pathlib.Path, cells: list[dict], want: str | None) -> tuple[list[dict], str | None, str | None]:
-    """The cells of one pre-training protocol (``want``, else per-seed where the folder holds both),
-    that protocol, and the line saying what was left out of a folder holding both (else None)."""
+def one_protocol(cells: list[dict], want: str | None = None, root=None) -> tuple[list[dict], dict, dict]:
+    """The cells of one pre-training protocol per suite: ``want`` in every suite, else per-seed in a
+    suite that holds any per-seed cell, shared in the others. A suite is one run's design, so a folder
+    may hold a per-seed suite beside a suite left at one shared draw (a figure's points), yet within a
+    suite the two are never paired. Returns the cells kept, ``{suite: protocol}`` and
+    ``{suite: the line saying what was left out}`` for each suite holding both."""
     from baselines import reads_a_draw
 
-    drawn = [c for c in cells if reads_a_draw(c.get("method"))]
-    counts = {p: sum(protocol(c) == p for c in drawn) for p in PROTOCOLS}
-    if want is None:
-        want = PER_SEED if counts[PER_SEED] else (SHARED if cells else None)
-    # a cell of a method that reads no pre-training draw (FT, PT) is the same computation, and has the
-    # same key, under either protocol: it belongs to both
-    kept = [c for c in cells if not reads_a_draw(c.get("method")) or protocol(c) == want]
-    mixed = None
-    if want is not None and counts[SHARED] and counts[PER_SEED]:
-        other = SHARED if want == PER_SEED else PER_SEED
-        mixed = (f"{root} holds cells of both pre-training protocols ({counts[SHARED]} shared, "
-                 f"{counts[PER_SEED]} per-seed): this report reads the {counts[want]} {want} cells only and "
-                 f"never pairs the two (the {other} ones: plot --protocol {other})")
-    return kept, want, mixed
+    counts: dict[str, dict[str, int]] = {}
+    for c in cells:
+        if reads_a_draw(c.get("method")):
+            counts.setdefault(c.get("suite"), dict.fromkeys(PROTOCOLS, 0))[protocol(c)] += 1
+    anywhere = PER_SEED if any(n[PER_SEED] for n in counts.values()) else SHARED
+    # a suite of methods without a draw (FT, PT) is the same computation, and has the same keys, under
+    # either protocol: it belongs to both and is named by the folder's
+    chosen = {c.get("suite"): want or anywhere for c in cells}
+    chosen.update({s: want or (PER_SEED if n[PER_SEED] else SHARED) for s, n in counts.items()})
+    kept = [c for c in cells if not reads_a_draw(c.get("method")) or protocol(c) == chosen[c.get("suite")]]
+    where = f"{root} holds" if root is not None else "these cells hold"
+    mixed = {}
+    for suite, n in counts.items():
+        if n[SHARED] and n[PER_SEED]:
+            use = chosen[suite]
+            other = SHARED if use == PER_SEED else PER_SEED
+            mixed[suite] = (f"{where} {suite} cells of both pre-training protocols ({n[SHARED]} shared, "
+                            f"{n[PER_SEED]} per-seed): this report reads the {n[use]} {use} cells only and never "
+                            f"pairs the two (the {other} ones: --protocol {other})")
+    return kept, chosen, mixed
 
 
 def _shared(cells: list[dict], manifest: list[dict] | None) -> list[dict]:

@@ -297,9 +297,9 @@ def notes(groups: list[Group], res: Results, suite: str, *, protocol: bool = Fal
                     seen.add(line)
                     out.append(f"  - {line}")
     if protocol or any(isinstance(c.get("init"), dict) for g in groups for c in g.cells):
-        out.append(f"Pre-training protocol: {PROTOCOLS[res.protocol or SHARED]}.")
-    if res.mixed:
-        out.append(f"**Mixed protocols.** {res.mixed}.")
+        out.append(f"Pre-training protocol: {PROTOCOLS[res.protocol_of(suite) or SHARED]}.")
+    if res.mixed_of(suite):
+        out.append(f"**Mixed protocols.** {res.mixed_of(suite)}.")
     inits = init_lines(groups)
     if inits:
         out.append("Shared prompts the tuned cells started from (validation accuracy of the initial "

@@ -3,6 +3,8 @@ is found with the right sign and size, symmetric noise is not taken for one, cel
 other test rows are not compared, and bad folders get one line and exit 2."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -105,6 +107,22 @@ def test_the_command_prints_the_table_and_writes_the_report(tmp_path, capsys):
     assert "| s | m | — | 21 | 7 x 3 (0,1,2) |" in out and "+6.0 [" in out
     assert (tmp_path / "r" / "cmp.md").read_text().endswith(out)
     assert (tmp_path / "r" / "cmp.json").exists()
+
+
+def test_a_place_held_under_both_protocols_pairs_the_protocol_plot_reads(tmp_path, capsys):
+    """A folder republished per seed holds the shared cell of a place beside the per-seed one: compare
+    pairs the per-seed one, whatever the file order, and says what it left out."""
+    first, second = _folders(np.random.default_rng(5), _fix, seeds=2)
+    per_seed = [dict(c, config={"pretrain": {"draw": "per-seed"}}, key="z" + c["key"]) for c in second]
+    stale = [dict(c, key="a" + c["key"]) for c in first]     # shared, sorted first: file order would pick it
+    a, b = _folder(tmp_path / "a", first), _folder(tmp_path / "b", stale + per_seed)
+    assert cli.main(["compare", str(a), str(b), "--report", str(tmp_path / "cmp")]) == 0
+    assert "14 shared, 14 per-seed" in capsys.readouterr().err
+    (row,) = json.loads((tmp_path / "cmp.json").read_text())["rows"]
+    assert row["diff"] == pytest.approx(24 / N)
+    assert cli.main(["compare", str(a), str(b), "--protocol", "shared", "--report", str(tmp_path / "cmp")]) == 0
+    (row,) = json.loads((tmp_path / "cmp.json").read_text())["rows"]
+    assert row["same_predictions"] == pytest.approx(1.0)
 
 
 def test_bad_folders_get_one_line_and_exit_2(tmp_path, capsys):

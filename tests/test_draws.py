@@ -347,12 +347,13 @@ def test_a_tsne_cell_names_its_draw_only_where_it_is_not_pretrain_seeds():
 
 # -- a results folder of both protocols --------------------------------------------------------
 
-def _cell(tmp: pathlib.Path, method: str, seed: int, draw, acc: float) -> None:
+def _cell(tmp: pathlib.Path, method: str, seed: int, draw, acc: float, suite: str = "sentiment7") -> str:
     cfg = {"pretrain": {"seed": 0, **({} if draw is None else {"draw": draw})}}
-    rec = {"status": "done", "suite": "sentiment7", "method": method, "task": "sst2", "seed": seed, "point": {},
+    rec = {"status": "done", "suite": suite, "method": method, "task": "sst2", "seed": seed, "point": {},
            "profile": "cpu", "backbone": "smollm2-135m", "config": cfg, "metrics": {"accuracy": acc},
-           "key": f"{method}-{seed}-{draw}"}
+           "key": f"{suite}-{method}-{seed}-{draw}"}
     write_json(tmp / "cells" / f"{rec['key']}.json", rec, checksum=True)
+    return rec["key"]
 
 
 def test_a_folder_of_both_protocols_is_read_as_one_with_one_line(tmp_path, capsys):
@@ -371,8 +372,9 @@ def test_a_folder_of_both_protocols_is_read_as_one_with_one_line(tmp_path, capsy
     assert [g.mean for g in res.select(method="ppt")] == [pytest.approx(0.7)]
     # PT reads no pre-training draw: the same computation and key under both protocols, read by both
     assert [g.mean for g in res.select(method="pt")] == [pytest.approx(0.5)]
-    assert "2 shared, 2 per-seed" in res.mixed and "plot --protocol shared" in res.mixed
-    with pytest.warns(results.ResultWarning, match="the per-seed ones: plot --protocol per-seed"):
+    assert "sentiment7 cells of both" in res.mixed and "2 shared, 2 per-seed" in res.mixed
+    assert "--protocol shared" in res.mixed_of("sentiment7")
+    with pytest.warns(results.ResultWarning, match="the per-seed ones: --protocol per-seed"):
         shared = results.load(tmp_path, protocol="shared")
     assert shared.protocol == "shared" and [g.mean for g in shared.select(method="ppt")] == [pytest.approx(0.5)]
     assert [g.mean for g in shared.select(method="pt")] == [pytest.approx(0.5)]
@@ -389,3 +391,50 @@ def test_a_folder_of_one_protocol_says_which(tmp_path):
     _cell(tmp_path, "ppt", 0, None, 0.5)
     res = results.load(tmp_path)
     assert res.protocol == "shared" and res.mixed is None and len(res.cells) == 1
+
+
+def test_each_suite_reads_its_own_protocol_and_a_shared_point_keeps_the_draw_it_was_made_with(tmp_path):
+    """A folder republished per seed for one suite keeps another suite (a figure's points) at one shared
+    draw: each suite is read under its own protocol, the mixed line names only the suite holding both,
+    and a cell another suite's manifest expects is that suite's point under that suite's protocol."""
+    from reports import results, tables
+
+    (tmp_path / "cells").mkdir()
+    entries = []
+    for seed in (0, 1):
+        shared = _cell(tmp_path, "ppt", seed, None, 0.5)                 # sentiment7, before the republication
+        _cell(tmp_path, "ppt", seed, "per-seed", 0.7)                   # sentiment7, republished
+        _cell(tmp_path, "metapt", seed, None, 0.6, suite="clusters")    # a figure's suite, left shared
+        entries.append({"suite": "clusters", "method": "ppt", "task": "sst2", "seed": seed, "point": {},
+                        "key": shared})                                 # the figure expects the shared PPT cell
+    write_json(tmp_path / "manifest.json", {"suite": "clusters", "cells": entries})
+    with pytest.warns(results.ResultWarning) as caught:
+        res = results.load(tmp_path)
+    assert len(caught) == 1 and "sentiment7 cells of both" in str(caught[0].message)
+    assert res.protocol_of("sentiment7") == "per-seed" and res.protocol_of("clusters") == "shared"
+    assert res.protocol is None and res.mixed_of("clusters") is None
+    assert [g.mean for g in res.select(suite="sentiment7", method="ppt")] == [pytest.approx(0.7)]
+    assert [g.mean for g in res.select(suite="clusters", method="ppt")] == [pytest.approx(0.5)]
+    assert [g.mean for g in res.select(suite="clusters", method="metapt")] == [pytest.approx(0.6)]
+    notes = tables.notes(res.select(suite="clusters"), res, "clusters", protocol=True)
+    assert "Pre-training protocol: shared" in notes and "Mixed protocols" not in notes
+    notes = tables.notes(res.select(suite="sentiment7"), res, "sentiment7", protocol=True)
+    assert "Pre-training protocol: per-seed" in notes and "Mixed protocols" in notes
+    with pytest.warns(results.ResultWarning, match="reads the 2 shared cells only"):
+        forced = results.load(tmp_path, protocol="shared")
+    assert [g.mean for g in forced.select(suite="sentiment7", method="ppt")] == [pytest.approx(0.5)]
+    assert forced.protocol == "shared"
+
+
+def test_a_figure_says_which_protocol_its_pretrained_prompts_were_drawn_under():
+    from reports.figures import _common
+
+    def cell(method, draw):
+        return {"method": method, "config": {"pretrain": {} if draw is None else {"draw": draw}}}
+
+    assert "shared by every seed" in _common.pretraining_note([cell("metapt", None), cell("ft", None)])
+    assert "drawn per seed" in _common.pretraining_note([cell("ppt", "per-seed")])
+    both = _common.pretraining_note([cell("ppt", "per-seed"), cell("metapt", 3)])
+    assert "drawn per seed" in both and "shared by every seed" in both
+    assert _common.pretraining_note([cell("ft", None), cell("pt", None)]) == ""        # no pre-trained prompt
+    assert _common.pretraining_note([cell("ppt", 1)], axes=["pretrain.draw"]) == ""    # the draw is the axis

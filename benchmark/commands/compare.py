@@ -21,20 +21,30 @@ def add_arguments(parser) -> None:
     parser.add_argument("second", type=pathlib.Path, metavar="SECOND", help="the results folder of the change")
     parser.add_argument("--suite", help="compare only this suite's cells (default: every suite both hold)")
     parser.add_argument("--methods", help="comma-separated methods to compare (default: all)")
+    parser.add_argument("--protocol", choices=["shared", "per-seed"], default=None,
+                        help="read only cells of this pre-training protocol in both folders (default: per suite, "
+                             "per-seed where a suite holds both, as plot reads it)")
     parser.add_argument("--report", type=pathlib.Path, metavar="PATH",
                         help="also write the comparison as PATH.md and PATH.json")
 
 
-def finished(root: pathlib.Path, suite: str | None, methods: list | None) -> list[dict]:
+def finished(root: pathlib.Path, suite: str | None, methods: list | None, protocol: str | None = None) -> list[dict]:
     """The finished cells a results folder lists (its manifest, where it has one), or a UserError."""
     from benchmark import runner
+    from reports import results
 
     if not (root / "cells").is_dir():
         raise UserError(f"{root} is not a results folder (no cells/ in it); pass the folder given to "
                         "`python -m benchmark run --results`")
-    return [rec for rec in runner.listed_cells(root)
-            if rec.get("status") == "done" and "test" in rec and (suite is None or rec.get("suite") == suite)
-            and (methods is None or rec.get("method") in methods)]
+
+    cells = [rec for rec in runner.listed_cells(root)
+             if rec.get("status") == "done" and "test" in rec and (suite is None or rec.get("suite") == suite)
+             and (methods is None or rec.get("method") in methods)]
+    # one protocol per suite, as plot reads it: two cells at one place would otherwise pair by file order
+    cells, _, mixed = results.one_protocol(cells, protocol, root)
+    for line in mixed.values():
+        print(f"note: {line}", file=sys.stderr)
+    return cells
 
 
 def run(args) -> int:
@@ -44,7 +54,7 @@ def run(args) -> int:
     from reports import compare
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-    first, second = (finished(p.expanduser(), args.suite, methods) for p in (args.first, args.second))
+    first, second = (finished(p.expanduser(), args.suite, methods, args.protocol) for p in (args.first, args.second))
     what = " of suite " + args.suite if args.suite else ""
     for name, cells in ((args.first, first), (args.second, second)):
         if not cells:

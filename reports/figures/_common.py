@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from benchmark.errors import UserError  # noqa: E402
 from reports import evidence, paper  # noqa: E402
-from reports.results import Group, describe  # noqa: E402
+from reports.results import PER_SEED, SHARED, Group, describe, protocol  # noqa: E402
 
 # One style per method so a method looks the same in every figure.
 STYLE = {
@@ -50,12 +50,30 @@ def footer(items, extra: str = "", bars: bool = False, axes=()) -> str:
              f"backbone: {', '.join(d['backbones']) or 'unknown'} (paper: {paper.numbers()['backbone']})"]
     if d["standins"]:
         bits.append("STAND-IN DATA, not the paper's: " + ", ".join(sorted(d["standin_for"].values())))
+    drawn = pretraining_note(items, axes)
+    if drawn:
+        bits.append(drawn)
     n_red = settings_differing(items, axes)
     if n_red:
         bits.append(f"{n_red} other setting{'s differ' if n_red > 1 else ' differs'} from the paper: see claims.md")
     if bars:
         bits.append("bars: 95 % interval (seeds + test rows; rows only where one seed)")
     return "\n".join(textwrap.wrap(" · ".join(bits), width=110))
+
+
+DRAW_TEXT = {SHARED: "pre-training: one draw per point, shared by every seed (its randomness not sampled)",
+             PER_SEED: "pre-training: drawn per seed (its randomness sampled with the seed)"}
+
+
+def pretraining_note(items, axes=()) -> str:
+    """Which pre-training protocol the plotted cells of methods with a pre-trained prompt were made
+    under; empty where none has one or where the draw is the figure's own axis."""
+    from baselines import reads_a_draw
+
+    if "pretrain.draw" in axes:
+        return ""
+    cells = [c for x in items for c in (x.cells if isinstance(x, Group) else [x]) if reads_a_draw(c.get("method"))]
+    return " and ".join(DRAW_TEXT[p] for p in sorted({protocol(c) for c in cells}, reverse=True))
 
 
 def axis_cap(items, axes) -> int | None:
