@@ -354,7 +354,7 @@ def cell_status(out: pathlib.Path, cell: Cell) -> str:
     return "missing" if result is None else result.get("status", "missing")
 
 
-def _slot(entry: dict) -> str:
+def manifest_slot(entry: dict) -> str:
     """A cell's place in a suite; a newer config for the same place replaces the older entry."""
     return json.dumps([entry["suite"], entry["method"], entry["task"], entry["seed"], entry.get("point") or {}],
                       sort_keys=True)
@@ -392,12 +392,12 @@ def write_manifest(out: pathlib.Path, suite: str, cells: list[Cell], cfg: dict) 
     if path.exists():
         try:
             for entry in read_json(path).get("cells", []):
-                entries[_slot(entry)] = entry
+                entries[manifest_slot(entry)] = entry
         except (CorruptCacheEntry, KeyError, AttributeError):
             pass
     for cell in cells:
         entry = cell.manifest_entry()
-        entries[_slot(entry)] = entry
+        entries[manifest_slot(entry)] = entry
     write_json(path, {"suite": suite, "profile": cfg.get("profile"), "cells": list(entries.values())})
 
 

@@ -336,8 +336,9 @@ def load(root, *, profile: str | None = None, backbone: str | None = None, proto
             obj["_mtime"] = 0
         cells.append(obj)
     manifest = _manifest(root, warns)
+    own = current(cells, manifest)
     # the copies a cell makes for the other suites that expect it are judged by their own suite's protocol
-    cells, chosen, mixed = one_protocol(cells + _shared(cells, manifest), protocol, root)
+    cells, chosen, mixed = one_protocol(own + _shared(own, manifest, pool=cells), protocol, root)
     for suite in sorted(mixed):
         _warn(warns, mixed[suite])
     return Results(root, cells, warns, manifest, chosen, mixed)
@@ -373,17 +374,30 @@ def one_protocol(cells: list[dict], want: str | None = None, root=None) -> tuple
     return kept, chosen, mixed
 
 
-def _shared(cells: list[dict], manifest: list[dict] | None) -> list[dict]:
+def current(cells: list[dict], manifest: list[dict] | None) -> list[dict]:
+    """The cells that are their own place's result: all of them without a manifest; with one, a cell
+    whose place (suite, method, task, seed, point) the manifest lists under another key is left out.
+    The runner replaces a place's entry when it is run again under other settings (another protocol,
+    a changed setting), so the cell it superseded is not that place's result, as in
+    ``runner.listed_keys``; it still counts where another suite's entry names its key."""
+    if not manifest:
+        return list(cells)
+    listed = {_cell_id(e): e["key"] for e in manifest if isinstance(e.get("key"), str)}
+    return [c for c in cells if listed.get(_cell_id(c), c.get("key")) == c.get("key")]
+
+
+def _shared(cells: list[dict], manifest: list[dict] | None, pool: list[dict] | None = None) -> list[dict]:
     """A cell that several suites expect counts for each of them.
 
     Cells are keyed by their config, so one cell can be two suites' point: sentiment7's MetaPT SST-5
     cell is Figure 3b's K = 10 point and Figure 3a's default-rows point. The runner writes it once,
     under the suite that ran it first, and skips it in the others; the manifest names every suite
     that expects its key. Each such suite gets a copy with its own suite and axis point
-    (``shared_from`` says where it was written)."""
+    (``shared_from`` says where it was written). The copies are made from ``pool`` (default
+    ``cells``), which may hold cells superseded at their own place."""
     if not manifest:
         return []
-    by_key = {c["key"]: c for c in cells if isinstance(c.get("key"), str)}
+    by_key = {c["key"]: c for c in (cells if pool is None else pool) if isinstance(c.get("key"), str)}
     have = {_cell_id(c) for c in cells}
     out = []
     for entry in manifest:

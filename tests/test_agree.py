@@ -192,3 +192,44 @@ def test_publish_leaves_out_cells_the_manifest_does_not_list(tmp_path, capsys):
     out = capsys.readouterr().out
     assert sorted(p.stem for p in (tmp_path / "pub" / "cells").glob("*.json")) == ["aaaa"]
     assert "published 1 cells" in out and "1 of older settings (not in the manifest)" in out
+
+
+def test_publish_add_replaces_the_places_it_republishes_and_keeps_what_other_suites_name(tmp_path, capsys):
+    """Republishing one suite under another protocol into the published folder: its places take the new
+    cells, a superseded cell that another suite's entry names stays, one that nothing names goes, and
+    the folder reads without a mixed line."""
+    import json
+    import warnings
+
+    from benchmark.io import write_json
+    from reports import results
+
+    def put(root, key, suite, method, seed, acc, draw=None):
+        write_json(root / "cells" / f"{key}.json", {
+            "status": "done", "suite": suite, "method": method, "task": "sst2", "seed": seed, "point": {},
+            "key": key, "metrics": {"accuracy": acc}, "config": {"pretrain": {"draw": draw} if draw else {}}},
+            checksum=True)
+        return {"suite": suite, "method": method, "task": "sst2", "seed": seed, "point": {}, "key": key}
+
+    pub, src = tmp_path / "pub", tmp_path / "src"
+    (pub / "cells").mkdir(parents=True)
+    (src / "cells").mkdir(parents=True)
+    old = [put(pub, "s0", "sentiment7", "ppt", 0, 0.5), put(pub, "s1", "sentiment7", "ppt", 1, 0.5),
+           put(pub, "c0", "clusters", "metapt", 0, 0.6)]
+    old.append(dict(old[0], suite="clusters"))                       # clusters reads sentiment7's seed-0 cell
+    write_json(pub / "manifest.json", {"suite": "all", "profile": "cpu", "cells": old})
+    new = [put(src, f"p{s}", "sentiment7", "ppt", s, 0.7, draw="per-seed") for s in (0, 1)]
+    write_json(src / "manifest.json", {"suite": "sentiment7", "profile": "cpu", "cells": new})
+
+    assert cli.main(["publish", "--results", str(src), "--to", str(pub), "--add"]) == 0
+    out = capsys.readouterr().out
+    assert "published 2 cells" in out and "kept 2 cells published before; left out 1" in out
+    assert sorted(p.stem for p in (pub / "cells").glob("*.json")) == ["c0", "p0", "p1", "s0"]
+    listed = {(e["suite"], e["method"], e["seed"]): e["key"] for e in json.loads((pub / "manifest.json").read_text())["cells"]}
+    assert listed == {("sentiment7", "ppt", 0): "p0", ("sentiment7", "ppt", 1): "p1",
+                      ("clusters", "metapt", 0): "c0", ("clusters", "ppt", 0): "s0"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", results.ResultWarning)
+        res = results.load(pub)
+    assert [g.mean for g in res.select(suite="sentiment7")] == [0.7]
+    assert {g.method: g.mean for g in res.select(suite="clusters")} == {"ppt": 0.5, "metapt": 0.6}

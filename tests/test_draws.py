@@ -438,3 +438,31 @@ def test_a_figure_says_which_protocol_its_pretrained_prompts_were_drawn_under():
     assert "drawn per seed" in both and "shared by every seed" in both
     assert _common.pretraining_note([cell("ft", None), cell("pt", None)]) == ""        # no pre-trained prompt
     assert _common.pretraining_note([cell("ppt", 1)], axes=["pretrain.draw"]) == ""    # the draw is the axis
+
+
+def test_a_place_run_again_under_the_other_protocol_reads_only_its_new_cell(tmp_path):
+    """The runner replaces a place's manifest entry when the place is run again (here per seed): the cell
+    it superseded is not that place's result, so nothing is mixed, yet it still serves the suite whose
+    entry names its key."""
+    import warnings
+
+    from reports import results
+
+    (tmp_path / "cells").mkdir()
+    entries = []
+    for seed in (0, 1):
+        old = _cell(tmp_path, "ppt", seed, None, 0.5)
+        new = _cell(tmp_path, "ppt", seed, "per-seed", 0.7)
+        entries += [{"suite": "sentiment7", "method": "ppt", "task": "sst2", "seed": seed, "point": {}, "key": new},
+                    {"suite": "clusters", "method": "ppt", "task": "sst2", "seed": seed, "point": {}, "key": old}]
+    write_json(tmp_path / "manifest.json", {"cells": entries})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", results.ResultWarning)      # no mixed line, no duplicate seed
+        res = results.load(tmp_path)
+    assert res.mixed is None and res.missing() == []
+    assert [g.mean for g in res.select(suite="sentiment7", method="ppt")] == [pytest.approx(0.7)]
+    assert [g.mean for g in res.select(suite="clusters", method="ppt")] == [pytest.approx(0.5)]
+    assert res.protocol_of("sentiment7") == "per-seed" and res.protocol_of("clusters") == "shared"
+    write_json(tmp_path / "manifest.json", {"cells": entries[1::2]})   # sentiment7's places not listed: both read
+    with pytest.warns(results.ResultWarning, match="sentiment7 cells of both"):
+        results.load(tmp_path)

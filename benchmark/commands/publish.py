@@ -33,6 +33,10 @@ def add_arguments(parser) -> None:
                         help="where to write the published cells (default: docs/results)")
     parser.add_argument("--suites", default=None, help="comma-separated suites to publish (default: all)")
     parser.add_argument("--profile", default=None, help="publish only cells of this profile")
+    parser.add_argument("--add", action="store_true",
+                        help="add to the cells already published in --to instead of replacing them: each place "
+                             "(suite, method, task, seed, point) published here replaces the entry at that place, "
+                             "as a rerun does in a cache, and a published cell no entry names any longer goes")
 
 
 def compact_cell(record: dict) -> str:
@@ -95,6 +99,8 @@ def run(args) -> int:
                 pass
         manifest = {"suite": manifest.get("suite"), "profile": manifest.get("profile"),
                     "cells": [e for e in manifest.get("cells", []) if e.get("key") in keys]}
+        if args.add:
+            manifest, kept_old, left_out = _add_to(dst, manifest, keys, staging)
         old = dst / "cells"
         if old.exists():
             shutil.rmtree(old)
@@ -110,8 +116,37 @@ def run(args) -> int:
         by_suite[record.get("suite")] = by_suite.get(record.get("suite"), 0) + 1
     print(f"published {len(kept)} cells ({', '.join(f'{s}: {n}' for s, n in sorted(by_suite.items()))}; "
           f"{size / 1e6:.1f} MB) to {dst}")
+    if args.add:
+        print(f"kept {kept_old} cells published before; left out {left_out} that no manifest entry names any longer")
     left = {k: v for k, v in skipped.items() if v}
     if left:
         print("not published: " + ", ".join(f"{v} {k}" for k, v in left.items()))
     print(f"regenerate the report from them: python -m benchmark plot --results {dst} --out docs/report")
     return 0
+
+
+def _add_to(dst: pathlib.Path, manifest: dict, keys: set, staging: pathlib.Path) -> tuple[dict, int, int]:
+    """Merge ``manifest`` (the new cells' entries) into ``dst``'s published one, place by place, and copy
+    into ``staging`` the published cells the merged manifest still names. Returns the merged manifest,
+    the cells kept and the cells left out."""
+    from benchmark import runner
+    from benchmark.io import CorruptCacheEntry, read_json
+
+    try:
+        before = read_json(dst / "manifest.json") if (dst / "manifest.json").exists() else {}
+    except CorruptCacheEntry as exc:
+        raise UserError(f"{dst}/manifest.json is not readable ({exc}); --add needs the published manifest") from exc
+    entries = {runner.manifest_slot(e): e for e in before.get("cells", [])}
+    entries.update({runner.manifest_slot(e): e for e in manifest["cells"]})
+    named = {e.get("key") for e in entries.values()}
+    kept = left = 0
+    for path in sorted((dst / "cells").glob("*.json")) if (dst / "cells").is_dir() else []:
+        if path.stem in keys:
+            continue            # published again: the new copy is in staging
+        if path.stem in named:
+            shutil.copy2(path, staging / path.name)
+            kept += 1
+        else:
+            left += 1
+    one = {k: (before.get(k) if before.get(k) == manifest.get(k) else None) for k in ("suite", "profile")}
+    return dict(one, cells=list(entries.values())), kept, left
