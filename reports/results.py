@@ -172,6 +172,7 @@ class Results:
         self.protocols = protocols or {}   # suite -> the pre-training protocol of its cells read
         self.mixed_lines = mixed or {}     # suite -> the line saying which protocol's cells were left out
         self._groups: dict[tuple, Group] | None = None
+        self.other_protocol: set[tuple] = set()   # places whose cell was left out for its protocol
 
     # -- pre-training protocol ----------------------------------------------------------------
     def protocol_of(self, suite: str | None) -> str | None:
@@ -228,7 +229,8 @@ class Results:
     # -- what is not there -------------------------------------------------------------------
     def missing(self, suite: str | None = None) -> list[dict]:
         """Manifest cells with no done result: each expected cell plus ``state`` ("missing" or
-        "failed") and, for failed ones, ``error``. Empty without a manifest."""
+        "failed") and, for failed ones, ``error``. Empty without a manifest. A cell left out for its
+        pre-training protocol is not missing: it is there, and the mixed-protocol line says so."""
         if not self.manifest:
             return []
         done = {_cell_id(c) for c in self.done()}
@@ -238,7 +240,7 @@ class Results:
             if suite is not None and exp.get("suite") != suite:
                 continue
             cid = _cell_id(exp)
-            if cid in done:
+            if cid in done or cid in self.other_protocol:   # the mixed-protocol line accounts for the latter
                 continue
             row = dict(exp, state="failed" if cid in failed else "missing")
             if cid in failed:
@@ -338,10 +340,13 @@ def load(root, *, profile: str | None = None, backbone: str | None = None, proto
     manifest = _manifest(root, warns)
     own = current(cells, manifest)
     # the copies a cell makes for the other suites that expect it are judged by their own suite's protocol
-    cells, chosen, mixed = one_protocol(own + _shared(own, manifest, pool=cells), protocol, root)
+    read = own + _shared(own, manifest, pool=cells)
+    cells, chosen, mixed = one_protocol(read, protocol, root)
     for suite in sorted(mixed):
         _warn(warns, mixed[suite])
-    return Results(root, cells, warns, manifest, chosen, mixed)
+    res = Results(root, cells, warns, manifest, chosen, mixed)
+    res.other_protocol = {_cell_id(c) for c in read} - {_cell_id(c) for c in cells}
+    return res
 
 
 def one_protocol(cells: list[dict], want: str | None = None, root=None) -> tuple[list[dict], dict, dict]:
