@@ -225,7 +225,8 @@ def test_publish_add_replaces_the_places_it_republishes_and_keeps_what_other_sui
     out = capsys.readouterr().out
     assert "published 2 cells" in out and "kept 2 cells published before; left out 1" in out
     assert sorted(p.stem for p in (pub / "cells").glob("*.json")) == ["c0", "p0", "p1", "s0"]
-    listed = {(e["suite"], e["method"], e["seed"]): e["key"] for e in json.loads((pub / "manifest.json").read_text())["cells"]}
+    manifest = json.loads((pub / "manifest.json").read_text())
+    listed = {(e["suite"], e["method"], e["seed"]): e["key"] for e in manifest["cells"]}
     assert listed == {("sentiment7", "ppt", 0): "p0", ("sentiment7", "ppt", 1): "p1",
                       ("clusters", "metapt", 0): "c0", ("clusters", "ppt", 0): "s0"}
     with warnings.catch_warnings():
