@@ -472,3 +472,18 @@ def test_a_place_run_again_under_the_other_protocol_reads_only_its_new_cell(tmp_
         res = results.load(tmp_path)
     assert res.missing() == []
     assert [g.seeds for g in res.select(suite="sentiment7")] == [[1]]
+
+
+def test_status_counts_each_suites_cells_by_pre_training_protocol(tmp_path, capsys):
+    from benchmark.cli import main
+
+    (tmp_path / "cells").mkdir()
+    listed = [_cell(tmp_path, "ppt", 0, None, 0.5), _cell(tmp_path, "ppt", 1, "per-seed", 0.7),
+              _cell(tmp_path, "pt", 0, None, 0.5), _cell(tmp_path, "metapt", 0, None, 0.6, suite="clusters")]
+    entries = [{"suite": k.split("-")[0], "method": k.split("-")[1], "task": "sst2", "seed": int(k.split("-")[2]),
+                "point": {}, "key": k} for k in listed]
+    write_json(tmp_path / "manifest.json", {"cells": entries})
+    assert main(["status", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 shared, 1 per-seed (plot and compare read the per-seed ones)" in out     # sentiment7; PT not counted
+    assert out.count("pre-training of the done cells") == 2 and ": 1 shared\n" in out  # clusters

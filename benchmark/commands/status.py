@@ -28,8 +28,10 @@ def _user_mark(task: str) -> str:
 
 def _report(out: pathlib.Path) -> dict:
     """Print done / failed / missing per suite, and how the done cells' training went; return the counts."""
+    from baselines import reads_a_draw
     from baselines.base import EARLY_FRACTION, train_diagnostics
     from benchmark.runner import read_cell
+    from reports.results import protocol
 
     try:
         manifest = read_json(out / "manifest.json")
@@ -52,6 +54,9 @@ def _report(out: pathlib.Path) -> dict:
         else:
             counts["done"] += 1
             counts["tasks"][entry["task"]][0] += 1
+            if reads_a_draw(entry["method"]):
+                drawn = counts.setdefault("protocols", {})
+                drawn[protocol(result)] = drawn.get(protocol(result), 0) + 1
             if (result.get("train") or {}).get("best_step") is not None:
                 diag = train_diagnostics(result["train"], result.get("config"), entry["method"])
                 d = counts.setdefault("training", {}).setdefault(entry["method"], [0, 0, 0])
@@ -63,6 +68,11 @@ def _report(out: pathlib.Path) -> dict:
         total = c["done"] + c["failed"] + c["missing"]
         print(f"suite {suite}: {c['done']} done, {c['failed']} failed, {c['missing']} missing of {total}")
         print("  tasks: " + ", ".join(f"{t}{_user_mark(t)} {d}/{n}" for t, (d, n) in c["tasks"].items()))
+        if c.get("protocols"):
+            both = len(c["protocols"]) > 1
+            print("  pre-training of the done cells with a pre-trained prompt: "
+                  + ", ".join(f"{n} {p}" for p, n in sorted(c["protocols"].items(), reverse=True))
+                  + (" (plot and compare read the per-seed ones)" if both else ""))
         if c.get("training"):
             print(f"  training of the done cells (kept its initial prompt or weights; best within the first "
                   f"{int(100 * EARLY_FRACTION)} % of its budget):")
