@@ -164,7 +164,7 @@ class Results:
 
     def __init__(self, root: pathlib.Path, cells: list[dict], warnings_: list[str],
                  manifest: list[dict] | None, protocols: dict[str, str] | None = None,
-                 mixed: dict[str, str] | None = None):
+                 mixed: dict[str, str] | None = None, other_protocol: set[tuple] | None = None):
         self.root = root
         self.cells = cells
         self.warnings = warnings_
@@ -172,7 +172,7 @@ class Results:
         self.protocols = protocols or {}   # suite -> the pre-training protocol of its cells read
         self.mixed_lines = mixed or {}     # suite -> the line saying which protocol's cells were left out
         self._groups: dict[tuple, Group] | None = None
-        self.other_protocol: set[tuple] = set()   # places whose cell was left out for its protocol
+        self.other_protocol = other_protocol or set()   # places whose cell was left out for its protocol
 
     # -- pre-training protocol ----------------------------------------------------------------
     def protocol_of(self, suite: str | None) -> str | None:
@@ -344,9 +344,8 @@ def load(root, *, profile: str | None = None, backbone: str | None = None, proto
     cells, chosen, mixed = one_protocol(read, protocol, root)
     for suite in sorted(mixed):
         _warn(warns, mixed[suite])
-    res = Results(root, cells, warns, manifest, chosen, mixed)
-    res.other_protocol = {_cell_id(c) for c in read} - {_cell_id(c) for c in cells}
-    return res
+    left_out = {_cell_id(c) for c in read} - {_cell_id(c) for c in cells}
+    return Results(root, cells, warns, manifest, chosen, mixed, left_out)
 
 
 def one_protocol(cells: list[dict], want: str | None = None, root=None) -> tuple[list[dict], dict, dict]:

@@ -36,7 +36,6 @@ def finished(root: pathlib.Path, suite: str | None, methods: list | None, protoc
     if not (root / "cells").is_dir():
         raise UserError(f"{root} is not a results folder (no cells/ in it); pass the folder given to "
                         "`python -m benchmark run --results`")
-
     cells = [rec for rec in runner.listed_cells(root)
              if rec.get("status") == "done" and "test" in rec and (suite is None or rec.get("suite") == suite)
              and (methods is None or rec.get("method") in methods)]
