@@ -1,6 +1,7 @@
 """`python -m benchmark status`: what is done, failed and missing in a results directory."""
 from __future__ import annotations
 
+import collections
 import pathlib
 import sys
 
@@ -55,8 +56,8 @@ def _report(out: pathlib.Path) -> dict:
             counts["done"] += 1
             counts["tasks"][entry["task"]][0] += 1
             if reads_a_draw(entry["method"]):
-                drawn = counts.setdefault("protocols", {})
-                drawn[protocol(result)] = drawn.get(protocol(result), 0) + 1
+                drawn = counts.setdefault("protocols", collections.Counter())
+                drawn[protocol(result)] += 1
             if (result.get("train") or {}).get("best_step") is not None:
                 diag = train_diagnostics(result["train"], result.get("config"), entry["method"])
                 d = counts.setdefault("training", {}).setdefault(entry["method"], [0, 0, 0])
