@@ -493,6 +493,17 @@ def test_each_figure_renders(tmp_path, partial):
             "MetaPT meta steps 1x 23.5, 4x 95.5, 16x 383.5; PPT steps 1x 23.5, 4x 95.5, 16x 383.5")
 
 
+
+def test_a_figure_redrawn_from_the_same_cells_is_the_same_file(tmp_path):
+    """Regenerating the report rewrites every figure; one whose cells did not move must not show
+    in a diff (matplotlib stamps an SVG with the time and random element ids unless told not to)."""
+    write(tmp_path / "res", _figure_cells(np.random.default_rng(1), False))
+    res = load_quiet(tmp_path / "res")
+    for name in ("fig2", "fig3b"):
+        first = [p.read_bytes() for p in FIGURES[name](res, tmp_path / "a")]
+        again = [p.read_bytes() for p in FIGURES[name](res, tmp_path / "b")]
+        assert first == again, name
+
 def test_figures_without_data_name_the_suite(tmp_path):
     write(tmp_path, [cell("ft", "sst5", 0, 0.4)])
     res = load_quiet(tmp_path)

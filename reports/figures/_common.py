@@ -139,7 +139,11 @@ def save(fig, out_dir, name: str) -> list[pathlib.Path]:
     paths = []
     for ext in ("png", "svg"):
         path = out_dir / f"{name}.{ext}"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
+        # A fixed id salt and no date: a redrawn figure of the same cells is the same file, so a
+        # regenerated report shows in a diff only where its numbers moved.
+        with plt.rc_context({"svg.hashsalt": name}):
+            fig.savefig(path, dpi=150, bbox_inches="tight",
+                        metadata={"Date": None} if ext == "svg" else None)
         paths.append(path)
     plt.close(fig)
     return paths
