@@ -15,12 +15,14 @@ RESULTS = ROOT / "docs" / "results"
 REPORT = ROOT / "docs" / "report"
 ARCHIVE = ROOT / "docs" / "archive" / "per-seed-test-rows"     # the run quoted before fixed test rows
 ARCHIVE2 = ROOT / "docs" / "archive" / "partial-windows"    # fixed test rows, 2 seeds, partial smoothing windows
+ARCHIVE3 = ROOT / "docs" / "archive" / "shared-draw"    # one pre-training draw shared by every seed
 PUBLISHED = [(RESULTS, REPORT), (ARCHIVE / "results", ARCHIVE / "report"),
-             (ARCHIVE2 / "results", ARCHIVE2 / "report")]
+             (ARCHIVE2 / "results", ARCHIVE2 / "report"), (ARCHIVE3 / "results", ARCHIVE3 / "report")]
 
 
 @pytest.mark.parametrize("results,report", PUBLISHED,
-                         ids=["current", "archive-per-seed-test-rows", "archive-partial-windows"])
+                         ids=["current", "archive-per-seed-test-rows", "archive-partial-windows",
+                              "archive-shared-draw"])
 def test_published_report_equals_what_plot_makes_from_the_published_cells(results, report, tmp_path):
     from benchmark import cli
 
