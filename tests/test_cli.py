@@ -176,7 +176,7 @@ def test_the_plan_falls_back_to_labelled_defaults(tmp_path):
         + 5 * defaults["artifacts"]["ppt-prompt"]
     assert plan.total_s == expected
     text = plan.render()
-    assert "default: the published cpu run" in text and "at least" not in text
+    assert "default: the shared-draw cpu run" in text and "at least" not in text
 
 
 def test_a_dry_run_ends_with_the_plan_and_keeps_stdout_to_cells(tmp_path, capsys, monkeypatch):
