@@ -128,3 +128,18 @@ def test_a_profile_file_goes_through_the_same_path(tmp_path):
     prof.write_text("extends: smoke\npretrain:\n  groupings: lda\n")
     with pytest.raises(UserError, match="unknown setting 'groupings' in pretrain; valid settings: balance, "):
         config.apply_overrides(config.load_profile(str(prof)), [])
+
+
+def test_profiles_md_lists_every_setting_the_cpu_profile_changes():
+    """docs/PROFILES.md's table is how a reader learns what the cpu profile gives up; a setting added
+    to the profile (or to the paper's) without a row there would go unsaid."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "PROFILES.md").read_text()
+    section = text.split("## What the `cpu` profile changes", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `([^`]+)` \|", section, flags=re.M)
+    changed = config.reductions(config.load_profile("cpu"))
+    assert sorted(listed) == sorted(changed), "rows of docs/PROFILES.md against the cpu profile's differences"
+    count = int(re.search(r"differs in (\d+) settings", section).group(1))
+    assert count == len(changed)
