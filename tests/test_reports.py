@@ -595,6 +595,21 @@ def test_table_notes_say_how_each_shared_prompt_was_trained(tmp_path):
     assert "ppt: `ppt-prompt/bbbb`, 76 steps, kept **the initial prompt**; validation 0.390 → 0.390" in md
 
 
+
+def test_table_notes_name_the_draw_of_each_per_seed_prompt(tmp_path):
+    """Under per-seed pre-training each seed tunes from its own prompt: the note names whose it is
+    (draw = seed), where one artefact line per prompt would otherwise be five anonymous lines."""
+    def init(seed):
+        return {"artifact": f"ppt-prompt/d{seed}", "steps": 10, "best_step": 10, "best_val_accuracy": 0.6,
+                "initial_val_accuracy": 0.3, "validations": [[0, 0.3], [10, 0.6]]}
+    per_seed = {"pretrain": {"seed": 0, "draw": "per-seed"}}
+    cells = [cell("ppt", "sst5", s, 0.4, init=init(s), config=per_seed) for s in (0, 1, 2)]
+    cells += [cell("ft", "sst5", s, 0.3) for s in (0, 1, 2)]
+    write(tmp_path, cells)
+    md = tables.table1(load_quiet(tmp_path))
+    for s in (0, 1, 2):
+        assert f"ppt, draw {s}: `ppt-prompt/d{s}`, 10 steps" in md
+
 def test_line_figures_draw_the_majority_class_of_each_points_test_rows(tmp_path):
     """Labels 0,0,0,1,2 at n_train 10 (majority 60 %) and 0,1,1,1,1 at 40 (80 %): the reference line
     has one value per point; with no saved labels there is no line (and no made-up one)."""
