@@ -493,7 +493,6 @@ def test_each_figure_renders(tmp_path, partial):
             "MetaPT meta steps 1x 23.5, 4x 95.5, 16x 383.5; PPT steps 1x 23.5, 4x 95.5, 16x 383.5")
 
 
-
 def test_a_figure_redrawn_from_the_same_cells_is_the_same_file(tmp_path):
     """Regenerating the report rewrites every figure; one whose cells did not move must not show
     in a diff (matplotlib stamps an SVG with the time and random element ids unless told not to)."""
@@ -503,6 +502,7 @@ def test_a_figure_redrawn_from_the_same_cells_is_the_same_file(tmp_path):
         first = [p.read_bytes() for p in FIGURES[name](res, tmp_path / "a")]
         again = [p.read_bytes() for p in FIGURES[name](res, tmp_path / "b")]
         assert first == again, name
+
 
 def test_figures_without_data_name_the_suite(tmp_path):
     write(tmp_path, [cell("ft", "sst5", 0, 0.4)])
@@ -595,7 +595,6 @@ def test_table_notes_say_how_each_shared_prompt_was_trained(tmp_path):
     assert "ppt: `ppt-prompt/bbbb`, 76 steps, kept **the initial prompt**; validation 0.390 → 0.390" in md
 
 
-
 def test_table_notes_name_the_draw_of_each_per_seed_prompt(tmp_path):
     """Under per-seed pre-training each seed tunes from its own prompt: the note names whose it is
     (draw = seed), where one artefact line per prompt would otherwise be five anonymous lines."""
@@ -609,6 +608,7 @@ def test_table_notes_name_the_draw_of_each_per_seed_prompt(tmp_path):
     md = tables.table1(load_quiet(tmp_path))
     for s in (0, 1, 2):
         assert f"ppt, draw {s}: `ppt-prompt/d{s}`, 10 steps" in md
+
 
 def test_line_figures_draw_the_majority_class_of_each_points_test_rows(tmp_path):
     """Labels 0,0,0,1,2 at n_train 10 (majority 60 %) and 0,1,1,1,1 at 40 (80 %): the reference line
