@@ -25,7 +25,7 @@ import math
 from benchmark import settings
 from reports import SUITES, evidence, paper, stats, suite_spec
 from reports.evidence import fmt_ci, fmt_p, fmt_pts
-from reports.results import PER_SEED, PROTOCOLS, SHARED, Group, Results, describe, format_reduction, pick, point_label
+from reports.results import PROTOCOLS, SHARED, Group, Results, describe, format_reduction, pick, point_label
 
 TABLE1_METHODS = ["ft", "pt", "ppt", "metapt", "metapt_y"]
 # The paper's Table 1 claims: MetaPT over PPT and FT, MetaPT(Y) over PPT.
@@ -336,9 +336,8 @@ def init_lines(groups: list[Group]) -> list[str]:
             val = (f"{first:.3f} → {best:.3f}" if isinstance(first, (int, float)) and isinstance(best, (int, float))
                    else "n/a")
             pt = f" [{point_label(g.point)}]" if g.point else ""
-            draw = ((c.get("config") or {}).get("pretrain") or {}).get("draw")
-            if draw is not None:    # which draw: per-seed draws are one per seed, so say whose
-                pt += f", draw {c.get('seed') if draw == PER_SEED else draw}"
+            if ((c.get("config") or {}).get("pretrain") or {}).get("draw") is not None:   # say whose draw
+                pt += f", draw {settings.draw_seed(c['config'], c['seed'])}"
             seen[init["artifact"]] = (f"{g.method}{pt}: `{init['artifact']}`, {init.get('steps')} steps, "
                                       f"kept {kept}; validation {val}")
     return list(seen.values())
