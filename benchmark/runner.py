@@ -105,7 +105,9 @@ class Cell:
             if unread and pre.get("draw") is not None and clusters_by_draw(self.method) \
                     and draw_seed(config, self.seed) != pre.get("seed"):
                 unread = ("draw_block",)
-            drop = [k for k in pre if k in unread or (k == "draw" and pre[k] is None)]
+            # compute 1 is the profile's budget: a compute axis's 1x cell is the plain run's cell
+            drop = [k for k in pre if k in unread or (k == "draw" and pre[k] is None)
+                    or (k == "compute" and pre[k] == 1)]
             if drop:
                 config["pretrain"] = {k: v for k, v in pre.items() if k not in drop}
         return config

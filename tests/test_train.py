@@ -270,3 +270,14 @@ def test_retired_experiment_settings_are_refused(setting):
 
     with pytest.raises(UserError, match="unknown setting"):
         config.apply_overrides(config.load_profile("smoke"), [setting])
+
+
+def test_the_compute_axis_at_1x_reuses_the_plain_runs_cells_and_4x_does_not(capsys):
+    """pretrain.compute = 1 is the profile's own budget: meta-compute's 1x cells are sentiment7's SST-5
+    cells of the same seeds (done once, paired exactly), while 4x cells are other computations."""
+    plain = _dry_run_keys(capsys, "--suite", "sentiment7", "--tasks", "sst5", "--methods", "metapt,ppt",
+                          "--seeds", "0,1,2")
+    axis = _dry_run_keys(capsys, "--suite", "meta-compute")
+    for where, key in plain.items():
+        assert axis[f"{where}/pretrain.compute=1"] == key
+        assert axis[f"{where}/pretrain.compute=4"] != key
