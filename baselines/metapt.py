@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from baselines.base import Method, build_draws_together, dtype_key, pretrain_pool
+from baselines.base import Method, build_draws_together, compute_key, dtype_key, pretrain_pool
 from benchmark.maml import meta_train
 from benchmark.meta_algorithms import compute
 from benchmark.prompt import make_prompt, row_norms
@@ -34,8 +34,8 @@ class MetaPT(Method):
     def artifact_key(self, ctx):
         cfg = ctx.cfg
         pre = dict(cfg["pretrain"], grouping=self.grouping_of(ctx))
-        if pre.get("compute", 1) == 1:   # 1x is the budget the profile states: the key of a profile without it
-            pre.pop("compute", None)
+        pre.pop("compute", None)
+        pre.update(compute_key(cfg))   # 1x is the budget the profile states: the key of a profile without it
         pre.pop("labeller", None) if self.pretrain_data == "labelled" else None
         pre.pop("draw", None)   # the draw's own seed is in the stored key (Method.stored_key)
         data_key = ctx.pseudo_labelled_key() if self.pretrain_data == "pseudo" else ctx.labelled_pool_key()

@@ -95,6 +95,7 @@ class Cell:
         pre = config.get("pretrain")
         if isinstance(pre, dict):
             from baselines import clusters_by_draw, reads_a_draw
+            from baselines.base import compute_key
             from benchmark.settings import draw_seed
 
             # null is the default (absent); a method without an artefact (FT, PT) reads no draw, so its cells
@@ -105,11 +106,10 @@ class Cell:
             if unread and pre.get("draw") is not None and clusters_by_draw(self.method) \
                     and draw_seed(config, self.seed) != pre.get("seed"):
                 unread = ("draw_block",)
-            # compute 1 is the profile's budget: a compute axis's 1x cell is the plain run's cell
-            drop = [k for k in pre if k in unread or (k == "draw" and pre[k] is None)
-                    or (k == "compute" and pre[k] == 1)]
+            # compute enters as an artefact's key has it (compute_key): a compute axis's 1x cell is the plain run's
+            drop = [k for k in pre if k in unread or (k == "draw" and pre[k] is None) or k == "compute"]
             if drop:
-                config["pretrain"] = {k: v for k, v in pre.items() if k not in drop}
+                config["pretrain"] = {**{k: v for k, v in pre.items() if k not in drop}, **compute_key(config)}
         return config
 
     def describe(self) -> str:
